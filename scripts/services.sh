@@ -1,0 +1,751 @@
+#!/usr/bin/env bash
+# Local stand-ins for the services rotgen talks to, on 127.0.0.1 only, with
+# all their state under target/services/ (data, sockets, logs, pid records).
+#
+# Usage:
+#   scripts/services.sh start [SERVICE...]  start SERVICEs (default: all) and
+#                                           write target/services/env
+#   scripts/services.sh stop [SERVICE...]   stop them (default: all); safe to
+#                                           repeat or when nothing runs
+#   scripts/services.sh env                 print target/services/env
+#   scripts/services.sh status              what runs, with PIDs
+#   scripts/services.sh clean               stop all, delete target/services
+#
+#   SERVICE: moto | postgres | mariadb | redis
+#
+# In a shell or a CI script:
+#   scripts/services.sh start
+#   trap 'scripts/services.sh stop' EXIT
+#   . target/services/env            # or: eval "$(scripts/services.sh env)"
+#
+# `start` (re)starts each named service from an empty data directory: one
+# that is already running is stopped first, so every start is a fresh, known
+# state. Services not named are left as they are. target/services/env then
+# lists every service that runs. Missing software is installed first: moto
+# through scripts/python-tools.sh, the servers with apt-get.
+#
+# Each service gets a free port picked at start (20000-32767), unless a fixed
+# one is asked for with ROTGEN_MOTO_PORT, ROTGEN_PG_PORT, ROTGEN_MYSQL_PORT or
+# ROTGEN_REDIS_PORT. Passwords are fixed test values: these are throw-away
+# local fixtures.
+#
+# `stop` signals exactly the PIDs `start` recorded (checking each is still the
+# process that was started, by its start time) and waits for them to exit.
+set -euo pipefail
+umask 022
+
+SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd -- "$SCRIPT_DIR/.." && pwd)
+STATE=$ROOT/target/services
+ALL_SERVICES=(moto postgres mariadb redis)
+
+PG_BIN=/usr/lib/postgresql/15/bin
+PG_SUPERUSER=postgres
+PG_SUPERPASSWORD=rotgen-pg-superpass
+MYSQL_ROOT_PASSWORD=rotgen-mysql-rootpass
+MYSQL_ADMIN_USER=rotgen_admin
+MYSQL_ADMIN_PASSWORD=rotgen-mysql-adminpass
+REDIS_ADMIN_USER='admin'
+REDIS_ADMIN_PASSWORD=rotgen-redis-adminpass
+
+STARTUP_TIMEOUT=90 # seconds a service may take to answer
+STOP_TIMEOUT=30    # seconds between the polite signal and SIGKILL
+
+die() {
+    printf 'services.sh: error: %s\n' "$*" >&2
+    exit 1
+}
+log() {
+    printf 'services.sh: %s\n' "$*" >&2
+}
+warn() {
+    printf 'services.sh: warning: %s\n' "$*" >&2
+}
+
+usage() {
+    sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//'
+}
+
+# show_log FILE: the end of a log, to explain a failure.
+show_log() {
+    if [[ -s $1 ]]; then
+        printf -- '--- last lines of %s ---\n' "$1" >&2
+        tail -n 25 -- "$1" >&2
+        printf -- '---\n' >&2
+    fi
+}
+
+# ---------------------------------------------------------------- processes
+
+# proc_read PID: sets proc_state (R, S, Z, ...) and proc_start (the kernel's
+# start time of PID, in clock ticks since boot); fails when PID is gone.
+proc_read() {
+    local stat fields
+    read -r stat 2>/dev/null <"/proc/$1/stat" || return 1
+    stat=${stat##*) } # fields from the 3rd (state) on; comm may hold spaces
+    read -r -a fields <<<"$stat"
+    proc_state=${fields[0]}
+    proc_start=${fields[19]}
+}
+
+# proc_starttime PID: prints the start time of PID.
+proc_starttime() {
+    proc_read "$1" || return 1
+    printf '%s\n' "$proc_start"
+}
+
+# proc_is PID STARTTIME: PID runs, is not a zombie, and is the process
+# that started at STARTTIME (not a later one that reused the PID).
+proc_is() {
+    proc_read "$1" || return 1
+    [[ $proc_state != [ZX] && $proc_start == "$2" ]]
+}
+
+# record_pid SERVICE PID
+record_pid() {
+    local start
+    start=$(proc_starttime "$2") || die "$1 (pid $2) exited right after it started"
+    printf '%s %s\n' "$2" "$start" >"$STATE/$1.pid"
+}
+
+# recorded_pid SERVICE: prints the recorded PID if that process still runs.
+recorded_pid() {
+    local file=$STATE/$1.pid pid start
+    [[ -f $file ]] || return 1
+    read -r pid start <"$file" || return 1
+    [[ $pid =~ ^[0-9]+$ && $start =~ ^[0-9]+$ ]] || return 1
+    proc_is "$pid" "$start" || return 1
+    printf '%s\n' "$pid"
+}
+
+# stop_service SERVICE: stop the recorded process, wait for it, forget it.
+stop_service() {
+    local name=$1 file=$STATE/$1.pid pid start sig=TERM waited
+    [[ $name == postgres ]] && sig=INT # "fast" shutdown; TERM waits for clients
+    if [[ -f $file ]] && read -r pid start <"$file" && proc_is "$pid" "$start"; then
+        log "stopping $name (pid $pid)"
+        kill "-$sig" "$pid" 2>/dev/null || true
+        for ((waited = 0; waited < STOP_TIMEOUT * 10; waited++)); do
+            proc_is "$pid" "$start" || break
+            sleep 0.1
+        done
+        if proc_is "$pid" "$start"; then
+            warn "$name (pid $pid) still runs ${STOP_TIMEOUT}s after SIG$sig; sending SIGKILL"
+            kill -KILL "$pid" 2>/dev/null || true
+            for ((waited = 0; waited < 100; waited++)); do
+                proc_is "$pid" "$start" || break
+                sleep 0.1
+            done
+            proc_is "$pid" "$start" && die "$name (pid $pid) survives SIGKILL"
+        fi
+    elif [[ -f $file ]]; then
+        log "$name is not running (stale record removed)"
+    fi
+    rm -f -- "$file" "$STATE/$name.env"
+}
+
+# warn_orphans: processes working inside target/services that no record
+# names (left by a run whose records were deleted). Only reported: this
+# script ends nothing it did not record.
+warn_orphans() {
+    [[ -d /proc/1 ]] || return 0
+    local known=" " name pid cwd ppid stat found=()
+    for name in "${ALL_SERVICES[@]}"; do
+        if pid=$(recorded_pid "$name"); then known+="$pid "; fi
+    done
+    local -A cand=()
+    for cwd in /proc/[0-9]*/cwd; do
+        pid=${cwd#/proc/}
+        pid=${pid%/cwd}
+        [[ $pid == "$$" ]] && continue
+        cwd=$(readlink -- "$cwd" 2>/dev/null) || continue
+        [[ $cwd == "$STATE"/* || $cwd == "$STATE (deleted)" ]] || continue
+        read -r stat 2>/dev/null <"/proc/$pid/stat" || continue
+        stat=${stat##*) }
+        ppid=${stat#* }
+        ppid=${ppid%% *}
+        cand[$pid]=$ppid
+    done
+    for pid in "${!cand[@]}"; do
+        ppid=${cand[$pid]}
+        # Skip children of recorded services and of other orphans.
+        [[ $known == *" $pid "* || $known == *" $ppid "* || -n ${cand[$ppid]:-} ]] && continue
+        found+=("$pid")
+    done
+    if ((${#found[@]})); then
+        warn "processes not started by a recorded run work in $STATE: ${found[*]}"
+        for pid in "${found[@]}"; do
+            printf '    %s: %s\n' "$pid" "$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" >&2
+        done
+        warn "if they are stale services of this repository, end them with: kill ${found[*]}"
+    fi
+}
+
+# ------------------------------------------------------------------ helpers
+
+# wait_for SERVICE PID LOG CHECK...: run CHECK until it succeeds, failing
+# early when PID dies and after STARTUP_TIMEOUT seconds.
+wait_for() {
+    local name=$1 pid=$2 logfile=$3 deadline
+    shift 3
+    deadline=$((SECONDS + STARTUP_TIMEOUT))
+    until "$@" >/dev/null 2>&1; do
+        if ! proc_read "$pid" || [[ $proc_state == [ZX] ]]; then
+            show_log "$logfile"
+            die "$name (pid $pid) exited during start-up"
+        fi
+        if ((SECONDS >= deadline)); then
+            show_log "$logfile"
+            die "$name did not answer within ${STARTUP_TIMEOUT}s"
+        fi
+        sleep 0.1
+    done
+}
+
+# pick_ports N: N distinct TCP ports that 127.0.0.1 can bind right now.
+pick_ports() {
+    python3 - "$1" <<'EOF'
+import random, socket, sys
+want, found = int(sys.argv[1]), []
+for _ in range(1000):
+    if len(found) == want:
+        break
+    port = random.randint(20000, 32767)
+    if port in found:
+        continue
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+    found.append(port)
+if len(found) < want:
+    sys.exit("no free ports found")
+print(*found)
+EOF
+}
+
+# port_is_free PORT
+port_is_free() {
+    python3 - "$1" <<'EOF'
+import socket, sys
+with socket.socket() as s:
+    try:
+        s.bind(("127.0.0.1", int(sys.argv[1])))
+    except OSError:
+        sys.exit(1)
+EOF
+}
+
+# port_for OVERRIDE_VAR: sets $port to the override when set (checked free),
+# else to the next picked port. (Not for $(...): it consumes picked_ports.)
+port_for() {
+    local var=$1
+    port=${!var:-}
+    if [[ -n $port ]]; then
+        if ! [[ $port =~ ^[0-9]+$ ]] || ((port < 1 || port > 65535)); then
+            die "$var='$port' is not a port"
+        fi
+        port_is_free "$port" || die "$var=$port: that port is already in use on 127.0.0.1 (by what: ss -ltnp 'sport = :$port')"
+    else
+        ((${#picked_ports[@]})) || die "internal error: no picked port left"
+        port=${picked_ports[0]}
+        picked_ports=("${picked_ports[@]:1}")
+    fi
+}
+
+# write_fragment SERVICE NAME=VALUE...: the service's lines for the env file.
+write_fragment() {
+    local name=$1 kv
+    shift
+    for kv in "$@"; do
+        printf 'export %s=%q\n' "${kv%%=*}" "${kv#*=}"
+    done >"$STATE/$name.env"
+}
+
+# write_env: target/services/env from the fragments of the running services.
+write_env() {
+    local name tmp
+    [[ -d $STATE ]] || return 0
+    tmp=$STATE/env.tmp
+    {
+        echo "# Written by scripts/services.sh on $(date -u '+%Y-%m-%dT%H:%M:%SZ'); source it."
+        for name in "${ALL_SERVICES[@]}"; do
+            if recorded_pid "$name" >/dev/null && [[ -f $STATE/$name.env ]]; then
+                echo "# $name"
+                cat -- "$STATE/$name.env"
+            fi
+        done
+    } >"$tmp"
+    if grep -q '^export ' "$tmp"; then
+        mv -f -- "$tmp" "$STATE/env"
+    else
+        rm -f -- "$tmp" "$STATE/env"
+    fi
+}
+
+# ---------------------------------------------------------------- installing
+
+# apt_install PACKAGE...: apt-get update only when the lists are missing or
+# do not know a package, or when an install from them fails.
+apt_install() {
+    local aptlog=$STATE/apt.log pkg updated=0
+    local apt=(apt-get -o DPkg::Lock::Timeout=300 -y -q)
+    [[ $(id -u) == 0 ]] || die "installing ${*} needs root (apt-get); install them or run as root"
+    command -v apt-get >/dev/null || die "apt-get not found: install ${*} by hand"
+    for pkg in "$@"; do
+        if ! apt-cache show --no-all-versions "$pkg" >/dev/null 2>&1; then
+            log "apt-get update (the package lists do not know $pkg)"
+            "${apt[@]}" update >>"$aptlog" 2>&1 || {
+                show_log "$aptlog"
+                die "apt-get update failed"
+            }
+            updated=1
+            break
+        fi
+    done
+    log "apt-get install $* (log: ${aptlog#"$ROOT"/})"
+    if ! DEBIAN_FRONTEND=noninteractive "${apt[@]}" install --no-install-recommends "$@" >>"$aptlog" 2>&1; then
+        ((updated)) && {
+            show_log "$aptlog"
+            die "apt-get install $* failed"
+        }
+        log "apt-get install failed; retrying after apt-get update"
+        "${apt[@]}" update >>"$aptlog" 2>&1 || {
+            show_log "$aptlog"
+            die "apt-get update failed"
+        }
+        DEBIAN_FRONTEND=noninteractive "${apt[@]}" install --no-install-recommends "$@" >>"$aptlog" 2>&1 || {
+            show_log "$aptlog"
+            die "apt-get install $* failed"
+        }
+    fi
+}
+
+# ensure_software SERVICE...: everything the services need, installed.
+ensure_software() {
+    local name pkgs=() cmd
+    command -v python3 >/dev/null || die "python3 is needed (to pick free ports)"
+    for name in "$@"; do
+        case $name in
+            moto)
+                command -v curl >/dev/null || pkgs+=(curl)
+                ;;
+            postgres)
+                [[ -x $PG_BIN/initdb && -x $PG_BIN/pg_ctl && -x $PG_BIN/pg_isready && -x $PG_BIN/psql ]] \
+                    || pkgs+=(postgresql-15 postgresql-client-15)
+                ;;
+            mariadb)
+                for cmd in mariadbd mariadb-install-db mariadb mariadb-admin; do
+                    command -v "$cmd" >/dev/null || {
+                        pkgs+=(mariadb-server mariadb-client)
+                        break
+                    }
+                done
+                ;;
+            redis)
+                command -v redis-server >/dev/null && command -v redis-cli >/dev/null \
+                    || pkgs+=(redis-server redis-tools)
+                ;;
+        esac
+    done
+    # One apt-get run for all: that is most of a cold start's time.
+    if ((${#pkgs[@]})); then
+        apt_install "${pkgs[@]}"
+    fi
+    for name in "$@"; do
+        case $name in
+            moto)
+                if [[ ! -x $ROOT/.venv/bin/moto_server ]] || ! "$ROOT/.venv/bin/python" -c '' 2>/dev/null; then
+                    log "moto is not installed in .venv: running scripts/python-tools.sh tools"
+                    "$SCRIPT_DIR/python-tools.sh" tools >&2 || die "scripts/python-tools.sh tools failed"
+                fi
+                ;;
+            postgres)
+                id postgres >/dev/null 2>&1 || die "the OS user 'postgres' is missing (reinstall postgresql-15)"
+                ;;
+            mariadb)
+                id mysql >/dev/null 2>&1 || die "the OS user 'mysql' is missing (reinstall mariadb-server)"
+                ;;
+        esac
+    done
+}
+
+# ---------------------------------------------------------------- services
+
+# fresh_dir SERVICE [OWNER]: an empty $STATE/SERVICE (owned by OWNER).
+fresh_dir() {
+    local dir=$STATE/$1
+    rm -rf -- "$dir"
+    mkdir -p -- "$dir"
+    if [[ -n ${2:-} ]]; then
+        chown "$2:$2" "$dir"
+        runuser -u "$2" -- test -w "$dir" \
+            || die "the OS user '$2' cannot write $dir: every directory above it must be searchable by others (chmod o+x)"
+    fi
+}
+
+launch_moto() {
+    local port dir=$STATE/moto
+    port_for ROTGEN_MOTO_PORT
+    fresh_dir moto
+    log "starting moto on 127.0.0.1:$port"
+    (cd -- "$dir" && exec "$ROOT/.venv/bin/moto_server" -H 127.0.0.1 -p "$port" \
+        </dev/null >"$dir/moto.log" 2>&1 9>&-) &
+    moto_pid=$!
+    record_pid moto "$moto_pid"
+    started+=(moto)
+    moto_port=$port
+}
+
+# moto_answers PORT: any HTTP answer at all.
+moto_answers() {
+    local code
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$1/moto-api/") || true
+    [[ $code != 000 && -n $code ]]
+}
+
+finish_moto() {
+    wait_for moto "$moto_pid" "$STATE/moto/moto.log" moto_answers "$moto_port"
+    curl -sf -o /dev/null --max-time 10 -X POST "http://127.0.0.1:$moto_port/moto-api/reset" \
+        || die "moto answered, but POST /moto-api/reset failed"
+    write_fragment moto \
+        "MOTO_PORT=$moto_port" \
+        "AWS_ENDPOINT_URL=http://127.0.0.1:$moto_port" \
+        AWS_ACCESS_KEY_ID=testing \
+        AWS_SECRET_ACCESS_KEY=testing \
+        AWS_REGION=us-east-1 \
+        AWS_DEFAULT_REGION=us-east-1 \
+        AWS_EC2_METADATA_DISABLED=true
+    log "moto ready: http://127.0.0.1:$moto_port (pid $moto_pid)"
+}
+
+start_postgres() {
+    local port dir=$STATE/postgres pid
+    port_for ROTGEN_PG_PORT
+    fresh_dir postgres postgres
+    runuser -u postgres -- mkdir -m 700 "$dir/data"
+    runuser -u postgres -- mkdir -m 755 "$dir/run"
+    (umask 077 && printf '%s\n' "$PG_SUPERPASSWORD" >"$dir/pwfile")
+    chown postgres:postgres "$dir/pwfile"
+    log "initialising PostgreSQL in ${dir#"$ROOT"/}/data"
+    if ! (cd -- "$dir" && runuser -u postgres -- "$PG_BIN/initdb" -D "$dir/data" \
+        -U "$PG_SUPERUSER" --pwfile="$dir/pwfile" \
+        --auth-host=scram-sha-256 --auth-local=trust --no-sync \
+        -E UTF8 --locale=C.UTF-8 9>&-) >"$dir/initdb.log" 2>&1; then
+        show_log "$dir/initdb.log"
+        die "initdb failed"
+    fi
+    rm -f -- "$dir/pwfile"
+    # Settings go in the configuration file rather than on pg_ctl's -o,
+    # which a shell would re-split.
+    cat >>"$dir/data/postgresql.conf" <<EOF
+
+# scripts/services.sh: a throw-away test server on loopback
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = '${dir//\'/\'\'}/run'
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+EOF
+    log "starting PostgreSQL on 127.0.0.1:$port"
+    runuser -u postgres -- touch "$dir/postgres.log"
+    if ! (cd -- "$dir" && runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$dir/data" \
+        -l "$dir/postgres.log" -w -t "$STARTUP_TIMEOUT" start 9>&- </dev/null) >"$dir/pg_ctl.log" 2>&1; then
+        # pg_ctl may have started a postmaster that then failed to answer.
+        pid=
+        [[ -s $dir/data/postmaster.pid ]] && read -r pid <"$dir/data/postmaster.pid"
+        if [[ $pid =~ ^[0-9]+$ ]] && proc_starttime "$pid" >/dev/null; then
+            record_pid postgres "$pid"
+            started+=(postgres)
+        fi
+        show_log "$dir/pg_ctl.log"
+        show_log "$dir/postgres.log"
+        die "PostgreSQL did not start"
+    fi
+    read -r pid <"$dir/data/postmaster.pid" || die "PostgreSQL started but wrote no postmaster.pid"
+    record_pid postgres "$pid"
+    started+=(postgres)
+    wait_for postgres "$pid" "$dir/postgres.log" \
+        "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$port" -U "$PG_SUPERUSER" -d postgres
+    PGPASSWORD=$PG_SUPERPASSWORD PGCONNECT_TIMEOUT=5 "$PG_BIN/psql" -X -q -w -At \
+        -h 127.0.0.1 -p "$port" -U "$PG_SUPERUSER" -d postgres -c 'SELECT 1' >/dev/null \
+        || die "PostgreSQL answers, but password login as $PG_SUPERUSER over TCP fails"
+    write_fragment postgres \
+        PG_HOST=127.0.0.1 \
+        "PG_PORT=$port" \
+        "PG_SUPERUSER=$PG_SUPERUSER" \
+        "PG_SUPERPASSWORD=$PG_SUPERPASSWORD" \
+        PG_DATABASE=postgres \
+        "PG_SOCKET_DIR=$dir/run"
+    log "PostgreSQL ready: 127.0.0.1:$port (pid $pid)"
+}
+
+# SQL run once as root over the socket: passwords, the admin user, and no
+# password-less accounts left.
+mariadb_setup_sql() {
+    cat <<EOF
+ALTER USER 'root'@'localhost' IDENTIFIED BY '$MYSQL_ROOT_PASSWORD';
+CREATE USER '$MYSQL_ADMIN_USER'@'%' IDENTIFIED BY '$MYSQL_ADMIN_PASSWORD';
+GRANT ALL PRIVILEGES ON *.* TO '$MYSQL_ADMIN_USER'@'%' WITH GRANT OPTION;
+CREATE USER '$MYSQL_ADMIN_USER'@'127.0.0.1' IDENTIFIED BY '$MYSQL_ADMIN_PASSWORD';
+GRANT ALL PRIVILEGES ON *.* TO '$MYSQL_ADMIN_USER'@'127.0.0.1' WITH GRANT OPTION;
+CREATE USER '$MYSQL_ADMIN_USER'@'localhost' IDENTIFIED BY '$MYSQL_ADMIN_PASSWORD';
+GRANT ALL PRIVILEGES ON *.* TO '$MYSQL_ADMIN_USER'@'localhost' WITH GRANT OPTION;
+DROP USER IF EXISTS 'root'@'127.0.0.1', 'root'@'::1', ''@'localhost';
+EOF
+}
+
+# Accounts that still log in without a password (there must be none).
+MARIADB_PASSWORDLESS_SQL="SELECT CONCAT(QUOTE(User), '@', QUOTE(Host)) FROM mysql.global_priv
+ WHERE IFNULL(JSON_VALUE(Priv, '\$.is_role'), 'false') <> 'true'
+   AND IFNULL(JSON_VALUE(Priv, '\$.account_locked'), 'false') <> 'true'
+   AND IFNULL(JSON_VALUE(Priv, '\$.authentication_string'), '') = ''
+   AND IFNULL(JSON_VALUE(Priv, '\$.plugin'), 'mysql_native_password')
+       IN ('', 'mysql_native_password', 'mysql_old_password')"
+
+start_mariadb() {
+    local port dir=$STATE/mariadb pid sock accounts
+    port_for ROTGEN_MYSQL_PORT
+    fresh_dir mariadb mysql
+    runuser -u mysql -- mkdir -m 750 "$dir/data"
+    runuser -u mysql -- mkdir -m 755 "$dir/run"
+    sock=$dir/run/mysqld.sock
+    log "initialising MariaDB in ${dir#"$ROOT"/}/data"
+    if ! (cd -- "$dir" && mariadb-install-db --no-defaults --user=mysql --datadir="$dir/data" \
+        --auth-root-authentication-method=normal --skip-test-db --skip-name-resolve \
+        9>&- </dev/null) >"$dir/install-db.log" 2>&1; then
+        show_log "$dir/install-db.log"
+        die "mariadb-install-db failed"
+    fi
+    log "starting MariaDB on 127.0.0.1:$port"
+    runuser -u mysql -- touch "$dir/mariadb.log"
+    (cd -- "$dir" && exec mariadbd --no-defaults --user=mysql --datadir="$dir/data" \
+        --bind-address=127.0.0.1 --port="$port" --socket="$sock" \
+        --pid-file="$dir/run/mariadbd.pid" --log-error="$dir/mariadb.log" \
+        --skip-grant-tables=0 --skip-name-resolve \
+        --innodb-flush-log-at-trx-commit=2 --innodb-doublewrite=0 \
+        </dev/null >>"$dir/mariadb.log" 2>&1 9>&-) &
+    pid=$!
+    record_pid mariadb "$pid"
+    started+=(mariadb)
+    wait_for mariadb "$pid" "$dir/mariadb.log" \
+        mariadb-admin --no-defaults --protocol=socket --socket="$sock" -uroot --connect-timeout=2 ping
+    mariadb_setup_sql | mariadb --no-defaults --protocol=socket --socket="$sock" -uroot \
+        || die "setting up MariaDB's accounts failed"
+    accounts=$(MYSQL_PWD=$MYSQL_ROOT_PASSWORD mariadb --no-defaults --protocol=socket \
+        --socket="$sock" -uroot -N -B -e "$MARIADB_PASSWORDLESS_SQL") \
+        || die "listing MariaDB's accounts failed"
+    if [[ -n $accounts ]]; then
+        log "dropping password-less MariaDB accounts: ${accounts//$'\n'/ }"
+        MYSQL_PWD=$MYSQL_ROOT_PASSWORD mariadb --no-defaults --protocol=socket --socket="$sock" \
+            -uroot -e "DROP USER ${accounts//$'\n'/, }" || die "dropping password-less accounts failed"
+    fi
+    MYSQL_PWD=$MYSQL_ADMIN_PASSWORD mariadb --no-defaults --protocol=tcp -h 127.0.0.1 -P "$port" \
+        -u "$MYSQL_ADMIN_USER" --connect-timeout=5 -N -B -e 'SELECT 1' >/dev/null \
+        || die "MariaDB answers, but password login as $MYSQL_ADMIN_USER over TCP fails"
+    write_fragment mariadb \
+        MYSQL_HOST=127.0.0.1 \
+        "MYSQL_PORT=$port" \
+        "MYSQL_ADMIN_USER=$MYSQL_ADMIN_USER" \
+        "MYSQL_ADMIN_PASSWORD=$MYSQL_ADMIN_PASSWORD" \
+        "MYSQL_ROOT_PASSWORD=$MYSQL_ROOT_PASSWORD" \
+        "MYSQL_SOCKET=$sock"
+    log "MariaDB ready: 127.0.0.1:$port (pid $pid)"
+}
+
+start_redis() {
+    local port dir=$STATE/redis pid i
+    port_for ROTGEN_REDIS_PORT
+    fresh_dir redis
+    (umask 077 && printf '%s\n' \
+        'user default off' \
+        "user $REDIS_ADMIN_USER on >$REDIS_ADMIN_PASSWORD ~* &* +@all" >"$dir/users.acl")
+    log "starting Redis on 127.0.0.1:$port"
+    if ! (cd -- "$dir" && redis-server --bind 127.0.0.1 --port "$port" --daemonize yes \
+        --aclfile "$dir/users.acl" --save '' --appendonly no --dir "$dir" \
+        --pidfile "$dir/redis-server.pid" --logfile "$dir/redis.log" \
+        9>&- </dev/null) >"$dir/redis-start.log" 2>&1; then
+        show_log "$dir/redis-start.log"
+        show_log "$dir/redis.log"
+        die "redis-server did not start"
+    fi
+    # The daemon writes its pid file just after it forks away.
+    for ((i = 0; i < 100; i++)); do
+        [[ -s $dir/redis-server.pid ]] && break
+        sleep 0.05
+    done
+    read -r pid <"$dir/redis-server.pid" 2>/dev/null || {
+        show_log "$dir/redis.log"
+        die "redis-server wrote no pid file"
+    }
+    record_pid redis "$pid"
+    started+=(redis)
+    wait_for redis "$pid" "$dir/redis.log" redis_answers "$port"
+    write_fragment redis \
+        REDIS_HOST=127.0.0.1 \
+        "REDIS_PORT=$port" \
+        "REDIS_ADMIN_USER=$REDIS_ADMIN_USER" \
+        "REDIS_ADMIN_PASSWORD=$REDIS_ADMIN_PASSWORD"
+    log "Redis ready: 127.0.0.1:$port (pid $pid)"
+}
+
+redis_answers() {
+    [[ $(REDISCLI_AUTH=$REDIS_ADMIN_PASSWORD redis-cli -h 127.0.0.1 -p "$1" \
+        --user "$REDIS_ADMIN_USER" ping 2>/dev/null) == PONG ]]
+}
+
+# ---------------------------------------------------------------- commands
+
+# services_from ARG...: validated, de-duplicated, in the canonical order.
+services_from() {
+    local want=" $* " name arg known
+    for arg in "$@"; do
+        known=0
+        for name in "${ALL_SERVICES[@]}"; do [[ $arg == "$name" ]] && known=1; done
+        ((known)) || die "unknown service '$arg' (known: ${ALL_SERVICES[*]})"
+    done
+    for name in "${ALL_SERVICES[@]}"; do
+        if [[ $# -eq 0 || $want == *" $name "* ]]; then printf '%s\n' "$name"; fi
+    done
+}
+
+# On a failed start, stop what this run started, so nothing is left behind.
+on_start_exit() {
+    local rc=$? name
+    ((rc == 0)) && return 0
+    if ((${#started[@]})); then
+        warn "start failed; stopping what this run started: ${started[*]}"
+        for name in "${started[@]}"; do stop_service "$name" || true; done
+        write_env || true
+    fi
+    exit "$rc"
+}
+
+cmd_start() {
+    local names name sock_max
+    mapfile -t names < <(services_from "$@")
+    mkdir -p -- "$STATE"
+    # Unix socket paths are limited to 107 bytes.
+    sock_max="$STATE/postgres/run/.s.PGSQL.65535"
+    ((${#sock_max} <= 107)) || die "$STATE is too deep for Unix sockets (${#sock_max} > 107 bytes); use a shorter checkout path"
+
+    warn_orphans
+    ensure_software "${names[@]}"
+    for name in "${names[@]}"; do stop_service "$name"; done
+    write_env
+
+    local count=0
+    for name in "${names[@]}"; do
+        case $name in
+            moto) [[ -z ${ROTGEN_MOTO_PORT:-} ]] && count=$((count + 1)) ;;
+            postgres) [[ -z ${ROTGEN_PG_PORT:-} ]] && count=$((count + 1)) ;;
+            mariadb) [[ -z ${ROTGEN_MYSQL_PORT:-} ]] && count=$((count + 1)) ;;
+            redis) [[ -z ${ROTGEN_REDIS_PORT:-} ]] && count=$((count + 1)) ;;
+        esac
+    done
+    picked_ports=()
+    if ((count)); then
+        read -r -a picked_ports < <(pick_ports "$count") || die "could not find $count free ports"
+    fi
+
+    started=()
+    trap on_start_exit EXIT
+    # moto takes the longest to boot (Python imports): let it do so while
+    # the others start.
+    if [[ " ${names[*]} " == *" moto "* ]]; then launch_moto; fi
+    for name in "${names[@]}"; do
+        case $name in
+            postgres) start_postgres ;;
+            mariadb) start_mariadb ;;
+            redis) start_redis ;;
+        esac
+    done
+    if [[ " ${names[*]} " == *" moto "* ]]; then finish_moto; fi
+    write_env
+    trap - EXIT
+    log "started: ${names[*]}; environment in ${STATE#"$ROOT"/}/env"
+}
+
+cmd_stop() {
+    local names name
+    mapfile -t names < <(services_from "$@")
+    [[ -d $STATE ]] || {
+        log "nothing to stop (${STATE#"$ROOT"/} does not exist)"
+        return 0
+    }
+    for name in "${names[@]}"; do stop_service "$name"; done
+    write_env
+}
+
+cmd_env() {
+    [[ -f $STATE/env ]] || die "no services are running (${STATE#"$ROOT"/}/env is missing): run scripts/services.sh start"
+    cat -- "$STATE/env"
+}
+
+cmd_status() {
+    local name pid any=0
+    for name in "${ALL_SERVICES[@]}"; do
+        if pid=$(recorded_pid "$name"); then
+            printf '%-9s running (pid %s)\n' "$name" "$pid"
+            any=1
+        elif [[ -f $STATE/$name.pid ]]; then
+            printf '%-9s not running (stale record)\n' "$name"
+        else
+            printf '%-9s not running\n' "$name"
+        fi
+    done
+    warn_orphans
+    ((any)) && [[ -f $STATE/env ]] && printf 'environment: %s\n' "$STATE/env"
+    return 0
+}
+
+main() {
+    local cmd=${1:-}
+    [[ $# -gt 0 ]] && shift
+    case $cmd in
+        start | stop | env | status | clean) ;;
+        -h | --help | help)
+            usage
+            return 0
+            ;;
+        '')
+            usage >&2
+            die "no command given"
+            ;;
+        *)
+            usage >&2
+            die "unknown command '$cmd'"
+            ;;
+    esac
+    if [[ $cmd == env || $cmd == status || $cmd == clean ]] && (($#)); then
+        die "'$cmd' takes no arguments"
+    fi
+
+    # One invocation at a time. Every process started below gets 9>&-, so
+    # no service inherits (and holds) this lock.
+    exec 9<"${BASH_SOURCE[0]}"
+    flock 9
+
+    case $cmd in
+        start) cmd_start "$@" ;;
+        stop) cmd_stop "$@" ;;
+        env) cmd_env ;;
+        status) cmd_status ;;
+        clean)
+            cmd_stop
+            rm -rf -- "$STATE"
+            log "removed ${STATE#"$ROOT"/}"
+            ;;
+    esac
+}
+
+started=()
+picked_ports=()
+port=
+proc_state=
+proc_start=
+moto_pid=
+moto_port=
+main "$@"

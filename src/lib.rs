@@ -1,0 +1,69 @@
+//! rotgen: AWS Secrets Manager rotation, generated.
+//!
+//! One compiler, shared by `rotgen build` (TOML in) and the CloudFormation macro
+//! (template fragment in): **spec** → **model** → **render** → **output**.
+//! See ARCHITECTURE.md for the map.
+
+pub mod cli;
+pub mod diag;
+pub mod model;
+pub mod output;
+pub mod render;
+pub mod spec;
+pub mod yaml;
+
+use diag::Diagnostics;
+use model::{Model, Options};
+use serde_json::Value;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("the spec is invalid")]
+    Invalid(Diagnostics),
+    #[error(transparent)]
+    Render(#[from] render::RenderError),
+}
+
+impl From<Diagnostics> for Error {
+    fn from(d: Diagnostics) -> Self {
+        Error::Invalid(d)
+    }
+}
+
+/// What one compilation produces: the main template and, for specs too big for one
+/// stack, the nested templates it refers to (file name relative to the main one).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Compiled {
+    pub main: Value,
+    pub nested: Vec<(String, Value)>,
+}
+
+/// Compiles a decoded spec. `nested_file` names the file of a nested template from its
+/// group's label (e.g. `postgres` → `template.postgres.yaml`).
+pub fn compile(
+    spec: &spec::Spec,
+    opts: &Options,
+    nested_file: &dyn Fn(&str) -> String,
+) -> Result<Compiled, Error> {
+    let mut model: Model = model::resolve(spec, opts)?;
+    for g in &mut model.groups {
+        g.template_file = nested_file(&g.template_file);
+    }
+    let main = render::main_template(&model)?;
+    let nested = if model.nested {
+        model
+            .groups
+            .iter()
+            .map(|g| Ok((g.template_file.clone(), render::nested_template(&model, g)?)))
+            .collect::<Result<Vec<_>, Error>>()?
+    } else {
+        Vec::new()
+    };
+    Ok(Compiled { main, nested })
+}
+
+/// Compiles TOML spec text (the `rotgen build` path, without the filesystem).
+pub fn compile_toml(text: &str, nested_file: &dyn Fn(&str) -> String) -> Result<Compiled, Error> {
+    let spec = spec::from_toml(text)?;
+    compile(&spec, &Options::default(), nested_file)
+}

@@ -1,0 +1,1251 @@
+//! **model**: the spec validated and resolved into exactly what the templates lay out.
+//!
+//! Defaults, cross-field rules, logical IDs, IAM statements, schedules and the split into
+//! functions and nested stacks are all decided here, with no I/O. The templates in
+//! `templates/` only arrange what this module computed.
+
+pub mod arn;
+pub mod schedule;
+
+use crate::diag::{Diagnostic, Diagnostics, Loc};
+use crate::spec::{self, IntVal, ListVal, Sp, Spec, Val};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+/// CloudFormation's quota is 500 resources per stack; keep room for the user's own edits.
+pub const MAX_RESOURCES: usize = 450;
+/// CloudFormation's quota is 200 outputs per template.
+pub const MAX_OUTPUTS: usize = 200;
+/// IAM's quota is 10,240 characters for all inline policies of a role (whitespace excluded).
+pub const ROLE_POLICY_LIMIT: usize = 10_240;
+/// What rotgen lets one role's inline policy grow to, leaving room for the fixed statements.
+pub const ROLE_POLICY_BUDGET: usize = 9_000;
+
+/// How generated logical IDs are formed. `build` and the macro differ only here.
+#[derive(Debug, Clone)]
+pub struct Naming {
+    /// Before a function group's label (`""` for build, the resource's ID in the macro).
+    pub group_prefix: String,
+    /// After a function group's label (`"Rotation"` for build).
+    pub group_suffix: String,
+    /// Before shared resources (security groups, endpoint).
+    pub shared_prefix: String,
+    /// Before each secret's ID.
+    pub secret_prefix: String,
+}
+
+impl Naming {
+    pub fn build() -> Self {
+        Naming {
+            group_prefix: String::new(),
+            group_suffix: "Rotation".into(),
+            shared_prefix: "Rotation".into(),
+            secret_prefix: String::new(),
+        }
+    }
+
+    pub fn macro_resource(logical_id: &str) -> Self {
+        Naming {
+            group_prefix: logical_id.into(),
+            group_suffix: String::new(),
+            shared_prefix: logical_id.into(),
+            secret_prefix: logical_id.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub naming: Naming,
+    /// Nested stacks need files next to the template; the macro has none.
+    pub allow_nested: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            naming: Naming::build(),
+            allow_nested: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Model {
+    pub sam: bool,
+    pub description: String,
+    pub nested: bool,
+    pub architecture: String,
+    pub code: Code,
+    pub function: FunctionSettings,
+    pub vpc: Option<VpcModel>,
+    pub groups: Vec<Group>,
+}
+
+/// Where the function's zip comes from.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Code {
+    /// Template parameters name the S3 bucket and key.
+    Params {
+        bucket_param: String,
+        key_param: String,
+    },
+    /// A local path that `sam deploy` / `aws cloudformation package` uploads.
+    Local {
+        path: String,
+    },
+    S3 {
+        bucket: Value,
+        key: Value,
+    },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FunctionSettings {
+    pub memory_mb: Value,
+    pub timeout_s: Value,
+    pub log_retention_days: i64,
+    pub log_kms_key: Option<Value>,
+    pub permissions_boundary: Option<Value>,
+    pub reserved_concurrency: Option<Value>,
+    pub environment_kms_key: Option<Value>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VpcModel {
+    pub vpc_id: Value,
+    pub subnet_ids: Value,
+    /// The function's security groups as a template value.
+    pub security_group_ids: Value,
+    /// Logical ID of the group rotgen creates for the function, when none is given.
+    pub function_sg_id: Option<String>,
+    pub endpoint: Option<Endpoint>,
+    /// TCP ports the function needs to reach (its services, and 443 for Secrets Manager).
+    pub egress_ports: Vec<u16>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Endpoint {
+    pub id: String,
+    pub sg_id: String,
+    pub subnet_ids: Value,
+}
+
+/// One rotation function and the secrets it rotates.
+#[derive(Debug, Clone, Serialize)]
+pub struct Group {
+    pub label: String,
+    pub service: String,
+    pub strategy: String,
+    pub function_id: String,
+    pub role_id: String,
+    pub log_group_id: String,
+    pub permission_id: String,
+    /// Logical ID of the nested stack holding this group (nested layout).
+    pub stack_id: String,
+    /// File of that nested stack's template, relative to the main template.
+    pub template_file: String,
+    pub function_name: Option<Value>,
+    pub role_name: Option<Value>,
+    pub environment: serde_json::Map<String, Value>,
+    pub statements: Vec<Value>,
+    pub managed_policies: Vec<Value>,
+    pub secrets: Vec<SecretModel>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SecretModel {
+    pub id: String,
+    pub service: String,
+    pub schedule_id: String,
+    pub secret_id: Value,
+    pub rules: Value,
+    pub rotate_immediately: Option<bool>,
+    pub create: Option<CreateModel>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CreateModel {
+    pub id: String,
+    pub name: Option<Value>,
+    pub description: String,
+    pub kms_key: Option<Value>,
+    pub generate: Value,
+}
+
+/// Validates a spec and resolves it. Every problem is reported, not just the first.
+pub fn resolve(spec: &Spec, opts: &Options) -> Result<Model, Diagnostics> {
+    let mut cx = Cx::default();
+    let model = cx.resolve(spec, opts);
+    match model {
+        Some(m) if cx.errors.is_empty() => Ok(m),
+        _ => Err(Diagnostics(cx.errors).sorted()),
+    }
+}
+
+#[derive(Default)]
+struct Cx {
+    errors: Vec<Diagnostic>,
+}
+
+/// A secret after validation, before it is placed in a group.
+struct Resolved {
+    id: String,
+    service: String,
+    strategy: String,
+    password: Password,
+    schedule_rules: Value,
+    rotate_immediately: Option<bool>,
+    /// SecretId of the schedule.
+    secret_id: Value,
+    /// The ARN(s) the role may act on.
+    policy_arn: Value,
+    master_arn: Option<Value>,
+    kms_keys: Vec<Value>,
+    create: Option<CreateModel>,
+    port: u16,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Password {
+    length: i64,
+    exclude_characters: String,
+    exclude_numbers: bool,
+    exclude_punctuation: bool,
+    exclude_uppercase: bool,
+    exclude_lowercase: bool,
+    require_each_included_type: bool,
+}
+
+/// AWS's rotation functions' default `EXCLUDE_CHARACTERS`.
+const DEFAULT_EXCLUDE: &str = "/@\"'\\";
+
+fn default_port(service: &str) -> u16 {
+    match service {
+        "postgres" => 5432,
+        "mysql" | "mariadb" => 3306,
+        "redis" => 6379,
+        _ => 443,
+    }
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+        .unwrap_or_default()
+}
+
+fn sub(template: &str) -> Value {
+    json!({ "Fn::Sub": template })
+}
+
+fn get_att(id: &str, attr: &str) -> Value {
+    json!({ "Fn::GetAtt": [id, attr] })
+}
+
+fn reference(id: &str) -> Value {
+    json!({ "Ref": id })
+}
+
+impl Cx {
+    fn err(&mut self, loc: &Loc, message: impl Into<String>, help: impl Into<String>) {
+        self.errors
+            .push(Diagnostic::new(loc, message).help(help.into()));
+    }
+
+    fn check_lit(
+        &mut self,
+        v: &Option<Sp<Val>>,
+        what: &str,
+        check: fn(&str) -> Result<(), String>,
+        help: &str,
+    ) {
+        if let Some(Sp {
+            v: Val::Lit(s),
+            loc,
+        }) = v
+            && let Err(why) = check(s)
+        {
+            self.err(loc, format!("{what} \"{s}\" is not valid: {why}"), help);
+        }
+    }
+
+    fn check_list(&mut self, v: &Option<Sp<ListVal>>, what: &str, prefix: &str) {
+        if let Some(Sp {
+            v: ListVal::Items(items),
+            ..
+        }) = v
+        {
+            for item in items {
+                if let Val::Lit(s) = &item.v
+                    && let Err(why) = arn::check_ec2_id(s, prefix)
+                {
+                    self.err(
+                        &item.loc,
+                        format!("{what}: {why}"),
+                        format!(
+                            "copy the id from the VPC console, e.g. {prefix}-0123456789abcdef0"
+                        ),
+                    );
+                }
+            }
+            let mut seen = std::collections::HashSet::new();
+            for item in items {
+                if let Val::Lit(s) = &item.v
+                    && !seen.insert(s.clone())
+                {
+                    self.err(
+                        &item.loc,
+                        format!("{what} lists \"{s}\" twice"),
+                        "remove the duplicate",
+                    );
+                }
+            }
+        }
+    }
+
+    fn resolve(&mut self, spec: &Spec, opts: &Options) -> Option<Model> {
+        let sam = spec.stack.format.as_ref().is_none_or(|f| f.v == "sam");
+        let f = &spec.function;
+        self.check_lit(
+            &f.permissions_boundary,
+            "permissions_boundary",
+            arn::check_policy_arn,
+            "write the ARN of a managed policy: arn:aws:iam::123456789012:policy/NAME",
+        );
+        self.check_lit(
+            &f.log_kms_key_arn,
+            "log_kms_key_arn",
+            arn::check_kms_key_arn,
+            "write a key ARN: arn:aws:kms:REGION:ACCOUNT:key/ID",
+        );
+        self.check_lit(
+            &f.environment_kms_key_arn,
+            "environment_kms_key_arn",
+            arn::check_kms_key_arn,
+            "write a key ARN: arn:aws:kms:REGION:ACCOUNT:key/ID",
+        );
+        let code = self.code(f.code.as_ref());
+        let function = FunctionSettings {
+            memory_mb: f.memory_mb.as_ref().map_or(json!(128), |m| m.v.to_json()),
+            timeout_s: f.timeout_s.as_ref().map_or(json!(30), |m| m.v.to_json()),
+            log_retention_days: f.log_retention_days.as_ref().map_or(365, |d| d.v),
+            log_kms_key: f.log_kms_key_arn.as_ref().map(|v| v.v.to_json()),
+            permissions_boundary: f.permissions_boundary.as_ref().map(|v| v.v.to_json()),
+            reserved_concurrency: f.reserved_concurrency.as_ref().map(|v| v.v.to_json()),
+            environment_kms_key: f.environment_kms_key_arn.as_ref().map(|v| v.v.to_json()),
+        };
+        if let (
+            Some(Sp {
+                v: IntVal::Lit(t),
+                loc,
+            }),
+            _,
+        ) = (&f.timeout_s, ())
+            && *t < 10
+        {
+            self.err(
+                loc,
+                format!("timeout_s = {t} is too short for a rotation step"),
+                "a step opens a connection and calls Secrets Manager several times: use 30 or more",
+            );
+        }
+
+        let resolved = self.secrets(spec, &opts.naming);
+        let vpc = spec
+            .vpc
+            .as_ref()
+            .map(|v| self.vpc(v, &opts.naming, &resolved));
+        let groups = self.groups(spec, resolved, &opts.naming);
+
+        let description = spec
+            .stack
+            .description
+            .as_ref()
+            .map(|d| d.v.clone())
+            .unwrap_or_else(|| match &spec.stack.name {
+                Some(n) => format!("Secrets Manager rotation for {} (generated by rotgen)", n.v),
+                None => "Secrets Manager rotation (generated by rotgen)".to_string(),
+            });
+        if description.len() > 1024 {
+            let loc = spec
+                .stack
+                .description
+                .as_ref()
+                .map_or(Loc::Whole, |d| d.loc.clone());
+            self.err(
+                &loc,
+                "the description is longer than 1024 characters",
+                "CloudFormation limits Description to 1024 bytes: shorten it",
+            );
+        }
+
+        let shared = 1 + vpc.as_ref().map_or(0, |v| {
+            usize::from(v.function_sg_id.is_some()) + v.endpoint.as_ref().map_or(0, |_| 2)
+        });
+        let resources: usize = shared
+            + groups
+                .iter()
+                .map(|g| {
+                    4 + g.secrets.len() + g.secrets.iter().filter(|s| s.create.is_some()).count()
+                })
+                .sum::<usize>();
+        let outputs: usize = groups.iter().map(|g| 2 + g.secrets.len()).sum();
+        let nested = resources > MAX_RESOURCES || outputs > MAX_OUTPUTS;
+        if nested && !opts.allow_nested {
+            let loc = spec.secrets_loc.clone().unwrap_or(Loc::Whole);
+            self.err(
+                &loc,
+                format!("these secrets need {resources} resources and {outputs} outputs, more than one stack holds ({MAX_RESOURCES} resources, {MAX_OUTPUTS} outputs)"),
+                "split the secrets over several Rotgen::Rotation resources in several stacks, or use `rotgen build`, which writes nested stacks",
+            );
+        }
+        if nested {
+            let max = groups
+                .iter()
+                .map(|g| 4 + 2 * g.secrets.len())
+                .max()
+                .unwrap_or(0);
+            if groups.len() + shared > MAX_RESOURCES || max > MAX_RESOURCES {
+                self.err(
+                    &Loc::Whole,
+                    "too many secrets for one deployment",
+                    "split the spec into several specs",
+                );
+            }
+        }
+        Some(Model {
+            sam,
+            description,
+            nested,
+            architecture: f
+                .architecture
+                .as_ref()
+                .map_or("arm64".into(), |a| a.v.clone()),
+            code,
+            function,
+            vpc,
+            groups,
+        })
+    }
+
+    fn code(&mut self, code: Option<&Sp<Val>>) -> Code {
+        match code {
+            None => Code::Params {
+                bucket_param: "CodeBucket".into(),
+                key_param: "CodeKey".into(),
+            },
+            Some(Sp {
+                v: Val::Expr(e), ..
+            }) => Code::S3 {
+                bucket: json!({"Fn::Select": [0, {"Fn::Split": ["/", {"Fn::Select": [1, {"Fn::Split": ["s3://", e]}]}]}]}),
+                key: e.clone(),
+            },
+            Some(Sp {
+                v: Val::Lit(s),
+                loc,
+            }) => {
+                if let Some(rest) = s.strip_prefix("s3://") {
+                    match rest.split_once('/') {
+                        Some((bucket, key)) if !bucket.is_empty() && !key.is_empty() => Code::S3 {
+                            bucket: json!(bucket),
+                            key: json!(key),
+                        },
+                        _ => {
+                            self.err(loc, format!("code \"{s}\" names no object"), "write s3://BUCKET/KEY, e.g. s3://my-artifacts/rotgen/bootstrap.zip");
+                            Code::Local { path: s.clone() }
+                        }
+                    }
+                } else if s.is_empty() || s.contains("://") {
+                    self.err(
+                        loc,
+                        format!("code \"{s}\" is neither a local path nor s3://"),
+                        "write a path to the zip (relative to the template), or s3://BUCKET/KEY",
+                    );
+                    Code::Local { path: s.clone() }
+                } else {
+                    Code::Local { path: s.clone() }
+                }
+            }
+        }
+    }
+
+    fn vpc(&mut self, v: &spec::Vpc, naming: &Naming, secrets: &[Resolved]) -> VpcModel {
+        self.check_list(&v.subnet_ids, "subnet_ids", "subnet");
+        self.check_list(&v.security_group_ids, "security_group_ids", "sg");
+        self.check_list(&v.endpoint_subnet_ids, "endpoint_subnet_ids", "subnet");
+        if let Some(Sp {
+            v: Val::Lit(s),
+            loc,
+        }) = &v.vpc_id
+            && let Err(why) = arn::check_ec2_id(s, "vpc")
+        {
+            self.err(
+                loc,
+                format!("vpc_id: {why}"),
+                "copy the VPC id from the VPC console, e.g. vpc-0abc1234def567890",
+            );
+        }
+        let vpc_id = v.vpc_id.as_ref().map_or(Value::Null, |x| x.v.to_json());
+        let subnet_ids = v.subnet_ids.as_ref().map_or(json!([]), |x| x.v.to_json());
+        let p = &naming.shared_prefix;
+        let (security_group_ids, function_sg_id) = match &v.security_group_ids {
+            Some(sg) => (sg.v.to_json(), None),
+            None => {
+                let id = format!("{p}FunctionSecurityGroup");
+                (json!([get_att(&id, "GroupId")]), Some(id))
+            }
+        };
+        let endpoint = v.endpoint.as_ref().is_none_or(|e| e.v).then(|| Endpoint {
+            id: format!("{p}SecretsManagerEndpoint"),
+            sg_id: format!("{p}EndpointSecurityGroup"),
+            subnet_ids: v
+                .endpoint_subnet_ids
+                .as_ref()
+                .map_or_else(|| subnet_ids.clone(), |x| x.v.to_json()),
+        });
+        let mut egress_ports: Vec<u16> = secrets.iter().map(|s| s.port).collect();
+        egress_ports.push(443);
+        egress_ports.sort_unstable();
+        egress_ports.dedup();
+        VpcModel {
+            vpc_id,
+            subnet_ids,
+            security_group_ids,
+            function_sg_id,
+            endpoint,
+            egress_ports,
+        }
+    }
+
+    fn password(&mut self, spec: &Spec, secret: &spec::Secret, service: &str) -> Password {
+        let layers = [secret.password.as_ref(), spec.password.as_ref()];
+        macro_rules! pick {
+            ($field:ident, $default:expr) => {
+                layers
+                    .iter()
+                    .flatten()
+                    .find_map(|p| p.$field.as_ref())
+                    .map_or($default, |v| v.v.clone())
+            };
+        }
+        let default_exclude = if service == "postgres" {
+            format!("{DEFAULT_EXCLUDE}:")
+        } else {
+            DEFAULT_EXCLUDE.to_string()
+        };
+        let p = Password {
+            length: pick!(length, 32),
+            exclude_characters: pick!(exclude_characters, default_exclude),
+            exclude_numbers: pick!(exclude_numbers, false),
+            exclude_punctuation: pick!(exclude_punctuation, false),
+            exclude_uppercase: pick!(exclude_uppercase, false),
+            exclude_lowercase: pick!(exclude_lowercase, false),
+            require_each_included_type: pick!(require_each_included_type, true),
+        };
+        if p.exclude_numbers && p.exclude_punctuation && p.exclude_uppercase && p.exclude_lowercase
+        {
+            let loc = layers
+                .iter()
+                .flatten()
+                .find_map(|p| p.exclude_lowercase.as_ref().map(|v| v.loc.clone()))
+                .unwrap_or_else(|| secret.loc.clone());
+            self.err(
+                &loc,
+                "the password policy excludes every kind of character",
+                "keep at least one of numbers, punctuation, uppercase and lowercase",
+            );
+        }
+        p
+    }
+
+    fn schedule(&mut self, spec: &Spec, secret: &spec::Secret) -> Option<(Value, Option<bool>)> {
+        let own = secret.schedule.as_ref();
+        let default = spec.schedule.as_ref();
+        // The secret's own timing replaces the default's; window and rotate_immediately
+        // fall back field by field.
+        let timing_src = own
+            .filter(|s| s.days.is_some() || s.expression.is_some())
+            .or(default);
+        let Some(timing_src) = timing_src else {
+            let loc = own.map_or_else(|| secret.loc.clone(), |s| s.loc.clone());
+            self.err(&loc, "this secret has no schedule", "add a [schedule] table with days = N or expression = \"rate(30 days)\", or schedule = { days = 30 } on the secret");
+            return None;
+        };
+        let window = own
+            .and_then(|s| s.window.as_ref())
+            .or_else(|| default.and_then(|s| s.window.as_ref()));
+        let rotate_immediately = own
+            .and_then(|s| s.rotate_immediately.as_ref())
+            .or_else(|| default.and_then(|s| s.rotate_immediately.as_ref()))
+            .map(|b| b.v);
+        let (mut rules, shape, text) = match (&timing_src.days, &timing_src.expression) {
+            (Some(d), Some(e)) => {
+                self.err(
+                    &e.loc,
+                    "a schedule takes days or expression, not both",
+                    format!("keep days = {} or expression = \"{}\"", d.v, e.v),
+                );
+                return None;
+            }
+            (None, None) => {
+                self.err(
+                    &timing_src.loc,
+                    "this schedule has neither days nor expression",
+                    "add days = 30 or expression = \"rate(30 days)\"",
+                );
+                return None;
+            }
+            (Some(d), None) => {
+                let days = d.v as u32;
+                (
+                    json!({"AutomaticallyAfterDays": days}),
+                    schedule::days_shape(days),
+                    format!("days = {days}"),
+                )
+            }
+            (None, Some(e)) => match schedule::parse_expression(&e.v) {
+                Ok((normal, shape)) => (json!({"ScheduleExpression": normal}), shape, normal),
+                Err(p) => {
+                    self.err(&e.loc, p.message, p.help);
+                    return None;
+                }
+            },
+        };
+        if let Some(w) = window {
+            match schedule::check_window(&w.v, &shape, &text) {
+                Ok(h) => rules["Duration"] = json!(format!("{h}h")),
+                Err(p) => {
+                    self.err(&w.loc, p.message, p.help);
+                    return None;
+                }
+            }
+        }
+        Some((rules, rotate_immediately))
+    }
+
+    fn secrets(&mut self, spec: &Spec, naming: &Naming) -> Vec<Resolved> {
+        let mut out = Vec::new();
+        let mut ids: Vec<(String, Loc)> = Vec::new();
+        let mut refs: Vec<(String, Loc)> = Vec::new();
+        for secret in &spec.secrets {
+            let Some(id) = &secret.id else { continue };
+            let Some(service) = &secret.service else {
+                continue;
+            };
+            let service = service.v.as_str();
+            if id.v.is_empty() || !id.v.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                self.err(
+                    &id.loc,
+                    format!("id \"{}\" is not letters and digits only", id.v),
+                    format!(
+                        "CloudFormation logical IDs are alphanumeric: try \"{}\"",
+                        id.v.chars()
+                            .filter(char::is_ascii_alphanumeric)
+                            .collect::<String>()
+                    ),
+                );
+            } else if id.v.len() > 200 {
+                self.err(
+                    &id.loc,
+                    "id is longer than 200 characters",
+                    "shorten it; it prefixes logical IDs, which CloudFormation caps at 255",
+                );
+            }
+            if let Some((_, first)) = ids.iter().find(|(i, _)| i.eq_ignore_ascii_case(&id.v)) {
+                let first = first.clone();
+                self.errors.push(
+                    Diagnostic::new(&id.loc, format!("id \"{}\" is used twice", id.v))
+                        .help(format!("ids must be unique (ignoring case, as logical IDs); the first is at {}", describe_loc(&first))),
+                );
+            } else {
+                ids.push((id.v.clone(), id.loc.clone()));
+            }
+
+            let strategy = secret
+                .strategy
+                .as_ref()
+                .map_or("single-user", |s| s.v.as_str());
+            match (strategy, &secret.master_secret_arn) {
+                ("alternating-users", None) => {
+                    let loc = secret
+                        .strategy
+                        .as_ref()
+                        .map_or(&secret.loc, |s| &s.loc)
+                        .clone();
+                    self.err(&loc, "alternating-users needs master_secret_arn", "add master_secret_arn = \"arn:aws:secretsmanager:...\": the secret of a user that can create users and grant privileges");
+                }
+                ("single-user", Some(m)) => {
+                    self.err(
+                        &m.loc,
+                        "master_secret_arn is only used with strategy = \"alternating-users\"",
+                        "remove it, or set strategy = \"alternating-users\"",
+                    );
+                }
+                _ => {}
+            }
+            if strategy == "alternating-users"
+                && !matches!(service, "postgres" | "mysql" | "mariadb")
+            {
+                let loc = secret
+                    .strategy
+                    .as_ref()
+                    .map_or(&secret.loc, |s| &s.loc)
+                    .clone();
+                self.err(&loc, format!("{service} does not rotate with alternating users"), match service {
+                    "redis" => "use single-user: Redis ACL users hold the old and new password at once, so clients never see a failed login",
+                    _ => "use strategy = \"single-user\"",
+                });
+            }
+            self.check_lit(
+                &secret.master_secret_arn,
+                "master_secret_arn",
+                arn::check_secret_arn,
+                "copy the full ARN from the Secrets Manager console",
+            );
+            self.check_lit(
+                &secret.kms_key_arn,
+                "kms_key_arn",
+                arn::check_kms_key_arn,
+                "write a key ARN: arn:aws:kms:REGION:ACCOUNT:key/ID",
+            );
+
+            let p = &naming.secret_prefix;
+            let sources = [
+                secret.arn.is_some(),
+                secret.name.is_some(),
+                secret.create.is_some(),
+            ];
+            let count = sources.iter().filter(|b| **b).count();
+            if count != 1 {
+                self.err(&secret.loc, if count == 0 { format!("secret \"{}\" says neither arn, name nor create", id.v) } else { format!("secret \"{}\" gives more than one of arn, name and create", id.v) }, "name an existing secret with arn = \"...\" or name = \"...\", or create one with create = { ... }");
+            }
+            let mut create = None;
+            let (secret_id, policy_arn) = if let Some(a) = &secret.arn {
+                self.check_lit(&secret.arn, "arn", arn::check_secret_arn, "copy the full ARN (ending in -XXXXXX) from the Secrets Manager console, or use name = \"...\"");
+                (a.v.to_json(), a.v.to_json())
+            } else if let Some(n) = &secret.name {
+                match &n.v {
+                    Val::Lit(s) => {
+                        if let Err(why) = arn::check_secret_name(s) {
+                            self.err(
+                                &n.loc,
+                                format!("name \"{s}\" is not valid: {why}"),
+                                "use the secret's name as Secrets Manager shows it",
+                            );
+                        } else if s.starts_with("arn:") {
+                            self.err(&n.loc, "name holds an ARN", "write it as arn = \"...\"");
+                        }
+                        (
+                            json!(s),
+                            sub(&format!(
+                                "arn:${{AWS::Partition}}:secretsmanager:${{AWS::Region}}:${{AWS::AccountId}}:secret:{s}-??????"
+                            )),
+                        )
+                    }
+                    Val::Expr(e) => (
+                        e.clone(),
+                        json!({"Fn::Join": ["", [sub("arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:"), e, "-??????"]]}),
+                    ),
+                }
+            } else if let Some(c) = &secret.create {
+                let rid = format!("{p}{}Secret", id.v);
+                create = self.create(c, &rid, service, secret, spec);
+                (reference(&rid), reference(&rid))
+            } else {
+                (Value::Null, Value::Null)
+            };
+            let key = match &secret_id {
+                Value::String(s) => Some(s.clone()),
+                _ => None,
+            };
+            if let Some(key) = key {
+                let short = key
+                    .strip_prefix("arn:")
+                    .and_then(|a| a.split_once(":secret:"))
+                    .map_or(key.clone(), |(_, n)| {
+                        n.rsplit_once('-').map_or(n, |(n, _)| n).to_string()
+                    });
+                if let Some((_, first)) = refs.iter().find(|(k, _)| *k == short) {
+                    let first = first.clone();
+                    self.errors.push(Diagnostic::new(&secret.loc, format!("secret \"{short}\" is rotated twice")).help(format!("a secret has one rotation schedule; remove this entry or the one at {}", describe_loc(&first))));
+                } else {
+                    refs.push((short, secret.loc.clone()));
+                }
+            }
+            let password = self.password(spec, secret, service);
+            let schedule = self.schedule(spec, secret);
+            let mut kms_keys: Vec<Value> =
+                secret.kms_key_arn.iter().map(|k| k.v.to_json()).collect();
+            kms_keys.dedup();
+            let port = secret
+                .create
+                .as_ref()
+                .and_then(|c| c.port.as_ref())
+                .map_or(default_port(service), |p| p.v as u16);
+            let Some((schedule_rules, rotate_immediately)) = schedule else {
+                continue;
+            };
+            out.push(Resolved {
+                id: id.v.clone(),
+                service: service.to_string(),
+                strategy: strategy.to_string(),
+                password,
+                schedule_rules,
+                rotate_immediately,
+                secret_id,
+                policy_arn,
+                master_arn: secret.master_secret_arn.as_ref().map(|m| m.v.to_json()),
+                kms_keys,
+                create,
+                port,
+            });
+        }
+        out
+    }
+
+    fn create(
+        &mut self,
+        c: &spec::Create,
+        rid: &str,
+        service: &str,
+        secret: &spec::Secret,
+        spec: &Spec,
+    ) -> Option<CreateModel> {
+        let id = secret.id.as_ref().map_or("", |i| i.v.as_str());
+        let needs: &[&str] = match service {
+            "postgres" | "mysql" | "mariadb" | "redis" => &["username", "host"],
+            "http" => &["username", "url"],
+            _ => &[],
+        };
+        let given = [
+            ("username", c.username.is_some()),
+            ("host", c.host.is_some()),
+            ("dbname", c.dbname.is_some()),
+            ("url", c.url.is_some()),
+            ("port", c.port.is_some()),
+            ("ssl", c.ssl.is_some()),
+        ];
+        for need in needs {
+            if !given.iter().any(|(n, g)| n == need && *g) {
+                self.err(
+                    &c.loc,
+                    format!("create for {service} needs `{need}`"),
+                    format!("add {need} = \"...\" to create"),
+                );
+            }
+        }
+        let allowed: &[&str] = match service {
+            "postgres" | "mysql" | "mariadb" => &["username", "host", "dbname", "port", "ssl"],
+            "redis" => &["username", "host", "port", "ssl"],
+            "http" => &["username", "url"],
+            _ => &["username"],
+        };
+        for (name, g) in given {
+            if g && !allowed.contains(&name) {
+                self.err(
+                    &c.loc,
+                    format!("create for {service} does not take `{name}`"),
+                    format!("{service} secrets hold {}", allowed.join(", ")),
+                );
+            }
+        }
+        if let Some(Sp {
+            v: Val::Lit(u),
+            loc,
+        }) = &c.url
+            && !u.starts_with("https://")
+        {
+            self.err(
+                loc,
+                format!("url \"{u}\" is not https://"),
+                "the http backend sends the credentials, so it requires TLS: use https://",
+            );
+        }
+        if let Some(Sp {
+            v: Val::Lit(n),
+            loc,
+        }) = &c.name
+            && let Err(why) = arn::check_secret_name(n)
+        {
+            self.err(
+                loc,
+                format!("name \"{n}\" is not valid: {why}"),
+                "use letters, digits and /_+=.@-",
+            );
+        }
+        // The secret's JSON, in the shape AWS's own rotation functions read.
+        let mut fields: Vec<(&str, Value)> = Vec::new();
+        let engine = match service {
+            "random" => None,
+            s => Some(s),
+        };
+        if let Some(e) = engine {
+            fields.push(("engine", json!(e)));
+        }
+        if let Some(h) = &c.host {
+            fields.push(("host", h.v.to_json()));
+        }
+        if matches!(service, "postgres" | "mysql" | "mariadb" | "redis") {
+            fields.push((
+                "port",
+                json!(
+                    c.port
+                        .as_ref()
+                        .map_or(default_port(service) as i64, |p| p.v)
+                ),
+            ));
+        }
+        if let Some(u) = &c.username {
+            fields.push(("username", u.v.to_json()));
+        }
+        if let Some(d) = &c.dbname {
+            fields.push(("dbname", d.v.to_json()));
+        } else if service == "postgres" {
+            fields.push(("dbname", json!("postgres")));
+        }
+        if let Some(s) = &c.ssl {
+            fields.push(("ssl", json!(s.v)));
+        }
+        if let Some(u) = &c.url {
+            fields.push(("url", u.v.to_json()));
+        }
+        let template = secret_string_template(&fields);
+        let password = self.password(spec, secret, service);
+        let mut generate = json!({
+            "SecretStringTemplate": template,
+            "GenerateStringKey": "password",
+            "PasswordLength": password.length,
+            "ExcludeCharacters": password.exclude_characters,
+        });
+        for (key, on) in [
+            ("ExcludeNumbers", password.exclude_numbers),
+            ("ExcludePunctuation", password.exclude_punctuation),
+            ("ExcludeUppercase", password.exclude_uppercase),
+            ("ExcludeLowercase", password.exclude_lowercase),
+        ] {
+            if on {
+                generate[key] = json!(true);
+            }
+        }
+        if !password.require_each_included_type {
+            generate["RequireEachIncludedType"] = json!(false);
+        }
+        Some(CreateModel {
+            id: rid.to_string(),
+            name: c.name.as_ref().map(|n| n.v.to_json()),
+            description: c.description.as_ref().map_or_else(
+                || format!("{service} credentials for {id}, rotated by rotgen"),
+                |d| d.v.clone(),
+            ),
+            kms_key: secret.kms_key_arn.as_ref().map(|k| k.v.to_json()),
+            generate,
+        })
+    }
+
+    fn groups(&mut self, spec: &Spec, secrets: Vec<Resolved>, naming: &Naming) -> Vec<Group> {
+        // One function per (service, strategy, password policy): the function's environment
+        // carries the policy, and its role reaches only the secrets of its kind.
+        let mut keyed: Vec<(String, String, Password, Vec<Resolved>)> = Vec::new();
+        for s in secrets {
+            match keyed
+                .iter_mut()
+                .find(|(sv, st, pw, _)| *sv == s.service && *st == s.strategy && *pw == s.password)
+            {
+                Some(k) => k.3.push(s),
+                None => keyed.push((
+                    s.service.clone(),
+                    s.strategy.clone(),
+                    s.password.clone(),
+                    vec![s],
+                )),
+            }
+        }
+        // Split each kind so no role's inline policy passes IAM's limit.
+        let mut chunks: Vec<(String, String, Password, Vec<Resolved>)> = Vec::new();
+        for (service, strategy, password, members) in keyed {
+            let mut current: Vec<Resolved> = Vec::new();
+            for s in members {
+                current.push(s);
+                if current.len() > 1
+                    && policy_len(&statements(&current, "LogGroup")) > ROLE_POLICY_BUDGET
+                {
+                    let last = current.pop().expect("just pushed");
+                    chunks.push((
+                        service.clone(),
+                        strategy.clone(),
+                        password.clone(),
+                        std::mem::take(&mut current),
+                    ));
+                    current.push(last);
+                }
+            }
+            if !current.is_empty() {
+                chunks.push((service, strategy, password, current));
+            }
+        }
+        let base_label = |service: &str, strategy: &str| {
+            format!(
+                "{}{}",
+                capitalize(service),
+                if strategy == "alternating-users" {
+                    "Alternating"
+                } else {
+                    ""
+                }
+            )
+        };
+        let single = chunks.len() == 1;
+        let mut groups = Vec::new();
+        for (i, (service, strategy, password, members)) in chunks.iter().enumerate() {
+            let base = base_label(service, strategy);
+            let same: Vec<usize> = chunks
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| base_label(&c.0, &c.1) == base)
+                .map(|(j, _)| j)
+                .collect();
+            let label = if same.len() > 1 {
+                format!(
+                    "{base}{}",
+                    same.iter().position(|j| *j == i).unwrap_or(0) + 1
+                )
+            } else {
+                base
+            };
+            let stem = format!("{}{label}{}", naming.group_prefix, naming.group_suffix);
+            let log_group_id = format!("{stem}LogGroup");
+            let mut statements = statements(members, &log_group_id);
+            let len = policy_len(&statements);
+            if len > ROLE_POLICY_LIMIT {
+                self.err(&Loc::Whole, format!("the role for {label} would need a {len}-character policy"), "IAM allows 10,240 characters; fewer KMS keys or master secrets per secret would fit");
+            }
+            statements.retain(|s| !s.is_null());
+            let suffix_name = |v: &Sp<Val>| -> Value {
+                if single {
+                    v.v.to_json()
+                } else {
+                    match &v.v {
+                        Val::Lit(s) => json!(format!("{s}-{}", label.to_ascii_lowercase())),
+                        Val::Expr(e) => json!({"Fn::Join": ["-", [e, label.to_ascii_lowercase()]]}),
+                    }
+                }
+            };
+            let mut environment = serde_json::Map::new();
+            environment.insert(
+                "SECRETS_MANAGER_ENDPOINT".into(),
+                sub("https://secretsmanager.${AWS::Region}.${AWS::URLSuffix}"),
+            );
+            environment.insert("ROTGEN_SERVICE".into(), json!(service));
+            environment.insert("ROTGEN_STRATEGY".into(), json!(strategy));
+            environment.insert("PASSWORD_LENGTH".into(), json!(password.length.to_string()));
+            environment.insert(
+                "EXCLUDE_CHARACTERS".into(),
+                json!(password.exclude_characters),
+            );
+            environment.insert(
+                "EXCLUDE_NUMBERS".into(),
+                json!(password.exclude_numbers.to_string()),
+            );
+            environment.insert(
+                "EXCLUDE_PUNCTUATION".into(),
+                json!(password.exclude_punctuation.to_string()),
+            );
+            environment.insert(
+                "EXCLUDE_UPPERCASE".into(),
+                json!(password.exclude_uppercase.to_string()),
+            );
+            environment.insert(
+                "EXCLUDE_LOWERCASE".into(),
+                json!(password.exclude_lowercase.to_string()),
+            );
+            environment.insert(
+                "REQUIRE_EACH_INCLUDED_TYPE".into(),
+                json!(password.require_each_included_type.to_string()),
+            );
+            let mut managed_policies = Vec::new();
+            if spec.vpc.is_some() {
+                managed_policies.push(sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"));
+            }
+            groups.push(Group {
+                label: label.clone(),
+                service: service.clone(),
+                strategy: strategy.clone(),
+                function_id: format!("{stem}Function"),
+                role_id: format!("{stem}Role"),
+                log_group_id,
+                permission_id: format!("{stem}Permission"),
+                stack_id: format!("{stem}Stack"),
+                template_file: label.to_ascii_lowercase(),
+                function_name: spec.function.name.as_ref().map(suffix_name),
+                role_name: spec.function.role_name.as_ref().map(suffix_name),
+                environment,
+                statements,
+                managed_policies,
+                secrets: members
+                    .iter()
+                    .map(|s| SecretModel {
+                        id: s.id.clone(),
+                        service: s.service.clone(),
+                        schedule_id: format!("{}{}RotationSchedule", naming.secret_prefix, s.id),
+                        secret_id: s.secret_id.clone(),
+                        rules: s.schedule_rules.clone(),
+                        rotate_immediately: s.rotate_immediately,
+                        create: s.create.clone(),
+                    })
+                    .collect(),
+            });
+        }
+        groups
+    }
+}
+
+/// The inline policy statements of a role that rotates `members`.
+fn statements(members: &[Resolved], log_group_id: &str) -> Vec<Value> {
+    let mut arns: Vec<Value> = Vec::new();
+    let mut masters: Vec<Value> = Vec::new();
+    let mut keys: Vec<Value> = Vec::new();
+    for m in members {
+        push_unique(&mut arns, m.policy_arn.clone());
+        if let Some(a) = &m.master_arn {
+            push_unique(&mut masters, a.clone());
+        }
+        for k in &m.kms_keys {
+            push_unique(&mut keys, k.clone());
+        }
+        if let Some(c) = &m.create
+            && let Some(k) = &c.kms_key
+        {
+            push_unique(&mut keys, k.clone());
+        }
+    }
+    let mut out = vec![
+        json!({
+            "Sid": "RotateSecrets",
+            "Effect": "Allow",
+            "Action": [
+                "secretsmanager:DescribeSecret",
+                "secretsmanager:GetSecretValue",
+                "secretsmanager:PutSecretValue",
+                "secretsmanager:UpdateSecretVersionStage",
+            ],
+            "Resource": arns,
+        }),
+        json!({
+            "Sid": "GeneratePasswords",
+            "Effect": "Allow",
+            "Action": "secretsmanager:GetRandomPassword",
+            "Resource": "*",
+        }),
+    ];
+    if !masters.is_empty() {
+        out.push(json!({
+            "Sid": "ReadMasterSecrets",
+            "Effect": "Allow",
+            "Action": ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"],
+            "Resource": masters,
+        }));
+    }
+    if !keys.is_empty() {
+        out.push(json!({
+            "Sid": "UseSecretKeys",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey"],
+            "Resource": keys,
+            "Condition": {"StringEquals": {"kms:ViaService": sub("secretsmanager.${AWS::Region}.${AWS::URLSuffix}")}},
+        }));
+    }
+    out.push(json!({
+        "Sid": "WriteLogs",
+        "Effect": "Allow",
+        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+        "Resource": get_att(log_group_id, "Arn"),
+    }));
+    out
+}
+
+fn push_unique(v: &mut Vec<Value>, x: Value) {
+    if !v.contains(&x) {
+        v.push(x);
+    }
+}
+
+/// The size IAM will count for these statements, at worst: pseudo-parameters and
+/// references replaced by the longest values they can take.
+pub fn policy_len(statements: &[Value]) -> usize {
+    fn len(v: &Value) -> usize {
+        match v {
+            Value::Object(m) if m.len() == 1 => {
+                let (k, inner) = m.iter().next().expect("one entry");
+                match (k.as_str(), inner) {
+                    ("Fn::Sub", Value::String(s)) => {
+                        s.replace("${AWS::Partition}", "aws-us-gov")
+                            .replace("${AWS::Region}", "ap-southeast-12")
+                            .replace("${AWS::AccountId}", "123456789012")
+                            .replace("${AWS::URLSuffix}", "amazonaws.com.cn")
+                            .len()
+                            + 2
+                    }
+                    ("Ref" | "Fn::GetAtt" | "Fn::ImportValue", _) => 2 + 160,
+                    ("Fn::Join", _) => {
+                        2 + 2048_usize
+                            .min(20 + serde_json::to_string(inner).map_or(0, |s| s.len()) * 2)
+                    }
+                    _ => 3 + k.len() + len(inner),
+                }
+            }
+            Value::Object(m) => {
+                2 + m
+                    .iter()
+                    .map(|(k, v)| k.len() + 3 + len(v) + 1)
+                    .sum::<usize>()
+            }
+            Value::Array(a) => 2 + a.iter().map(|x| len(x) + 1).sum::<usize>(),
+            other => serde_json::to_string(other).map_or(0, |s| s.len()),
+        }
+    }
+    // The policy document around the statements.
+    60 + statements.iter().map(|s| len(s) + 1).sum::<usize>()
+}
+
+/// `SecretStringTemplate`: a JSON string, or a `Fn::Join` building one when a value is
+/// an intrinsic function (macro input).
+fn secret_string_template(fields: &[(&str, Value)]) -> Value {
+    if fields.iter().all(|(_, v)| !v.is_object()) {
+        let map: serde_json::Map<String, Value> = fields
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), v.clone()))
+            .collect();
+        return json!(Value::Object(map).to_string());
+    }
+    let mut parts: Vec<Value> = Vec::new();
+    let mut lit = String::from("{");
+    for (i, (k, v)) in fields.iter().enumerate() {
+        if i > 0 {
+            lit.push(',');
+        }
+        lit.push_str(&json!(k).to_string());
+        lit.push(':');
+        if v.is_object() {
+            lit.push('"');
+            parts.push(json!(std::mem::take(&mut lit)));
+            parts.push(v.clone());
+            lit.push('"');
+        } else {
+            lit.push_str(&v.to_string());
+        }
+    }
+    lit.push('}');
+    parts.push(json!(lit));
+    json!({"Fn::Join": ["", parts]})
+}
+
+fn describe_loc(loc: &Loc) -> String {
+    match loc {
+        Loc::Span(r) => format!("byte {}", r.start),
+        Loc::Path(p) => p.clone(),
+        Loc::Whole => "the top".into(),
+    }
+}

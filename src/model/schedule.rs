@@ -1,0 +1,413 @@
+//! Rotation schedules: what Secrets Manager accepts, checked before deploy time.
+//!
+//! Rules (Secrets Manager user guide, "Rotation schedules"): `rate(N hours|days)`, never more
+//! often than every four hours; `cron(0 H DOM MON DOW *)` in UTC with minutes 0 and year `*`;
+//! the window (`Duration`, `Nh`) must not reach the next rotation or the next UTC day.
+
+/// A schedule that Secrets Manager will accept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Timing {
+    Days(u32),
+    /// A `rate()` or `cron()` expression, normalised (single spaces).
+    Expression(String),
+}
+
+/// Why an expression or window is rejected, and how to write it instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub message: String,
+    pub help: String,
+}
+
+fn problem(message: impl Into<String>, help: impl Into<String>) -> Problem {
+    Problem {
+        message: message.into(),
+        help: help.into(),
+    }
+}
+
+/// What a timing implies for the window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shape {
+    /// Hours from one rotation to the next, at the closest.
+    pub min_gap_hours: u32,
+    /// The latest hour of the day a window can open.
+    pub last_start_hour: u32,
+}
+
+/// Checks a `rate()` / `cron()` expression and returns it normalised with its shape.
+pub fn parse_expression(expr: &str) -> Result<(String, Shape), Problem> {
+    let trimmed = expr.trim();
+    if let Some(inner) = strip_call(trimmed, "rate") {
+        return parse_rate(inner);
+    }
+    if let Some(inner) = strip_call(trimmed, "cron") {
+        return parse_cron(inner);
+    }
+    Err(problem(
+        format!("schedule expression \"{expr}\" is neither rate(...) nor cron(...)"),
+        "write rate(30 days), rate(12 hours) or cron(0 4 ? * SUN *), or use `days = N`",
+    ))
+}
+
+fn strip_call<'a>(s: &'a str, name: &str) -> Option<&'a str> {
+    s.strip_prefix(name)?
+        .trim_start()
+        .strip_prefix('(')?
+        .strip_suffix(')')
+}
+
+fn parse_rate(inner: &str) -> Result<(String, Shape), Problem> {
+    let parts: Vec<&str> = inner.split_whitespace().collect();
+    let bad = || {
+        problem(
+            format!("rate({inner}) is not a Secrets Manager rate"),
+            "write rate(N days) or rate(N hours), e.g. rate(30 days)",
+        )
+    };
+    let [n, unit] = parts[..] else {
+        return Err(bad());
+    };
+    let n: u32 = n.parse().map_err(|_| bad())?;
+    match unit {
+        "day" | "days" => {
+            if !(1..=1000).contains(&n) {
+                return Err(problem(
+                    format!("rate({inner}) is outside 1 to 1000 days"),
+                    "Secrets Manager rotates at most 1000 days apart",
+                ));
+            }
+            Ok((
+                format!("rate({n} {})", if n == 1 { "day" } else { "days" }),
+                Shape {
+                    min_gap_hours: n * 24,
+                    last_start_hour: 0,
+                },
+            ))
+        }
+        "hour" | "hours" => {
+            if n < 4 {
+                return Err(problem(
+                    format!("rate({inner}) rotates more often than every 4 hours"),
+                    "Secrets Manager rotates at most every four hours: use rate(4 hours) or longer",
+                ));
+            }
+            if n >= 24 {
+                let days = n / 24;
+                return Err(problem(
+                    format!("rate({inner}) is a day or more"),
+                    if n % 24 == 0 {
+                        format!(
+                            "write it in days: rate({days} {})",
+                            if days == 1 { "day" } else { "days" }
+                        )
+                    } else {
+                        "rates in hours go from 4 to 23; use days for longer intervals".to_string()
+                    },
+                ));
+            }
+            Ok((
+                format!("rate({n} hours)"),
+                Shape {
+                    min_gap_hours: n,
+                    last_start_hour: 0,
+                },
+            ))
+        }
+        _ => Err(problem(
+            format!("rate({inner}) has unit \"{unit}\""),
+            "the unit is hours or days (Secrets Manager has no minutes, weeks or months)",
+        )),
+    }
+}
+
+const MONTHS: [&str; 12] = [
+    "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+];
+const DAYS: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
+
+fn parse_cron(inner: &str) -> Result<(String, Shape), Problem> {
+    let fields: Vec<&str> = inner.split_whitespace().collect();
+    let normal = format!("cron({})", fields.join(" "));
+    let [minutes, hours, dom, month, dow, year] = fields[..] else {
+        return Err(problem(
+            format!("cron({inner}) has {} fields, not 6", fields.len()),
+            "write cron(minutes hours day-of-month month day-of-week year), e.g. cron(0 4 ? * SUN *)",
+        ));
+    };
+    if minutes != "0" {
+        return Err(problem(
+            format!("{normal}: the minutes field is \"{minutes}\""),
+            "Secrets Manager opens rotation windows on the hour: the minutes field must be 0",
+        ));
+    }
+    if year != "*" {
+        return Err(problem(
+            format!("{normal}: the year field is \"{year}\""),
+            "the year field must be * (Secrets Manager schedules repeat within a year)",
+        ));
+    }
+    let hour_set = expand(hours, 0, 23, &[], "hours", &normal)?;
+    if hour_set.is_empty() {
+        return Err(problem(
+            format!("{normal}: the hours field matches no hour"),
+            "use hours from 0 to 23",
+        ));
+    }
+    check_day_field(dom, 1, 31, &[], "day-of-month", &normal, true)?;
+    expand(month, 1, 12, &MONTHS, "month", &normal)?;
+    check_day_field(dow, 1, 7, &DAYS, "day-of-week", &normal, false)?;
+    match (dom == "?", dow == "?") {
+        (true, true) | (false, false) => {
+            return Err(problem(
+                format!("{normal}: exactly one of day-of-month and day-of-week must be ?"),
+                "e.g. cron(0 4 ? * SUN *) for Sundays, cron(0 4 1 * ? *) for the 1st of each month",
+            ));
+        }
+        _ => {}
+    }
+    let mut min_gap = u32::MAX;
+    for pair in hour_set.windows(2) {
+        min_gap = min_gap.min(pair[1] - pair[0]);
+    }
+    // Hours repeat every day when the day fields allow consecutive days.
+    let daily = (dom == "*" || dow == "*") && month == "*";
+    if daily {
+        let wrap = 24 - hour_set[hour_set.len() - 1] + hour_set[0];
+        min_gap = min_gap.min(wrap);
+    }
+    if min_gap < 4 {
+        return Err(problem(
+            format!("{normal} rotates {min_gap} hour(s) apart"),
+            "Secrets Manager rotates at most every four hours: space the hours at least 4 apart, e.g. 0/4",
+        ));
+    }
+    Ok((
+        normal,
+        Shape {
+            min_gap_hours: min_gap,
+            last_start_hour: hour_set[hour_set.len() - 1],
+        },
+    ))
+}
+
+fn check_day_field(
+    field: &str,
+    lo: u32,
+    hi: u32,
+    names: &[&str],
+    what: &str,
+    normal: &str,
+    dom: bool,
+) -> Result<(), Problem> {
+    if field == "?" || field == "L" {
+        return Ok(());
+    }
+    // `L` forms (last day / last weekday) and `#` (nth weekday) are accepted as written
+    // when their parts are in range.
+    if let Some(rest) = field.strip_suffix('L').filter(|r| !r.is_empty()) {
+        if dom {
+            return Err(problem(
+                format!("{normal}: \"{field}\" in {what}"),
+                "in day-of-month, L stands alone (the last day of the month)",
+            ));
+        }
+        return expand(rest, lo, hi, names, what, normal).map(|_| ());
+    }
+    if let Some((day, nth)) = field.split_once('#') {
+        if dom {
+            return Err(problem(
+                format!("{normal}: # is not allowed in {what}"),
+                "use # in day-of-week only, e.g. MON#1",
+            ));
+        }
+        let n: u32 = nth.parse().unwrap_or(0);
+        if !(1..=5).contains(&n) {
+            return Err(problem(
+                format!("{normal}: \"{field}\" asks for week {nth}"),
+                "the number after # is 1 to 5, e.g. MON#1 for the first Monday",
+            ));
+        }
+        return expand(day, lo, hi, names, what, normal).map(|_| ());
+    }
+    expand(field, lo, hi, names, what, normal).map(|_| ())
+}
+
+/// Expands a cron field (`*`, `a`, `a-b`, `a/n`, `*/n`, lists) to its sorted values.
+fn expand(
+    field: &str,
+    lo: u32,
+    hi: u32,
+    names: &[&str],
+    what: &str,
+    normal: &str,
+) -> Result<Vec<u32>, Problem> {
+    let bad = |why: String| {
+        problem(
+            format!("{normal}: {why}"),
+            format!(
+                "{what} takes values {lo}-{hi}{} with , - * /",
+                if names.is_empty() {
+                    String::new()
+                } else {
+                    format!(" or {}-{}", names[0], names[names.len() - 1])
+                }
+            ),
+        )
+    };
+    let value = |s: &str| -> Result<u32, Problem> {
+        if let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(s)) {
+            return Ok(lo + i as u32);
+        }
+        let n: u32 = s
+            .parse()
+            .map_err(|_| bad(format!("\"{s}\" is not a valid {what} value")))?;
+        if n < lo || n > hi {
+            return Err(bad(format!("{n} is outside {lo}-{hi} in {what}")));
+        }
+        Ok(n)
+    };
+    let mut out = Vec::new();
+    for part in field.split(',') {
+        let (range, step) = match part.split_once('/') {
+            Some((r, s)) => {
+                let step: u32 = s
+                    .parse()
+                    .ok()
+                    .filter(|s| *s > 0)
+                    .ok_or_else(|| bad(format!("\"{part}\" has a bad step")))?;
+                (r, step)
+            }
+            None => (part, 1),
+        };
+        let (start, end) = if range == "*" {
+            (lo, hi)
+        } else if let Some((a, b)) = range.split_once('-') {
+            (value(a)?, value(b)?)
+        } else {
+            let a = value(range)?;
+            (a, if part.contains('/') { hi } else { a })
+        };
+        if start > end {
+            return Err(bad(format!("the range \"{range}\" runs backwards")));
+        }
+        out.extend((start..=end).step_by(step as usize));
+    }
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}
+
+/// Checks a window (`Duration`) such as `4h` against the timing it belongs to.
+pub fn check_window(window: &str, shape: &Shape, timing_text: &str) -> Result<u32, Problem> {
+    let hours: u32 = window
+        .strip_suffix('h')
+        .and_then(|n| n.parse().ok())
+        .filter(|n| (1..=24).contains(n))
+        .ok_or_else(|| {
+            problem(
+                format!("window \"{window}\" is not a number of hours from 1h to 24h"),
+                "write the window in whole hours, e.g. window = \"4h\"",
+            )
+        })?;
+    if hours >= shape.min_gap_hours {
+        return Err(problem(
+            format!(
+                "window {window} is not shorter than the {} hours between rotations of {timing_text}",
+                shape.min_gap_hours
+            ),
+            format!(
+                "use a window of at most {}h, or rotate less often",
+                shape.min_gap_hours.saturating_sub(1).max(1)
+            ),
+        ));
+    }
+    if shape.last_start_hour + hours > 24 {
+        return Err(problem(
+            format!(
+                "window {window} opening at {:02}:00 UTC runs into the next UTC day",
+                shape.last_start_hour
+            ),
+            format!(
+                "use a window of at most {}h, or open it earlier",
+                24 - shape.last_start_hour
+            ),
+        ));
+    }
+    Ok(hours)
+}
+
+/// The shape of `days = N` (the window opens at midnight).
+pub fn days_shape(days: u32) -> Shape {
+    Shape {
+        min_gap_hours: days * 24,
+        last_start_hour: 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(e: &str) -> String {
+        parse_expression(e)
+            .unwrap_or_else(|p| panic!("{e}: {p:?}"))
+            .0
+    }
+    fn err(e: &str) -> String {
+        let p = parse_expression(e).expect_err(e);
+        format!("{} | {}", p.message, p.help)
+    }
+
+    #[test]
+    fn rates() {
+        assert_eq!(ok("rate(30 days)"), "rate(30 days)");
+        assert_eq!(ok("rate(1 days)"), "rate(1 day)");
+        assert_eq!(ok("rate( 12  hours )"), "rate(12 hours)");
+        assert!(err("rate(3 hours)").contains("every 4 hours"));
+        assert!(err("rate(48 hours)").contains("rate(2 days)"));
+        assert!(err("rate(1001 days)").contains("1000"));
+        assert!(err("rate(2 weeks)").contains("weeks"));
+        assert!(err("rate(days)").contains("rate(N days)"));
+        assert!(err("every day").contains("neither"));
+    }
+
+    #[test]
+    fn crons() {
+        assert_eq!(ok("cron(0 4 ? * SUN *)"), "cron(0 4 ? * SUN *)");
+        ok("cron(0 4/12 * * ? *)");
+        ok("cron(0 16 L * ? *)");
+        ok("cron(0 0 ? * MON#1 *)");
+        ok("cron(0 8 1/7 * ? *)");
+        ok("cron(0 0,20 * * ? *)");
+        assert!(err("cron(0 4 * * *)").contains("5 fields"));
+        assert!(err("cron(15 4 ? * SUN *)").contains("minutes field must be 0"));
+        assert!(err("cron(0 4 ? * SUN 2027)").contains("year field"));
+        assert!(err("cron(0 0/2 * * ? *)").contains("2 hour(s) apart"));
+        assert!(err("cron(0 0,22 * * ? *)").contains("2 hour(s) apart"));
+        assert!(err("cron(0 25 * * ? *)").contains("outside 0-23"));
+        assert!(err("cron(0 4 * * SUN *)").contains("exactly one"));
+        assert!(err("cron(0 4 ? * FUNDAY *)").contains("FUNDAY"));
+        assert!(err("cron(0 4 ? * MON#9 *)").contains("1 to 5"));
+    }
+
+    #[test]
+    fn windows() {
+        let (_, daily) = parse_expression("rate(1 day)").unwrap();
+        assert_eq!(check_window("4h", &daily, "x"), Ok(4));
+        assert!(check_window("24h", &daily, "x").is_err());
+        let (_, six) = parse_expression("rate(6 hours)").unwrap();
+        assert!(
+            check_window("6h", &six, "x")
+                .unwrap_err()
+                .help
+                .contains("5h")
+        );
+        let (_, late) = parse_expression("cron(0 22 ? * SUN *)").unwrap();
+        let p = check_window("3h", &late, "x").unwrap_err();
+        assert!(p.message.contains("next UTC day") && p.help.contains("2h"));
+        assert!(check_window("4 hours", &daily, "x").is_err());
+        assert!(check_window("0h", &daily, "x").is_err());
+        assert_eq!(check_window("23h", &days_shape(30), "x"), Ok(23));
+    }
+}

@@ -1,0 +1,142 @@
+//! **output**: templates to text, and the only code that writes files.
+//!
+//! Writes are atomic: every file is first written in full next to its destination and
+//! only then renamed over it, so a failed build never leaves a half-written or clobbered
+//! template.
+
+use crate::yaml;
+use serde_json::Value;
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Yaml,
+    Json,
+}
+
+impl Format {
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Yaml => "yaml",
+            Format::Json => "json",
+        }
+    }
+}
+
+/// The template as text: short-form YAML a person would write, or pretty JSON.
+pub fn to_text(value: &Value, format: Format) -> String {
+    match format {
+        Format::Yaml => yaml::to_string(value),
+        Format::Json => {
+            let mut s = serde_json::to_string_pretty(value).expect("JSON values serialize");
+            s.push('\n');
+            s
+        }
+    }
+}
+
+/// The file a nested template goes to: `out/template.yaml` + `postgres` →
+/// `template.postgres.yaml` (relative to the main template's folder).
+pub fn nested_file_name(main: &Path, label: &str, format: Format) -> String {
+    let stem = main
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("template");
+    format!("{stem}.{label}.{}", format.extension())
+}
+
+/// Writes every file or none: all are written to temporary files first, then renamed.
+pub fn write_all_atomic(files: &[(PathBuf, String)]) -> io::Result<()> {
+    let mut temps: Vec<(PathBuf, &Path)> = Vec::new();
+    let result = (|| {
+        for (path, text) in files {
+            let temp = temp_path(path);
+            temps.push((temp.clone(), path));
+            let mut f = fs::File::create(&temp)?;
+            f.write_all(text.as_bytes())?;
+            f.sync_all()?;
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        for (temp, _) in &temps {
+            let _ = fs::remove_file(temp);
+        }
+        return Err(e);
+    }
+    for (temp, path) in &temps {
+        if let Err(e) = fs::rename(temp, path) {
+            for (t, _) in &temps {
+                let _ = fs::remove_file(t);
+            }
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+fn temp_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.rotgen-{}.tmp", std::process::id()))
+}
+
+/// A unified diff from what `path` holds to `expected`, or `None` when they match.
+pub fn diff_against_file(path: &Path, expected: &str) -> Option<String> {
+    let actual = match fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => return Some(format!("{}: cannot read it ({e})\n", path.display())),
+    };
+    if actual == expected {
+        return None;
+    }
+    let name = path.display().to_string();
+    let diff = similar::TextDiff::from_lines(&actual, expected);
+    Some(
+        diff.unified_diff()
+            .context_radius(3)
+            .header(
+                &format!("{name} (on disk)"),
+                &format!("{name} (from the spec)"),
+            )
+            .to_string(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nested_names() {
+        assert_eq!(
+            nested_file_name(Path::new("out/template.yaml"), "postgres", Format::Yaml),
+            "template.postgres.yaml"
+        );
+        assert_eq!(
+            nested_file_name(Path::new("stack.json"), "redis", Format::Json),
+            "stack.redis.json"
+        );
+    }
+
+    #[test]
+    fn atomic_write_leaves_nothing_behind_on_failure() {
+        let dir = std::env::temp_dir().join(format!("rotgen-out-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let good = dir.join("a.yaml");
+        fs::write(&good, "old\n").unwrap();
+        let bad = dir.join("missing-dir").join("b.yaml");
+        let err = write_all_atomic(&[(good.clone(), "new\n".into()), (bad, "x".into())]);
+        assert!(err.is_err());
+        assert_eq!(fs::read_to_string(&good).unwrap(), "old\n");
+        let leftovers: Vec<_> = fs::read_dir(&dir).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "{leftovers:?}");
+        write_all_atomic(&[(good.clone(), "new\n".into())]).unwrap();
+        assert_eq!(fs::read_to_string(&good).unwrap(), "new\n");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}

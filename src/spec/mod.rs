@@ -1,0 +1,698 @@
+//! **spec**: the user's input, parsed 1:1 into typed values that keep their locations.
+//!
+//! Nothing here applies defaults or cross-field rules: that is the model's job. This layer
+//! reports every unknown key (with the nearest valid name), wrong type, out-of-range number
+//! and unknown enum value, all at once.
+
+pub mod node;
+pub mod schema;
+
+use crate::diag::{Diagnostic, Diagnostics, Loc, nearest};
+use node::{Kind, Node};
+use schema::{Table, Ty};
+use serde_json::Value;
+
+/// A value with the place it was written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sp<T> {
+    pub v: T,
+    pub loc: Loc,
+}
+
+/// A string, or (macro input only) an intrinsic function that CloudFormation evaluates.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Val {
+    Lit(String),
+    Expr(Value),
+}
+
+impl Val {
+    pub fn lit(&self) -> Option<&str> {
+        match self {
+            Val::Lit(s) => Some(s),
+            Val::Expr(_) => None,
+        }
+    }
+
+    /// As a template value.
+    pub fn to_json(&self) -> Value {
+        match self {
+            Val::Lit(s) => Value::String(s.clone()),
+            Val::Expr(v) => v.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum IntVal {
+    Lit(i64),
+    Expr(Value),
+}
+
+impl IntVal {
+    pub fn to_json(&self) -> Value {
+        match self {
+            IntVal::Lit(n) => Value::from(*n),
+            IntVal::Expr(v) => v.clone(),
+        }
+    }
+}
+
+/// A list of strings; in macro input also an intrinsic yielding a list (`!Ref Subnets`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ListVal {
+    Items(Vec<Sp<Val>>),
+    Expr(Value),
+}
+
+impl ListVal {
+    pub fn to_json(&self) -> Value {
+        match self {
+            ListVal::Items(items) => Value::Array(items.iter().map(|i| i.v.to_json()).collect()),
+            ListVal::Expr(v) => v.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Spec {
+    pub stack: Stack,
+    pub function: Function,
+    pub vpc: Option<Vpc>,
+    pub schedule: Option<Schedule>,
+    pub password: Option<Password>,
+    pub secrets: Vec<Secret>,
+    /// Where `secret` is (or the whole input, when it is missing).
+    pub secrets_loc: Option<Loc>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Stack {
+    pub name: Option<Sp<String>>,
+    pub description: Option<Sp<String>>,
+    pub format: Option<Sp<String>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Function {
+    pub name: Option<Sp<Val>>,
+    pub architecture: Option<Sp<String>>,
+    pub memory_mb: Option<Sp<IntVal>>,
+    pub timeout_s: Option<Sp<IntVal>>,
+    pub log_retention_days: Option<Sp<i64>>,
+    pub log_kms_key_arn: Option<Sp<Val>>,
+    pub permissions_boundary: Option<Sp<Val>>,
+    pub role_name: Option<Sp<Val>>,
+    pub code: Option<Sp<Val>>,
+    pub reserved_concurrency: Option<Sp<IntVal>>,
+    pub environment_kms_key_arn: Option<Sp<Val>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Vpc {
+    pub loc: Loc,
+    pub vpc_id: Option<Sp<Val>>,
+    pub subnet_ids: Option<Sp<ListVal>>,
+    pub security_group_ids: Option<Sp<ListVal>>,
+    pub endpoint: Option<Sp<bool>>,
+    pub endpoint_subnet_ids: Option<Sp<ListVal>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Schedule {
+    pub loc: Loc,
+    pub days: Option<Sp<i64>>,
+    pub expression: Option<Sp<String>>,
+    pub window: Option<Sp<String>>,
+    pub rotate_immediately: Option<Sp<bool>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Password {
+    pub length: Option<Sp<i64>>,
+    pub exclude_characters: Option<Sp<String>>,
+    pub exclude_numbers: Option<Sp<bool>>,
+    pub exclude_punctuation: Option<Sp<bool>>,
+    pub exclude_uppercase: Option<Sp<bool>>,
+    pub exclude_lowercase: Option<Sp<bool>>,
+    pub require_each_included_type: Option<Sp<bool>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Create {
+    pub loc: Loc,
+    pub name: Option<Sp<Val>>,
+    pub description: Option<Sp<String>>,
+    pub username: Option<Sp<Val>>,
+    pub host: Option<Sp<Val>>,
+    pub port: Option<Sp<i64>>,
+    pub dbname: Option<Sp<Val>>,
+    pub ssl: Option<Sp<bool>>,
+    pub url: Option<Sp<Val>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Secret {
+    pub loc: Loc,
+    pub id: Option<Sp<String>>,
+    pub arn: Option<Sp<Val>>,
+    pub name: Option<Sp<Val>>,
+    pub service: Option<Sp<String>>,
+    pub strategy: Option<Sp<String>>,
+    pub master_secret_arn: Option<Sp<Val>>,
+    pub kms_key_arn: Option<Sp<Val>>,
+    pub schedule: Option<Schedule>,
+    pub password: Option<Password>,
+    pub create: Option<Create>,
+}
+
+/// Parses TOML spec text. Syntax errors and schema errors come back together.
+pub fn from_toml(text: &str) -> Result<Spec, Diagnostics> {
+    let root = node::from_toml(text).map_err(|errors| {
+        Diagnostics(
+            errors
+                .into_iter()
+                .map(|(message, span)| {
+                    let loc = span.map_or(Loc::Whole, Loc::Span);
+                    Diagnostic::new(&loc, format!("invalid TOML: {message}"))
+                        .help("see https://toml.io for the syntax")
+                })
+                .collect(),
+        )
+    })?;
+    decode(&root)
+}
+
+/// Decodes a lowered input tree against the schema.
+pub fn decode(root: &Node) -> Result<Spec, Diagnostics> {
+    let mut d = Decoder::default();
+    let spec = match d.table(root, &schema::SPEC) {
+        Some(t) => spec_from(&mut d, &t, root),
+        None => Spec::default(),
+    };
+    if d.errors.is_empty() {
+        Ok(spec)
+    } else {
+        Err(Diagnostics(d.errors).sorted())
+    }
+}
+
+fn spec_from(d: &mut Decoder, t: &Fields<'_>, root: &Node) -> Spec {
+    let stack = t
+        .table(d, "stack")
+        .map(|s| Stack {
+            name: s.lit("name"),
+            description: s.lit("description"),
+            format: s.lit("format"),
+        })
+        .unwrap_or_default();
+    let function = t
+        .table(d, "function")
+        .map(|s| Function {
+            name: s.val("name"),
+            architecture: s.lit("architecture"),
+            memory_mb: s.int("memory_mb"),
+            timeout_s: s.int("timeout_s"),
+            log_retention_days: s.int_lit("log_retention_days"),
+            log_kms_key_arn: s.val("log_kms_key_arn"),
+            permissions_boundary: s.val("permissions_boundary"),
+            role_name: s.val("role_name"),
+            code: s.val("code"),
+            reserved_concurrency: s.int("reserved_concurrency"),
+            environment_kms_key_arn: s.val("environment_kms_key_arn"),
+        })
+        .unwrap_or_default();
+    let vpc = t.table(d, "vpc").map(|s| Vpc {
+        loc: s.loc.clone(),
+        vpc_id: s.val("vpc_id"),
+        subnet_ids: s.list("subnet_ids"),
+        security_group_ids: s.list("security_group_ids"),
+        endpoint: s.bool("endpoint"),
+        endpoint_subnet_ids: s.list("endpoint_subnet_ids"),
+    });
+    let schedule = t.table(d, "schedule").map(|s| schedule_from(&s));
+    let password = t.table(d, "password").map(|s| password_from(&s));
+    let secrets_loc = Some(
+        t.get("secret")
+            .map_or_else(|| root.loc.clone(), |n| n.loc.clone()),
+    );
+    let secrets = t
+        .tables(d, "secret")
+        .into_iter()
+        .map(|s| Secret {
+            loc: s.loc.clone(),
+            id: s.lit("id"),
+            arn: s.val("arn"),
+            name: s.val("name"),
+            service: s.lit("service"),
+            strategy: s.lit("strategy"),
+            master_secret_arn: s.val("master_secret_arn"),
+            kms_key_arn: s.val("kms_key_arn"),
+            schedule: s.table(d, "schedule").map(|x| schedule_from(&x)),
+            password: s.table(d, "password").map(|x| password_from(&x)),
+            create: s.table(d, "create").map(|c| Create {
+                loc: c.loc.clone(),
+                name: c.val("name"),
+                description: c.lit("description"),
+                username: c.val("username"),
+                host: c.val("host"),
+                port: c.int_lit("port"),
+                dbname: c.val("dbname"),
+                ssl: c.bool("ssl"),
+                url: c.val("url"),
+            }),
+        })
+        .collect();
+    Spec {
+        stack,
+        function,
+        vpc,
+        schedule,
+        password,
+        secrets,
+        secrets_loc,
+    }
+}
+
+fn schedule_from(s: &Fields<'_>) -> Schedule {
+    Schedule {
+        loc: s.loc.clone(),
+        days: s.int_lit("days"),
+        expression: s.lit("expression"),
+        window: s.lit("window"),
+        rotate_immediately: s.bool("rotate_immediately"),
+    }
+}
+
+fn password_from(s: &Fields<'_>) -> Password {
+    Password {
+        length: s.int_lit("length"),
+        exclude_characters: s.lit("exclude_characters"),
+        exclude_numbers: s.bool("exclude_numbers"),
+        exclude_punctuation: s.bool("exclude_punctuation"),
+        exclude_uppercase: s.bool("exclude_uppercase"),
+        exclude_lowercase: s.bool("exclude_lowercase"),
+        require_each_included_type: s.bool("require_each_included_type"),
+    }
+}
+
+#[derive(Default)]
+struct Decoder {
+    errors: Vec<Diagnostic>,
+}
+
+/// The fields of one table that passed their checks: getters below never fail.
+struct Fields<'n> {
+    schema: &'static Table,
+    loc: Loc,
+    valid: Vec<(&'static str, &'n Node)>,
+}
+
+impl Decoder {
+    fn err(&mut self, d: Diagnostic) {
+        self.errors.push(d);
+    }
+
+    /// Checks `node` against `table`; returns the fields that are well-typed.
+    fn table<'n>(&mut self, node: &'n Node, table: &'static Table) -> Option<Fields<'n>> {
+        let Kind::Table(entries) = &node.kind else {
+            self.err(
+                Diagnostic::new(
+                    &node.loc,
+                    format!(
+                        "{} must be a table, found {}",
+                        table.title,
+                        node.kind.describe()
+                    ),
+                )
+                .help(format!("write it as a table: {}", table_example(table))),
+            );
+            return None;
+        };
+        let mut valid = Vec::new();
+        for entry in entries {
+            match table.field(&entry.key) {
+                None => {
+                    let names = table.fields.iter().map(|f| f.name);
+                    let help = match nearest(&entry.key, names) {
+                        Some(n) => format!("did you mean `{n}`?"),
+                        None => format!(
+                            "{} takes: {}",
+                            table.title,
+                            table
+                                .fields
+                                .iter()
+                                .map(|f| f.name)
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    };
+                    self.err(
+                        Diagnostic::new(
+                            &entry.key_loc,
+                            format!("unknown key `{}` in {}", entry.key, table.title),
+                        )
+                        .help(help),
+                    );
+                }
+                Some(field) => {
+                    if self.check(&entry.value, field, table) {
+                        valid.push((field.name, &entry.value));
+                    }
+                }
+            }
+        }
+        for field in table.fields.iter().filter(|f| f.required) {
+            if !entries.iter().any(|e| e.key == field.name) {
+                self.err(
+                    Diagnostic::new(
+                        &node.loc,
+                        format!("{} is missing `{}`", table.title, field.name),
+                    )
+                    .help(format!("add `{}`: {}", field.name, field.doc)),
+                );
+            }
+        }
+        Some(Fields {
+            schema: table,
+            loc: node.loc.clone(),
+            valid,
+        })
+    }
+
+    fn check(&mut self, node: &Node, field: &'static schema::Field, table: &Table) -> bool {
+        let name = format!("`{}` in {}", field.name, table.title);
+        let wrong = |expected: &str| {
+            Diagnostic::new(
+                &node.loc,
+                format!("{name} must be {expected}, found {}", node.kind.describe()),
+            )
+        };
+        match (&field.ty, &node.kind) {
+            (Ty::Str { .. }, Kind::Str(_)) => true,
+            (Ty::Str { expr: true }, Kind::Expr(_)) => true,
+            (Ty::Str { expr: false }, Kind::Expr(_)) => {
+                self.err(
+                    wrong("a literal string").help(format!(
+                        "`{}` decides what rotgen generates, so it cannot be left to CloudFormation; write the value itself",
+                        field.name
+                    )),
+                );
+                false
+            }
+            (Ty::Str { .. }, _) => {
+                self.err(wrong("a string").help("quote the value: \"...\""));
+                false
+            }
+            (Ty::Int { min, max, .. }, Kind::Int(n)) => {
+                if n < min || n > max {
+                    self.err(
+                        Diagnostic::new(&node.loc, format!("{name} is {n}, outside {min}..={max}"))
+                            .help(format!("use a whole number from {min} to {max}")),
+                    );
+                    false
+                } else {
+                    true
+                }
+            }
+            (Ty::Int { expr: true, .. }, Kind::Expr(_)) => true,
+            (Ty::Int { min, max, .. }, _) => {
+                self.err(wrong("an integer").help(format!(
+                    "write a whole number from {min} to {max}, without quotes"
+                )));
+                false
+            }
+            (Ty::IntIn(values), Kind::Int(n)) => {
+                if values.contains(n) {
+                    true
+                } else {
+                    let closest = values.iter().min_by_key(|v| (*v - n).abs()).copied();
+                    self.err(
+                        Diagnostic::new(&node.loc, format!("{name} cannot be {n}")).help(format!(
+                            "CloudFormation accepts only {}; the closest is {}",
+                            join(values),
+                            closest.unwrap_or(values[0])
+                        )),
+                    );
+                    false
+                }
+            }
+            (Ty::IntIn(values), _) => {
+                self.err(wrong("an integer").help(format!("one of {}", join(values))));
+                false
+            }
+            (Ty::Bool, Kind::Bool(_)) => true,
+            (Ty::Bool, _) => {
+                self.err(wrong("a boolean").help("write true or false, without quotes"));
+                false
+            }
+            (Ty::Enum(values), Kind::Str(s)) => {
+                if values.contains(&s.as_str()) {
+                    true
+                } else {
+                    let help = match nearest(s, values.iter().copied()) {
+                        Some(n) => format!("did you mean \"{n}\"? ({})", quoted(values)),
+                        None => format!("use one of {}", quoted(values)),
+                    };
+                    self.err(
+                        Diagnostic::new(&node.loc, format!("{name} cannot be \"{s}\"")).help(help),
+                    );
+                    false
+                }
+            }
+            (Ty::Enum(values), _) => {
+                self.err(wrong("a string").help(format!("use one of {}", quoted(values))));
+                false
+            }
+            (Ty::StrList, Kind::Expr(_)) => true,
+            (Ty::StrList, Kind::Array(items)) => {
+                let mut ok = true;
+                if items.is_empty() {
+                    self.err(
+                        Diagnostic::new(&node.loc, format!("{name} is empty"))
+                            .help("list at least one id, or leave the key out"),
+                    );
+                    ok = false;
+                }
+                for item in items {
+                    if !matches!(item.kind, Kind::Str(_) | Kind::Expr(_)) {
+                        self.err(
+                            Diagnostic::new(
+                                &item.loc,
+                                format!(
+                                    "items of {name} must be strings, found {}",
+                                    item.kind.describe()
+                                ),
+                            )
+                            .help("quote each id: [\"subnet-...\", \"subnet-...\"]"),
+                        );
+                        ok = false;
+                    }
+                }
+                ok
+            }
+            (Ty::StrList, _) => {
+                self.err(wrong("a list of strings").help("write [\"...\", \"...\"]"));
+                false
+            }
+            (Ty::Table(_), Kind::Table(_)) => true,
+            (Ty::Table(t), _) => {
+                self.err(wrong("a table").help(table_example(t)));
+                false
+            }
+            (Ty::TableArray(_), Kind::Array(items)) if !items.is_empty() => true,
+            (Ty::TableArray(t), Kind::Array(_)) => {
+                self.err(
+                    Diagnostic::new(&node.loc, format!("{name} is empty"))
+                        .help(format!("add at least one {}", t.title)),
+                );
+                false
+            }
+            (Ty::TableArray(t), _) => {
+                self.err(
+                    wrong("an array of tables")
+                        .help(format!("write each entry under its own {} header", t.title)),
+                );
+                false
+            }
+        }
+    }
+}
+
+impl<'n> Fields<'n> {
+    fn get(&self, name: &str) -> Option<&'n Node> {
+        debug_assert!(self.schema.field(name).is_some(), "{name} not in schema");
+        self.valid.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+    }
+
+    fn lit(&self, name: &str) -> Option<Sp<String>> {
+        self.get(name).and_then(|n| match &n.kind {
+            Kind::Str(s) => Some(Sp {
+                v: s.clone(),
+                loc: n.loc.clone(),
+            }),
+            _ => None,
+        })
+    }
+
+    fn val(&self, name: &str) -> Option<Sp<Val>> {
+        self.get(name).and_then(to_val)
+    }
+
+    fn int(&self, name: &str) -> Option<Sp<IntVal>> {
+        self.get(name).and_then(|n| {
+            let v = match &n.kind {
+                Kind::Int(i) => IntVal::Lit(*i),
+                Kind::Expr(e) => IntVal::Expr(e.clone()),
+                _ => return None,
+            };
+            Some(Sp {
+                v,
+                loc: n.loc.clone(),
+            })
+        })
+    }
+
+    fn int_lit(&self, name: &str) -> Option<Sp<i64>> {
+        self.get(name).and_then(|n| match n.kind {
+            Kind::Int(i) => Some(Sp {
+                v: i,
+                loc: n.loc.clone(),
+            }),
+            _ => None,
+        })
+    }
+
+    fn bool(&self, name: &str) -> Option<Sp<bool>> {
+        self.get(name).and_then(|n| match n.kind {
+            Kind::Bool(b) => Some(Sp {
+                v: b,
+                loc: n.loc.clone(),
+            }),
+            _ => None,
+        })
+    }
+
+    fn list(&self, name: &str) -> Option<Sp<ListVal>> {
+        self.get(name).and_then(|n| {
+            let v = match &n.kind {
+                Kind::Expr(e) => ListVal::Expr(e.clone()),
+                Kind::Array(items) => ListVal::Items(items.iter().filter_map(to_val).collect()),
+                _ => return None,
+            };
+            Some(Sp {
+                v,
+                loc: n.loc.clone(),
+            })
+        })
+    }
+
+    fn table(&self, d: &mut Decoder, name: &str) -> Option<Fields<'n>> {
+        let node = self.get(name)?;
+        let Some(schema::Field {
+            ty: Ty::Table(t), ..
+        }) = self.schema.field(name)
+        else {
+            return None;
+        };
+        d.table(node, t)
+    }
+
+    fn tables(&self, d: &mut Decoder, name: &str) -> Vec<Fields<'n>> {
+        let (
+            Some(node),
+            Some(schema::Field {
+                ty: Ty::TableArray(t),
+                ..
+            }),
+        ) = (self.get(name), self.schema.field(name))
+        else {
+            return Vec::new();
+        };
+        let Kind::Array(items) = &node.kind else {
+            return Vec::new();
+        };
+        items.iter().filter_map(|item| d.table(item, t)).collect()
+    }
+}
+
+fn to_val(n: &Node) -> Option<Sp<Val>> {
+    let v = match &n.kind {
+        Kind::Str(s) => Val::Lit(s.clone()),
+        Kind::Expr(e) => Val::Expr(e.clone()),
+        _ => return None,
+    };
+    Some(Sp {
+        v,
+        loc: n.loc.clone(),
+    })
+}
+
+fn join(values: &[i64]) -> String {
+    values
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn quoted(values: &[&str]) -> String {
+    values
+        .iter()
+        .map(|v| format!("\"{v}\""))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn table_example(t: &Table) -> String {
+    let first = t.fields.first().map_or("key", |f| f.name);
+    format!("{} with keys such as `{first}`", t.title)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors(text: &str) -> Vec<String> {
+        match from_toml(text) {
+            Ok(_) => Vec::new(),
+            Err(d) => {
+                d.0.iter()
+                    .map(|d| format!("{} | {}", d.message, d.help.clone().unwrap_or_default()))
+                    .collect()
+            }
+        }
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let e = errors(
+            r#"
+[function]
+timout_s = 60
+memory_mb = "256"
+[[secret]]
+id = "A"
+service = "postgress"
+"#,
+        );
+        assert_eq!(e.len(), 3, "{e:#?}");
+        assert!(e[0].contains("unknown key `timout_s`") && e[0].contains("`timeout_s`"));
+        assert!(e[1].contains("must be an integer, found a string"));
+        assert!(e[2].contains("cannot be \"postgress\"") && e[2].contains("\"postgres\"?"));
+    }
+
+    #[test]
+    fn missing_secrets() {
+        let e = errors("[stack]\nname = \"x\"\n");
+        assert_eq!(e.len(), 1);
+        assert!(e[0].contains("missing `secret`"));
+    }
+
+    #[test]
+    fn log_retention_suggests_closest() {
+        let e =
+            errors("[function]\nlog_retention_days = 31\n[[secret]]\nid='A'\nservice='random'\n");
+        assert!(e[0].contains("the closest is 30"), "{e:?}");
+    }
+}

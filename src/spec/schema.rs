@@ -1,0 +1,428 @@
+//! The spec's shape, written once as data.
+//!
+//! The decoder checks input against these tables (unknown keys, types, ranges, enums) and
+//! `rotgen schema` prints them as JSON Schema, so the two cannot drift apart.
+
+use serde_json::{Map, Value, json};
+
+#[derive(Debug)]
+pub enum Ty {
+    /// A string; `expr` also admits a CloudFormation intrinsic function (macro input).
+    Str {
+        expr: bool,
+    },
+    Int {
+        min: i64,
+        max: i64,
+        expr: bool,
+    },
+    /// One of a fixed set of integers (log retention).
+    IntIn(&'static [i64]),
+    Bool,
+    Enum(&'static [&'static str]),
+    /// A list of strings, an intrinsic that yields one, or a list of intrinsics.
+    StrList,
+    Table(&'static Table),
+    TableArray(&'static Table),
+}
+
+#[derive(Debug)]
+pub struct Field {
+    pub name: &'static str,
+    pub ty: Ty,
+    pub required: bool,
+    pub doc: &'static str,
+}
+
+#[derive(Debug)]
+pub struct Table {
+    /// How the table is named in messages: `[function]`, `[[secret]]`, `schedule`.
+    pub title: &'static str,
+    pub doc: &'static str,
+    pub fields: &'static [Field],
+}
+
+impl Table {
+    pub fn field(&self, name: &str) -> Option<&'static Field> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+}
+
+const fn f(name: &'static str, ty: Ty, doc: &'static str) -> Field {
+    Field {
+        name,
+        ty,
+        required: false,
+        doc,
+    }
+}
+
+const fn req(name: &'static str, ty: Ty, doc: &'static str) -> Field {
+    Field {
+        name,
+        ty,
+        required: true,
+        doc,
+    }
+}
+
+const STR: Ty = Ty::Str { expr: true };
+const LIT: Ty = Ty::Str { expr: false };
+
+pub const SERVICES: &[&str] = &["postgres", "mysql", "mariadb", "redis", "http", "random"];
+pub const STRATEGIES: &[&str] = &["single-user", "alternating-users"];
+pub const FORMATS: &[&str] = &["sam", "cloudformation"];
+pub const ARCHITECTURES: &[&str] = &["arm64", "x86_64"];
+/// The values `AWS::Logs::LogGroup.RetentionInDays` accepts.
+pub const LOG_RETENTION_DAYS: &[i64] = &[
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+];
+
+pub static STACK: Table = Table {
+    title: "[stack]",
+    doc: "The generated template as a whole.",
+    fields: &[
+        f(
+            "name",
+            LIT,
+            "A name for the stack; used in descriptions and default resource names.",
+        ),
+        f("description", LIT, "The template's Description."),
+        f(
+            "format",
+            Ty::Enum(FORMATS),
+            "`sam` (default): AWS::Serverless::Function; `cloudformation`: plain AWS::Lambda::Function.",
+        ),
+    ],
+};
+
+pub static FUNCTION: Table = Table {
+    title: "[function]",
+    doc: "The rotation Lambda function that every secret in the spec shares.",
+    fields: &[
+        f(
+            "name",
+            STR,
+            "FunctionName; default: let CloudFormation name it.",
+        ),
+        f(
+            "architecture",
+            Ty::Enum(ARCHITECTURES),
+            "`arm64` (default, cheaper) or `x86_64`; must match the binary you deploy.",
+        ),
+        f(
+            "memory_mb",
+            Ty::Int {
+                min: 128,
+                max: 10240,
+                expr: true,
+            },
+            "MemorySize in MB (default 128).",
+        ),
+        f(
+            "timeout_s",
+            Ty::Int {
+                min: 1,
+                max: 900,
+                expr: true,
+            },
+            "Timeout in seconds (default 30).",
+        ),
+        f(
+            "log_retention_days",
+            Ty::IntIn(LOG_RETENTION_DAYS),
+            "Retention of the function's log group in days (default 365).",
+        ),
+        f(
+            "log_kms_key_arn",
+            STR,
+            "KMS key ARN to encrypt the function's log group.",
+        ),
+        f(
+            "permissions_boundary",
+            STR,
+            "ARN of a managed policy set as the role's PermissionsBoundary.",
+        ),
+        f(
+            "role_name",
+            STR,
+            "RoleName of the function's role; default: generated.",
+        ),
+        f(
+            "code",
+            STR,
+            "Where the Lambda zip (holding `bootstrap`) is: a local path that `sam deploy` / `aws cloudformation package` uploads, or `s3://bucket/key`. Default: template parameters CodeBucket and CodeKey.",
+        ),
+        f(
+            "reserved_concurrency",
+            Ty::Int {
+                min: 1,
+                max: 1000,
+                expr: true,
+            },
+            "ReservedConcurrentExecutions; default: none (new accounts cannot reserve any).",
+        ),
+        f(
+            "environment_kms_key_arn",
+            STR,
+            "KMS key ARN to encrypt the function's environment variables.",
+        ),
+    ],
+};
+
+pub static VPC: Table = Table {
+    title: "[vpc]",
+    doc: "Run the function inside a VPC (to reach a private database).",
+    fields: &[
+        req(
+            "vpc_id",
+            STR,
+            "The VPC of the service; needed for the security groups and the endpoint.",
+        ),
+        req(
+            "subnet_ids",
+            Ty::StrList,
+            "Private subnets for the function (and the endpoint).",
+        ),
+        f(
+            "security_group_ids",
+            Ty::StrList,
+            "Security groups for the function; default: rotgen creates one.",
+        ),
+        f(
+            "endpoint",
+            Ty::Bool,
+            "Create the Secrets Manager interface endpoint (default true). Set false when the VPC already has one, or a NAT gateway.",
+        ),
+        f(
+            "endpoint_subnet_ids",
+            Ty::StrList,
+            "Subnets for the endpoint (default: subnet_ids; at most one per Availability Zone).",
+        ),
+    ],
+};
+
+pub static SCHEDULE: Table = Table {
+    title: "schedule",
+    doc: "When Secrets Manager rotates: `days` or `expression`, and an optional window.",
+    fields: &[
+        f(
+            "days",
+            Ty::Int {
+                min: 1,
+                max: 1000,
+                expr: false,
+            },
+            "AutomaticallyAfterDays: rotate every N days (1-1000).",
+        ),
+        f(
+            "expression",
+            LIT,
+            "ScheduleExpression: `rate(N days)`, `rate(N hours)` (N >= 4) or `cron(min hour dom month dow year)` in UTC.",
+        ),
+        f(
+            "window",
+            LIT,
+            "Duration: the rotation window, `Nh` (1-24), shorter than the interval.",
+        ),
+        f(
+            "rotate_immediately",
+            Ty::Bool,
+            "RotateImmediatelyOnUpdate (default true): rotate as soon as the schedule is deployed.",
+        ),
+    ],
+};
+
+pub static PASSWORD: Table = Table {
+    title: "password",
+    doc: "How new passwords are generated (GetRandomPassword), as the AWS rotation functions' environment variables.",
+    fields: &[
+        f(
+            "length",
+            Ty::Int {
+                min: 8,
+                max: 4096,
+                expr: false,
+            },
+            "PASSWORD_LENGTH (default 32).",
+        ),
+        f(
+            "exclude_characters",
+            LIT,
+            "EXCLUDE_CHARACTERS (default: /@\"'\\ and, for postgres, also :).",
+        ),
+        f("exclude_numbers", Ty::Bool, "EXCLUDE_NUMBERS."),
+        f("exclude_punctuation", Ty::Bool, "EXCLUDE_PUNCTUATION."),
+        f("exclude_uppercase", Ty::Bool, "EXCLUDE_UPPERCASE."),
+        f("exclude_lowercase", Ty::Bool, "EXCLUDE_LOWERCASE."),
+        f(
+            "require_each_included_type",
+            Ty::Bool,
+            "REQUIRE_EACH_INCLUDED_TYPE (default true).",
+        ),
+    ],
+};
+
+pub static CREATE: Table = Table {
+    title: "create",
+    doc: "Create the secret in this template, in the AWS JSON shape for its service, with a generated password.",
+    fields: &[
+        f(
+            "name",
+            STR,
+            "The secret's Name; default: generated by CloudFormation.",
+        ),
+        f("description", LIT, "The secret's Description."),
+        f("username", STR, "`username` in the secret."),
+        f("host", STR, "`host` in the secret."),
+        f(
+            "port",
+            Ty::Int {
+                min: 1,
+                max: 65535,
+                expr: false,
+            },
+            "`port`; default: the service's usual port.",
+        ),
+        f("dbname", STR, "`dbname` (postgres, mysql, mariadb)."),
+        f(
+            "ssl",
+            Ty::Bool,
+            "`ssl`: true forces TLS, false forbids it; absent tries TLS first.",
+        ),
+        f(
+            "url",
+            STR,
+            "`url` of the password-change endpoint (service http).",
+        ),
+    ],
+};
+
+pub static SECRET: Table = Table {
+    title: "[[secret]]",
+    doc: "A secret to rotate.",
+    fields: &[
+        req(
+            "id",
+            LIT,
+            "A short name, letters and digits, unique in the spec; it prefixes this secret's logical IDs.",
+        ),
+        f("arn", STR, "The ARN of an existing secret."),
+        f(
+            "name",
+            STR,
+            "The name of an existing secret (instead of arn).",
+        ),
+        req(
+            "service",
+            Ty::Enum(SERVICES),
+            "What the secret logs in to: postgres, mysql, mariadb, redis, http or random.",
+        ),
+        f(
+            "strategy",
+            Ty::Enum(STRATEGIES),
+            "`single-user` (default) or `alternating-users` (needs master_secret_arn).",
+        ),
+        f(
+            "master_secret_arn",
+            STR,
+            "ARN of the secret whose user creates the clone user (alternating-users).",
+        ),
+        f(
+            "kms_key_arn",
+            STR,
+            "ARN of the customer KMS key that encrypts the secret, if any.",
+        ),
+        f(
+            "schedule",
+            Ty::Table(&SCHEDULE),
+            "This secret's schedule; default: [schedule].",
+        ),
+        f(
+            "password",
+            Ty::Table(&PASSWORD),
+            "This secret's password policy; default: [password].",
+        ),
+        f(
+            "create",
+            Ty::Table(&CREATE),
+            "Create the secret in this template.",
+        ),
+    ],
+};
+
+pub static SPEC: Table = Table {
+    title: "spec",
+    doc: "A rotgen rotation spec.",
+    fields: &[
+        f("stack", Ty::Table(&STACK), STACK.doc),
+        f("function", Ty::Table(&FUNCTION), FUNCTION.doc),
+        f("vpc", Ty::Table(&VPC), VPC.doc),
+        f(
+            "schedule",
+            Ty::Table(&SCHEDULE),
+            "The default schedule of every secret.",
+        ),
+        f(
+            "password",
+            Ty::Table(&PASSWORD),
+            "The default password policy.",
+        ),
+        req("secret", Ty::TableArray(&SECRET), "The secrets to rotate."),
+    ],
+};
+
+/// The spec's JSON Schema (draft 2020-12).
+pub fn json_schema() -> Value {
+    let mut root = table_schema(&SPEC);
+    let obj = root.as_object_mut().expect("table schema is an object");
+    let mut head = Map::new();
+    head.insert(
+        "$schema".into(),
+        json!("https://json-schema.org/draft/2020-12/schema"),
+    );
+    head.insert("title".into(), json!("rotgen spec"));
+    head.extend(std::mem::take(obj));
+    Value::Object(head)
+}
+
+fn table_schema(table: &Table) -> Value {
+    let mut props = Map::new();
+    for field in table.fields {
+        let mut s = ty_schema(&field.ty);
+        s.as_object_mut()
+            .expect("field schema is an object")
+            .insert("description".into(), json!(field.doc));
+        props.insert(field.name.into(), s);
+    }
+    let required: Vec<&str> = table
+        .fields
+        .iter()
+        .filter(|f| f.required)
+        .map(|f| f.name)
+        .collect();
+    let mut s = json!({
+        "type": "object",
+        "description": table.doc,
+        "properties": props,
+        "additionalProperties": false,
+    });
+    if !required.is_empty() {
+        s["required"] = json!(required);
+    }
+    s
+}
+
+fn ty_schema(ty: &Ty) -> Value {
+    match ty {
+        Ty::Str { .. } => json!({"type": "string"}),
+        Ty::Int { min, max, .. } => json!({"type": "integer", "minimum": min, "maximum": max}),
+        Ty::IntIn(values) => json!({"type": "integer", "enum": values}),
+        Ty::Bool => json!({"type": "boolean"}),
+        Ty::Enum(values) => json!({"type": "string", "enum": values}),
+        Ty::StrList => json!({"type": "array", "items": {"type": "string"}, "minItems": 1}),
+        Ty::Table(t) => table_schema(t),
+        Ty::TableArray(t) => json!({"type": "array", "items": table_schema(t), "minItems": 1}),
+    }
+}
