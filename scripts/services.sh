@@ -34,6 +34,12 @@
 set -euo pipefail
 umask 022
 
+# Client settings from the caller's environment (say, a shell that sourced
+# target/services/env: the mariadb client reads MYSQL_HOST and then ignores
+# --socket) must not steer this script's own client calls.
+unset MYSQL_HOST MYSQL_TCP_PORT MYSQL_UNIX_PORT MYSQL_PWD REDISCLI_AUTH
+unset "${!PG@}"
+
 SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd -- "$SCRIPT_DIR/.." && pwd)
 STATE=$ROOT/target/services
@@ -50,6 +56,15 @@ REDIS_ADMIN_PASSWORD=rotgen-redis-adminpass
 
 STARTUP_TIMEOUT=90 # seconds a service may take to answer
 STOP_TIMEOUT=30    # seconds between the polite signal and SIGKILL
+
+T0=${EPOCHREALTIME/,/.}
+
+# elapsed: seconds since this script started, like 2.3s.
+elapsed() {
+    local now=${EPOCHREALTIME/,/.} us
+    us=$((10#${now/./} - 10#${T0/./}))
+    printf '%d.%ds' $((us / 1000000)) $((us % 1000000 / 100000))
+}
 
 die() {
     printf 'services.sh: error: %s\n' "$*" >&2
@@ -417,7 +432,7 @@ finish_moto() {
         AWS_REGION=us-east-1 \
         AWS_DEFAULT_REGION=us-east-1 \
         AWS_EC2_METADATA_DISABLED=true
-    log "moto ready: http://127.0.0.1:$moto_port (pid $moto_pid)"
+    log "moto ready: http://127.0.0.1:$moto_port (pid $moto_pid, at $(elapsed))"
 }
 
 start_postgres() {
@@ -479,7 +494,7 @@ EOF
         "PG_SUPERPASSWORD=$PG_SUPERPASSWORD" \
         PG_DATABASE=postgres \
         "PG_SOCKET_DIR=$dir/run"
-    log "PostgreSQL ready: 127.0.0.1:$port (pid $pid)"
+    log "PostgreSQL ready: 127.0.0.1:$port (pid $pid, at $(elapsed))"
 }
 
 # SQL run once as root over the socket: passwords, the admin user, and no
@@ -499,8 +514,8 @@ EOF
 
 # Accounts that still log in without a password (there must be none).
 MARIADB_PASSWORDLESS_SQL="SELECT CONCAT(QUOTE(User), '@', QUOTE(Host)) FROM mysql.global_priv
- WHERE IFNULL(JSON_VALUE(Priv, '\$.is_role'), 'false') <> 'true'
-   AND IFNULL(JSON_VALUE(Priv, '\$.account_locked'), 'false') <> 'true'
+ WHERE IFNULL(JSON_VALUE(Priv, '\$.is_role'), 'false') NOT IN ('true', '1')
+   AND IFNULL(JSON_VALUE(Priv, '\$.account_locked'), 'false') NOT IN ('true', '1')
    AND IFNULL(JSON_VALUE(Priv, '\$.authentication_string'), '') = ''
    AND IFNULL(JSON_VALUE(Priv, '\$.plugin'), 'mysql_native_password')
        IN ('', 'mysql_native_password', 'mysql_old_password')"
@@ -552,7 +567,7 @@ start_mariadb() {
         "MYSQL_ADMIN_PASSWORD=$MYSQL_ADMIN_PASSWORD" \
         "MYSQL_ROOT_PASSWORD=$MYSQL_ROOT_PASSWORD" \
         "MYSQL_SOCKET=$sock"
-    log "MariaDB ready: 127.0.0.1:$port (pid $pid)"
+    log "MariaDB ready: 127.0.0.1:$port (pid $pid, at $(elapsed))"
 }
 
 start_redis() {
@@ -588,7 +603,7 @@ start_redis() {
         "REDIS_PORT=$port" \
         "REDIS_ADMIN_USER=$REDIS_ADMIN_USER" \
         "REDIS_ADMIN_PASSWORD=$REDIS_ADMIN_PASSWORD"
-    log "Redis ready: 127.0.0.1:$port (pid $pid)"
+    log "Redis ready: 127.0.0.1:$port (pid $pid, at $(elapsed))"
 }
 
 redis_answers() {
@@ -665,7 +680,7 @@ cmd_start() {
     if [[ " ${names[*]} " == *" moto "* ]]; then finish_moto; fi
     write_env
     trap - EXIT
-    log "started: ${names[*]}; environment in ${STATE#"$ROOT"/}/env"
+    log "started: ${names[*]} in $(elapsed); environment in ${STATE#"$ROOT"/}/env"
 }
 
 cmd_stop() {

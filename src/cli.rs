@@ -1,9 +1,9 @@
 //! The command line: clap's arguments (low level) turned into calls of the library (high level).
 
+use crate::Error;
 use crate::diag::{self, Diagnostics};
 use crate::output::{self, Format};
 use crate::spec::schema;
-use crate::{Error, compile, model, spec};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -139,10 +139,7 @@ fn build(args: &BuildArgs) -> ExitCode {
         .clone()
         .unwrap_or_else(|| PathBuf::from("template"));
     let nested_file = |label: &str| output::nested_file_name(&main_path, label, format);
-    let compiled = match spec::from_toml(&text)
-        .map_err(Error::Invalid)
-        .and_then(|s| compile(&s, &model::Options::default(), &nested_file))
-    {
+    let compiled = match crate::compile_toml(&text, &nested_file) {
         Ok(c) => c,
         Err(Error::Invalid(diags)) => return report(&diags, &shown, &text),
         Err(e) => return fail(1, &e.to_string()),

@@ -22,6 +22,8 @@ pub struct Diagnostic {
     pub loc: Loc,
     pub message: String,
     pub help: Option<String>,
+    /// Another place the problem involves (the first of two duplicates), with what it is.
+    pub related: Option<(Loc, String)>,
 }
 
 impl Diagnostic {
@@ -30,6 +32,23 @@ impl Diagnostic {
             loc: loc.clone(),
             message: message.into(),
             help: None,
+            related: None,
+        }
+    }
+
+    pub fn related(mut self, loc: &Loc, what: impl Into<String>) -> Self {
+        self.related = Some((loc.clone(), what.into()));
+        self
+    }
+
+    /// Whether `other` lies within this problem's location (then it is a consequence).
+    pub fn covers(&self, other: &Loc) -> bool {
+        match (&self.loc, other) {
+            (Loc::Span(a), Loc::Span(b)) => {
+                (b.start <= a.start && a.end <= b.end) || (a.start <= b.start && b.end <= a.end)
+            }
+            (Loc::Path(a), Loc::Path(b)) => a.starts_with(b.as_str()) || b.starts_with(a.as_str()),
+            _ => false,
         }
     }
 
@@ -69,6 +88,9 @@ impl fmt::Display for Diagnostics {
             }
             if let Some(help) = &d.help {
                 write!(f, " ({help})")?;
+            }
+            if let Some((Loc::Path(p), what)) = &d.related {
+                write!(f, " ({what}: {p})")?;
             }
         }
         Ok(())
@@ -145,9 +167,21 @@ pub fn render_with_source(diags: &Diagnostics, file: &str, text: &str, color: bo
             Loc::Path(p) => (format!("{file}: {p}"), None),
             Loc::Whole => (file.to_string(), None),
         };
+        let related = d.related.as_ref().map(|(loc, what)| match loc {
+            Loc::Span(r) => {
+                let (line, col) = line_col(text, r.start);
+                format!("{what}: {file}:{line}:{col}")
+            }
+            Loc::Path(p) => format!("{what}: {p}"),
+            Loc::Whole => what.clone(),
+        });
+        let help = match (&d.help, related) {
+            (Some(h), Some(r)) => Some(format!("{h}\n{r}")),
+            (h, r) => h.clone().or(r),
+        };
         let report = Report {
             message: format!("{prefix}: {}", d.message),
-            help: d.help.clone(),
+            help,
             src: NamedSource::new(file, text.to_string()),
             span,
         };

@@ -62,8 +62,31 @@ pub fn compile(
     Ok(Compiled { main, nested })
 }
 
+/// Compiles a spec decoded with problems or not: every problem of the decoder and of the
+/// model is reported together, except model problems inside a value the decoder already
+/// rejected (they are consequences of it).
+pub fn compile_decoded(
+    decoded: &spec::Decoded,
+    opts: &Options,
+    nested_file: &dyn Fn(&str) -> String,
+) -> Result<Compiled, Error> {
+    if decoded.errors.is_empty() {
+        return compile(&decoded.spec, opts, nested_file);
+    }
+    let mut all = decoded.errors.clone();
+    if let Err(model) = model::resolve(&decoded.spec, opts) {
+        all.extend(
+            model
+                .0
+                .into_iter()
+                .filter(|m| !decoded.errors.iter().any(|d| d.covers(&m.loc))),
+        );
+    }
+    Err(Error::Invalid(Diagnostics(all).sorted()))
+}
+
 /// Compiles TOML spec text (the `rotgen build` path, without the filesystem).
 pub fn compile_toml(text: &str, nested_file: &dyn Fn(&str) -> String) -> Result<Compiled, Error> {
-    let spec = spec::from_toml(text)?;
-    compile(&spec, &Options::default(), nested_file)
+    let decoded = spec::decode_toml(text)?;
+    compile_decoded(&decoded, &Options::default(), nested_file)
 }

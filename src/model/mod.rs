@@ -658,7 +658,8 @@ impl Cx {
                 let first = first.clone();
                 self.errors.push(
                     Diagnostic::new(&id.loc, format!("id \"{}\" is used twice", id.v))
-                        .help(format!("ids must be unique (ignoring case, as logical IDs); the first is at {}", describe_loc(&first))),
+                        .help("ids must be unique, ignoring case (they become logical IDs): rename one")
+                        .related(&first, "the first"),
                 );
             } else {
                 ids.push((id.v.clone(), id.loc.clone()));
@@ -770,7 +771,14 @@ impl Cx {
                     });
                 if let Some((_, first)) = refs.iter().find(|(k, _)| *k == short) {
                     let first = first.clone();
-                    self.errors.push(Diagnostic::new(&secret.loc, format!("secret \"{short}\" is rotated twice")).help(format!("a secret has one rotation schedule; remove this entry or the one at {}", describe_loc(&first))));
+                    self.errors.push(
+                        Diagnostic::new(
+                            &secret.loc,
+                            format!("secret \"{short}\" is rotated twice"),
+                        )
+                        .help("a secret has one rotation schedule: remove one of the entries")
+                        .related(&first, "the other entry"),
+                    );
                 } else {
                     refs.push((short, secret.loc.clone()));
                 }
@@ -1240,12 +1248,4 @@ fn secret_string_template(fields: &[(&str, Value)]) -> Value {
     lit.push('}');
     parts.push(json!(lit));
     json!({"Fn::Join": ["", parts]})
-}
-
-fn describe_loc(loc: &Loc) -> String {
-    match loc {
-        Loc::Span(r) => format!("byte {}", r.start),
-        Loc::Path(p) => p.clone(),
-        Loc::Whole => "the top".into(),
-    }
 }

@@ -166,8 +166,27 @@ pub struct Secret {
     pub create: Option<Create>,
 }
 
+/// A spec decoded as far as it could be, with the problems found on the way. The spec
+/// holds only the values that passed their checks, so the model can still look for
+/// problems of its own.
+#[derive(Debug, Clone)]
+pub struct Decoded {
+    pub spec: Spec,
+    pub errors: Vec<Diagnostic>,
+}
+
 /// Parses TOML spec text. Syntax errors and schema errors come back together.
 pub fn from_toml(text: &str) -> Result<Spec, Diagnostics> {
+    let d = decode_toml(text)?;
+    if d.errors.is_empty() {
+        Ok(d.spec)
+    } else {
+        Err(Diagnostics(d.errors).sorted())
+    }
+}
+
+/// Parses TOML spec text, keeping what decodes. Only a TOML syntax error stops it.
+pub fn decode_toml(text: &str) -> Result<Decoded, Diagnostics> {
     let root = node::from_toml(text).map_err(|errors| {
         Diagnostics(
             errors
@@ -180,20 +199,19 @@ pub fn from_toml(text: &str) -> Result<Spec, Diagnostics> {
                 .collect(),
         )
     })?;
-    decode(&root)
+    Ok(decode(&root))
 }
 
 /// Decodes a lowered input tree against the schema.
-pub fn decode(root: &Node) -> Result<Spec, Diagnostics> {
+pub fn decode(root: &Node) -> Decoded {
     let mut d = Decoder::default();
     let spec = match d.table(root, &schema::SPEC) {
         Some(t) => spec_from(&mut d, &t, root),
         None => Spec::default(),
     };
-    if d.errors.is_empty() {
-        Ok(spec)
-    } else {
-        Err(Diagnostics(d.errors).sorted())
+    Decoded {
+        spec,
+        errors: d.errors,
     }
 }
 

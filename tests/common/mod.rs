@@ -1,0 +1,174 @@
+//! Helpers shared by the integration tests: one per kind of check.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The rotgen binary under test.
+pub fn rotgen() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_rotgen"))
+}
+
+pub fn run(args: &[&str]) -> Output {
+    rotgen()
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("rotgen runs")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A fresh scratch directory for one test.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("rotgen-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Builds `spec` into `dir/stem.yaml` (plus nested files); returns every file written.
+pub fn build_to(spec: &Path, dir: &Path, stem: &str) -> Vec<PathBuf> {
+    let out = dir.join(format!("{stem}.yaml"));
+    let o = run(&["build", spec.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert!(
+        o.status.success(),
+        "build {} failed: {}",
+        spec.display(),
+        stderr(&o)
+    );
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&format!("{stem}.")))
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// A spec of `n` secrets of mixed kinds, for scale tests.
+pub fn big_spec(n: usize) -> String {
+    let mut s = String::from(
+        "[stack]\nname = \"big\"\n\n[vpc]\nvpc_id = \"vpc-0abc1234def567890\"\nsubnet_ids = [\"subnet-0a1b2c3d4e5f60718\"]\n\n[schedule]\ndays = 30\n",
+    );
+    for i in 0..n {
+        let (service, extra) = match i % 3 {
+            0 => ("postgres", String::new()),
+            1 => (
+                "mysql",
+                "strategy = \"alternating-users\"\nmaster_secret_arn = \"arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/master-AbCdEf\"\n".to_string(),
+            ),
+            _ => ("redis", String::new()),
+        };
+        s.push_str(&format!(
+            "\n[[secret]]\nid = \"S{i}\"\nname = \"prod/team-{}/service-{i}/credentials\"\nservice = \"{service}\"\n{extra}",
+            i % 7
+        ));
+    }
+    s
+}
+
+/// Python tools from the venvs scripts/python-tools.sh makes. `None` when they are not
+/// installed: the caller decides whether that is a failure (`ROTGEN_REQUIRE_TOOLS=1`,
+/// which scripts/test.sh sets, makes it one).
+pub fn tool(venv: &str, name: &str) -> Option<PathBuf> {
+    let p = root().join(venv).join("bin").join(name);
+    if p.exists() {
+        return Some(p);
+    }
+    assert!(
+        std::env::var_os("ROTGEN_REQUIRE_TOOLS").is_none(),
+        "{} is missing: run scripts/python-tools.sh",
+        p.display()
+    );
+    eprintln!(
+        "skipping: {} is missing (run scripts/python-tools.sh)",
+        p.display()
+    );
+    None
+}
+
+/// cfn-lint over files: must report no error, warning or informational finding.
+pub fn cfn_lint(files: &[PathBuf]) {
+    let Some(lint) = tool(".venv", "cfn-lint") else {
+        return;
+    };
+    for chunk in files.chunks(200) {
+        let o = Command::new(&lint)
+            .args(["--format", "parseable"])
+            .args(chunk)
+            .output()
+            .expect("cfn-lint runs");
+        assert!(
+            o.status.success() && o.stdout.is_empty(),
+            "cfn-lint found problems (exit {:?}):\n{}{}",
+            o.status.code(),
+            stdout(&o),
+            stderr(&o)
+        );
+    }
+}
+
+/// checkov over a directory of templates: must report no failed check.
+pub fn checkov(dir: &Path) {
+    let Some(checkov) = tool(".venv-checkov", "checkov") else {
+        return;
+    };
+    let o = Command::new(&checkov)
+        .args([
+            "-d",
+            dir.to_str().unwrap(),
+            "--framework",
+            "cloudformation",
+            "--compact",
+            "--quiet",
+            "--skip-download",
+            "-o",
+            "cli",
+        ])
+        .env("BC_SKIP_MAPPING", "TRUE")
+        .output()
+        .expect("checkov runs");
+    let out = stdout(&o);
+    assert!(
+        o.status.success() && out.contains("Failed checks: 0"),
+        "checkov failed (exit {:?}):\n{out}\n{}",
+        o.status.code(),
+        stderr(&o)
+    );
+}
+
+/// SAM templates translated to plain CloudFormation by aws-sam-translator, written next
+/// to them as NAME.translated.json, so cfn-lint checks what SAM would deploy.
+pub fn sam_translate(files: &[PathBuf]) -> Vec<PathBuf> {
+    let Some(python) = tool(".venv", "python") else {
+        return Vec::new();
+    };
+    let script = root().join("scripts").join("sam-translate.py");
+    let o = Command::new(&python)
+        .arg(&script)
+        .args(files)
+        .output()
+        .expect("sam translator runs");
+    assert!(
+        o.status.success(),
+        "SAM translation failed:\n{}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    stdout(&o).lines().map(PathBuf::from).collect()
+}

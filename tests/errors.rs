@@ -1,0 +1,45 @@
+//! Every `tests/fixtures/invalid/*.toml` is a case: `rotgen build` exits 2, reports every
+//! problem as FILE:LINE:COL with a fix, and leaves an existing output file untouched.
+
+mod common;
+
+use common::{run, scratch, stderr};
+
+#[test]
+fn invalid_specs() {
+    insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
+        insta::glob!("fixtures/invalid", "*.toml", |spec| {
+            let name = spec.file_stem().unwrap().to_str().unwrap();
+            let dir = scratch(&format!("err-{name}"));
+            let out = dir.join("template.yaml");
+            std::fs::write(&out, "precious: true\n").unwrap();
+            // Relative path, so the snapshot does not depend on where the checkout is.
+            let rel = spec.strip_prefix(common::root()).unwrap();
+            let o = common::rotgen()
+                .current_dir(common::root())
+                .args(["build", rel.to_str().unwrap(), "-o", out.to_str().unwrap()])
+                .env("NO_COLOR", "1")
+                .output()
+                .unwrap();
+            assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+            assert!(o.stdout.is_empty());
+            assert_eq!(std::fs::read_to_string(&out).unwrap(), "precious: true\n");
+            assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1, "no stray files");
+            let err = stderr(&o);
+            // Every problem names FILE:LINE:COL.
+            for line in err.lines().filter(|l| l.trim_start().starts_with('×')) {
+                let loc = format!("{}:", rel.display());
+                assert!(line.contains(&loc), "no location in {line:?}");
+            }
+            insta::assert_snapshot!(err);
+            std::fs::remove_dir_all(&dir).unwrap();
+        });
+    });
+}
+
+#[test]
+fn unreadable_spec_is_invalid_input() {
+    let o = run(&["build", "/nonexistent/spec.toml"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("cannot read the spec /nonexistent/spec.toml"));
+}
