@@ -39,6 +39,8 @@ umask 022
 # --socket) must not steer this script's own client calls.
 unset MYSQL_HOST MYSQL_TCP_PORT MYSQL_UNIX_PORT MYSQL_PWD REDISCLI_AUTH
 unset "${!PG@}"
+# mariadbd and friends live in /usr/sbin.
+case :$PATH: in *:/usr/sbin:*) ;; *) PATH=$PATH:/usr/sbin:/sbin ;; esac
 
 SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd -- "$SCRIPT_DIR/.." && pwd)
@@ -190,7 +192,7 @@ warn_orphans() {
     if ((${#found[@]})); then
         warn "processes not started by a recorded run work in $STATE: ${found[*]}"
         for pid in "${found[@]}"; do
-            printf '    %s: %s\n' "$pid" "$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" >&2
+            printf '    %s: %s\n' "$pid" "$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | sed 's/ *$//')" >&2
         done
         warn "if they are stale services of this repository, end them with: kill ${found[*]}"
     fi
@@ -613,16 +615,18 @@ redis_answers() {
 
 # ---------------------------------------------------------------- commands
 
-# services_from ARG...: validated, de-duplicated, in the canonical order.
-services_from() {
+# select_services ARG...: sets names to the named services (all when none),
+# validated, de-duplicated, in the canonical order.
+select_services() {
     local want=" $* " name arg known
     for arg in "$@"; do
         known=0
         for name in "${ALL_SERVICES[@]}"; do [[ $arg == "$name" ]] && known=1; done
         ((known)) || die "unknown service '$arg' (known: ${ALL_SERVICES[*]})"
     done
+    names=()
     for name in "${ALL_SERVICES[@]}"; do
-        if [[ $# -eq 0 || $want == *" $name "* ]]; then printf '%s\n' "$name"; fi
+        if [[ $# -eq 0 || $want == *" $name "* ]]; then names+=("$name"); fi
     done
 }
 
@@ -639,13 +643,16 @@ on_start_exit() {
 }
 
 cmd_start() {
-    local names name sock_max
-    mapfile -t names < <(services_from "$@")
+    local name sock_max
+    select_services "$@"
     mkdir -p -- "$STATE"
     # Unix socket paths are limited to 107 bytes.
     sock_max="$STATE/postgres/run/.s.PGSQL.65535"
     ((${#sock_max} <= 107)) || die "$STATE is too deep for Unix sockets (${#sock_max} > 107 bytes); use a shorter checkout path"
 
+    if [[ $(id -u) != 0 && " ${names[*]} " == *" "@(postgres|mariadb)" "* ]]; then
+        die "starting postgres or mariadb needs root (they run as the OS users postgres and mysql)"
+    fi
     warn_orphans
     ensure_software "${names[@]}"
     for name in "${names[@]}"; do stop_service "$name"; done
@@ -667,6 +674,10 @@ cmd_start() {
 
     started=()
     trap on_start_exit EXIT
+    # Interrupted (Ctrl-C, a CI timeout): exit, so the EXIT trap cleans up.
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    trap 'exit 129' HUP
     # moto takes the longest to boot (Python imports): let it do so while
     # the others start.
     if [[ " ${names[*]} " == *" moto "* ]]; then launch_moto; fi
@@ -679,13 +690,13 @@ cmd_start() {
     done
     if [[ " ${names[*]} " == *" moto "* ]]; then finish_moto; fi
     write_env
-    trap - EXIT
+    trap - EXIT INT TERM HUP
     log "started: ${names[*]} in $(elapsed); environment in ${STATE#"$ROOT"/}/env"
 }
 
 cmd_stop() {
-    local names name
-    mapfile -t names < <(services_from "$@")
+    local name
+    select_services "$@"
     [[ -d $STATE ]] || {
         log "nothing to stop (${STATE#"$ROOT"/} does not exist)"
         return 0
@@ -756,6 +767,7 @@ main() {
     esac
 }
 
+names=()
 started=()
 picked_ports=()
 port=

@@ -101,6 +101,10 @@ pub fn nested_template(model: &Model, group: &Group) -> Result<Value, RenderErro
     )
 }
 
+fn ser<T: serde::Serialize>(value: T) -> minijinja::Value {
+    minijinja::Value::from(minijinja::value::Serde(value))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -110,8 +114,4 @@ mod tests {
             env.get_template(name).unwrap();
         }
     }
-}
-
-fn ser<T: serde::Serialize>(value: T) -> minijinja::Value {
-    minijinja::Value::from(minijinja::value::Serde(value))
 }

@@ -867,6 +867,15 @@ f: !GetAZs
     }
 
     #[test]
+    fn anchors_and_aliases_are_expanded() {
+        let v = parse("a: &tags {k: !Ref V}\nb: *tags\n").unwrap();
+        assert_eq!(
+            v,
+            json!({"a": {"k": {"Ref": "V"}}, "b": {"k": {"Ref": "V"}}})
+        );
+    }
+
+    #[test]
     fn empty_document_is_null() {
         assert_eq!(parse("").unwrap(), Value::Null);
         assert_eq!(parse("# only a comment\n").unwrap(), Value::Null);

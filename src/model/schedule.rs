@@ -96,7 +96,7 @@ fn parse_rate(inner: &str) -> Result<(String, Shape), Problem> {
                 let days = n / 24;
                 return Err(problem(
                     format!("rate({inner}) is a day or more"),
-                    if n % 24 == 0 {
+                    if n.is_multiple_of(24) {
                         format!(
                             "write it in days: rate({days} {})",
                             if days == 1 { "day" } else { "days" }

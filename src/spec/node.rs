@@ -49,8 +49,11 @@ impl Kind {
     }
 }
 
+/// A TOML syntax error: its message and byte span.
+pub type SyntaxError = (String, Option<std::ops::Range<usize>>);
+
 /// Parses TOML text into a [`Node`]; syntax errors come back with their byte span.
-pub fn from_toml(text: &str) -> Result<Node, Vec<(String, Option<std::ops::Range<usize>>)>> {
+pub fn from_toml(text: &str) -> Result<Node, Vec<SyntaxError>> {
     use toml::de::{DeTable, DeValue};
     fn lower(value: &DeValue<'_>, span: std::ops::Range<usize>) -> Node {
         let kind = match value {

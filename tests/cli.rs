@@ -1,0 +1,273 @@
+//! The `rotgen` command as users run it: output files, --check, formats, scale, init, schema.
+
+mod common;
+
+use common::{big_spec, root, run, scratch, stderr, stdout};
+use serde_json::Value;
+use std::fs;
+
+fn example(name: &str) -> String {
+    root()
+        .join("examples")
+        .join(name)
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn stdout_and_file_agree_and_are_deterministic() {
+    let dir = scratch("determinism");
+    let out = dir.join("t.yaml");
+    let a = run(&["build", &example("payments.toml")]);
+    let b = run(&["build", &example("payments.toml")]);
+    assert!(a.status.success(), "{}", stderr(&a));
+    assert_eq!(a.stdout, b.stdout);
+    let c = run(&[
+        "build",
+        &example("payments.toml"),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(c.status.success());
+    assert_eq!(fs::read(&out).unwrap(), a.stdout);
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn json_and_yaml_hold_the_same_template() {
+    for spec in ["payments.toml", "cloudformation.toml", "no-vpc.toml"] {
+        let y = run(&["build", &example(spec)]);
+        let j = run(&["build", &example(spec), "--format", "json"]);
+        assert!(y.status.success() && j.status.success());
+        let from_yaml = rotgen::yaml::parse(&stdout(&y)).unwrap();
+        let from_json: Value = serde_json::from_slice(&j.stdout).unwrap();
+        assert_eq!(from_yaml, from_json, "{spec}");
+        // Intrinsics are in long form in JSON, short form in YAML.
+        assert!(stdout(&j).contains("\"Fn::GetAtt\""));
+        assert!(stdout(&y).contains("!GetAtt "));
+    }
+    // -o FILE.json picks JSON by itself.
+    let dir = scratch("json-ext");
+    let out = dir.join("t.json");
+    assert!(
+        run(&[
+            "build",
+            &example("payments.toml"),
+            "-o",
+            out.to_str().unwrap()
+        ])
+        .status
+        .success()
+    );
+    serde_json::from_str::<Value>(&fs::read_to_string(&out).unwrap()).unwrap();
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn check_reports_drift_and_writes_nothing() {
+    let dir = scratch("check");
+    let out = dir.join("template.yaml");
+    let path = out.to_str().unwrap();
+    // Missing file: drift.
+    let o = run(&["build", &example("payments.toml"), "-o", path, "--check"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(!out.exists());
+    assert!(
+        run(&["build", &example("payments.toml"), "-o", path])
+            .status
+            .success()
+    );
+    let o = run(&["build", &example("payments.toml"), "-o", path, "--check"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let edited = fs::read_to_string(&out)
+        .unwrap()
+        .replace("rate(30 days)", "rate(31 days)");
+    fs::write(&out, &edited).unwrap();
+    let o = run(&["build", &example("payments.toml"), "-o", path, "--check"]);
+    assert_eq!(o.status.code(), Some(1));
+    let diff = stdout(&o);
+    assert!(
+        diff.contains("-        ScheduleExpression: rate(31 days)"),
+        "{diff}"
+    );
+    assert!(
+        diff.contains("+        ScheduleExpression: rate(30 days)"),
+        "{diff}"
+    );
+    assert!(stderr(&o).contains("is not what"));
+    assert_eq!(
+        fs::read_to_string(&out).unwrap(),
+        edited,
+        "--check never writes"
+    );
+    // --check needs -o.
+    let o = run(&["build", &example("payments.toml"), "--check"]);
+    assert_eq!(o.status.code(), Some(2));
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Resources of a parsed template.
+fn resources(t: &Value) -> &serde_json::Map<String, Value> {
+    t["Resources"].as_object().unwrap()
+}
+
+/// The size IAM counts for a policy document: compact JSON with pseudo-parameters at
+/// their longest and references at the length of a full secret ARN.
+fn iam_size(doc: &Value) -> usize {
+    fn expand(v: &Value) -> Value {
+        match v {
+            Value::Object(m) if m.len() == 1 && m.contains_key("Fn::Sub") => Value::String(
+                m["Fn::Sub"]
+                    .as_str()
+                    .unwrap()
+                    .replace("${AWS::Partition}", "aws-us-gov")
+                    .replace("${AWS::Region}", "ap-southeast-12")
+                    .replace("${AWS::AccountId}", "123456789012")
+                    .replace("${AWS::URLSuffix}", "amazonaws.com.cn"),
+            ),
+            Value::Object(m)
+                if m.len() == 1 && (m.contains_key("Ref") || m.contains_key("Fn::GetAtt")) =>
+            {
+                Value::String("x".repeat(120))
+            }
+            Value::Object(m) => {
+                Value::Object(m.iter().map(|(k, v)| (k.clone(), expand(v))).collect())
+            }
+            Value::Array(a) => Value::Array(a.iter().map(expand).collect()),
+            other => other.clone(),
+        }
+    }
+    serde_json::to_string(&expand(doc)).unwrap().len()
+}
+
+#[test]
+fn six_hundred_secrets_split_into_nested_stacks_within_every_limit() {
+    let dir = scratch("scale");
+    let spec = dir.join("big.toml");
+    fs::write(&spec, big_spec(600)).unwrap();
+    let out = dir.join("template.yaml");
+    let o = run(&["build", spec.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let main = rotgen::yaml::parse(&fs::read_to_string(&out).unwrap()).unwrap();
+    let stacks: Vec<&Value> = resources(&main)
+        .values()
+        .filter(|r| r["Type"] == "AWS::Serverless::Application")
+        .collect();
+    assert!(stacks.len() >= 3, "{}", stacks.len());
+    let mut schedules = 0;
+    for stack in &stacks {
+        let file = dir.join(stack["Properties"]["Location"].as_str().unwrap());
+        let t = rotgen::yaml::parse(&fs::read_to_string(&file).unwrap()).unwrap();
+        let res = resources(&t);
+        assert!(
+            res.len() <= 500,
+            "{} has {} resources",
+            file.display(),
+            res.len()
+        );
+        assert!(t["Outputs"].as_object().unwrap().len() <= 200);
+        for r in res.values().filter(|r| r["Type"] == "AWS::IAM::Role") {
+            let size: usize = r["Properties"]["Policies"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| iam_size(&p["PolicyDocument"]))
+                .sum();
+            assert!(
+                size <= 10_240,
+                "{}: inline policy of {size} characters",
+                file.display()
+            );
+        }
+        schedules += res
+            .values()
+            .filter(|r| r["Type"] == "AWS::SecretsManager::RotationSchedule")
+            .count();
+        // Nested stacks wait for the endpoint in the parent.
+        assert_eq!(stack["DependsOn"], "RotationSecretsManagerEndpoint");
+    }
+    assert_eq!(schedules, 600, "every secret has its schedule");
+    assert!(resources(&main).len() <= 500);
+    // Without -o there is nowhere to put the nested templates.
+    let o = run(&["build", spec.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("write them to files with -o FILE"));
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn small_specs_stay_in_one_stack() {
+    let dir = scratch("small");
+    let spec = dir.join("s.toml");
+    fs::write(&spec, big_spec(60)).unwrap();
+    let o = run(&["build", spec.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let t = rotgen::yaml::parse(&stdout(&o)).unwrap();
+    let res = resources(&t);
+    assert_eq!(
+        res.values()
+            .filter(|r| r["Type"] == "AWS::SecretsManager::RotationSchedule")
+            .count(),
+        60
+    );
+    assert!(
+        !res.values()
+            .any(|r| r["Type"] == "AWS::Serverless::Application")
+    );
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn init_writes_a_starter_that_builds_and_never_clobbers() {
+    let dir = scratch("init");
+    let spec = dir.join("rotgen.toml");
+    let p = spec.to_str().unwrap();
+    assert!(run(&["init", "-o", p]).status.success());
+    assert!(run(&["build", p]).status.success());
+    fs::write(&spec, "mine = true\n").unwrap();
+    let o = run(&["init", "-o", p]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--force"));
+    assert_eq!(fs::read_to_string(&spec).unwrap(), "mine = true\n");
+    assert!(run(&["init", "-o", p, "--force"]).status.success());
+    assert_eq!(
+        fs::read_to_string(&spec).unwrap(),
+        rotgen::cli::STARTER_SPEC
+    );
+    let o = run(&["init"]);
+    assert_eq!(stdout(&o), rotgen::cli::STARTER_SPEC);
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn schema_describes_every_key_of_the_examples() {
+    let o = run(&["schema"]);
+    assert!(o.status.success());
+    let schema: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(schema["additionalProperties"], false);
+    // Every key used in the examples is in the schema, at the same place.
+    fn walk(schema: &Value, value: &toml::Value, path: &str) {
+        match value {
+            toml::Value::Table(t) => {
+                let props = &schema["properties"];
+                for (k, v) in t {
+                    let sub = &props[k];
+                    assert!(!sub.is_null(), "{path}.{k} missing from the schema");
+                    walk(sub, v, &format!("{path}.{k}"));
+                }
+            }
+            toml::Value::Array(items) if schema["items"].is_object() => {
+                for item in items {
+                    walk(&schema["items"], item, path);
+                }
+            }
+            _ => {}
+        }
+    }
+    for entry in fs::read_dir(root().join("examples")).unwrap() {
+        let path = entry.unwrap().path();
+        let value: toml::Value = toml::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+        walk(&schema, &value, &path.display().to_string());
+    }
+}

@@ -1,0 +1,69 @@
+//! Independent checkers over every template rotgen writes: cfn-lint (no error, warning or
+//! informational finding), cfn-lint again on SAM translated to CloudFormation by
+//! aws-sam-translator, and checkov (no failed check). The tools come from the venvs that
+//! scripts/python-tools.sh makes; scripts/test.sh requires them (ROTGEN_REQUIRE_TOOLS=1).
+
+mod common;
+
+use common::{big_spec, build_to, cfn_lint, checkov, root, sam_translate, scratch};
+use std::fs;
+use std::path::PathBuf;
+
+#[test]
+fn every_template_passes_cfn_lint_and_checkov() {
+    let dir = scratch("oracles");
+    let mut files: Vec<PathBuf> = Vec::new();
+    let mut specs: Vec<(String, PathBuf)> = Vec::new();
+    for entry in fs::read_dir(root().join("examples")).unwrap() {
+        let p = entry.unwrap().path();
+        if p.extension().is_some_and(|e| e == "toml") {
+            let name = p.file_stem().unwrap().to_str().unwrap().to_string();
+            specs.push((name, p));
+        }
+    }
+    specs.sort();
+    // Both formats of each example: flip `format` to cover the other one.
+    for (name, path) in &specs {
+        let text = fs::read_to_string(path).unwrap();
+        let flipped = if text.contains("format = \"cloudformation\"") {
+            text.replace("format = \"cloudformation\"", "format = \"sam\"")
+        } else if text.contains("format = \"sam\"") {
+            text.replace("format = \"sam\"", "format = \"cloudformation\"")
+        } else if text.contains("[stack]\n") {
+            text.replace("[stack]\n", "[stack]\nformat = \"cloudformation\"\n")
+        } else {
+            format!("[stack]\nformat = \"cloudformation\"\n{text}")
+        };
+        let flipped_path = dir.join(format!("{name}-flipped.toml"));
+        fs::write(&flipped_path, flipped).unwrap();
+        for (stem, spec) in [
+            (name.clone(), path.clone()),
+            (format!("{name}-flipped"), flipped_path),
+        ] {
+            let sub = dir.join(&stem);
+            fs::create_dir_all(&sub).unwrap();
+            files.extend(build_to(&spec, &sub, "template"));
+        }
+    }
+    // A spec big enough for nested stacks, in both formats.
+    for (stem, format) in [("big-sam", "sam"), ("big-cfn", "cloudformation")] {
+        let spec = dir.join(format!("{stem}.toml"));
+        fs::write(
+            &spec,
+            big_spec(600).replace(
+                "name = \"big\"",
+                &format!("name = \"big\"\nformat = \"{format}\""),
+            ),
+        )
+        .unwrap();
+        let sub = dir.join(stem);
+        fs::create_dir_all(&sub).unwrap();
+        files.extend(build_to(&spec, &sub, "template"));
+    }
+    let translated = sam_translate(&files);
+    let mut all = files.clone();
+    all.extend(translated);
+    cfn_lint(&all);
+    checkov(&dir);
+    fs::remove_dir_all(&dir).unwrap();
+}
