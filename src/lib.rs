@@ -9,6 +9,7 @@ pub mod diag;
 pub mod model;
 pub mod output;
 pub mod render;
+pub mod rotation;
 pub mod spec;
 pub mod yaml;
 

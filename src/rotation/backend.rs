@@ -1,0 +1,195 @@
+//! The service side of a rotation: one trait a backend implements.
+//!
+//! A backend knows how to log in to its service, set a password there, and test a login.
+//! The rotation protocol (`super::steps`) decides when each is called and keeps every step
+//! idempotent; a backend only has to make each call safe to repeat.
+
+use super::secret::SecretValue;
+use std::future::Future;
+
+/// How users are rotated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    /// One user; its password changes.
+    SingleUser,
+    /// Two users (`name`, `name_clone`) take turns; a master user manages them.
+    AlternatingUsers,
+}
+
+impl Strategy {
+    pub fn parse(s: &str) -> Option<Strategy> {
+        match s {
+            "single-user" => Some(Strategy::SingleUser),
+            "alternating-users" => Some(Strategy::AlternatingUsers),
+            _ => None,
+        }
+    }
+}
+
+/// Everything `set_password` needs. No field is ever logged.
+#[derive(Debug, Clone, Copy)]
+pub struct SetPassword<'a> {
+    pub strategy: Strategy,
+    /// Credentials that log in and may change the password: the user's own current (or
+    /// previous) credentials in single-user, the master secret in alternating-users (and,
+    /// for Redis, the admin secret named by `masterarn` when the secret has one).
+    pub admin: &'a SecretValue,
+    /// The secret's AWSCURRENT value. In alternating-users its user is the template whose
+    /// privileges the pending user receives.
+    pub current: &'a SecretValue,
+    /// The AWSPENDING value: the user whose password to set, and the password.
+    pub pending: &'a SecretValue,
+}
+
+/// Why a backend call failed. The message never holds a secret value: backends build it
+/// from error codes and their own words, never from SQL text or echoed input.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct BackendError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The service could not be reached (network, DNS, timeout, TLS handshake): retrying
+    /// later may work.
+    Unavailable,
+    /// The service rejected the credentials.
+    Auth,
+    /// Logged in, but not allowed to do what the step needs.
+    Permission,
+    /// The secret or the service is not set up as the backend needs (bad host, missing
+    /// key, unsupported server): retrying will not help until someone fixes it.
+    Config,
+    /// Anything else the service answered.
+    Service,
+}
+
+impl ErrorKind {
+    pub fn retryable(self) -> bool {
+        matches!(self, ErrorKind::Unavailable | ErrorKind::Service)
+    }
+}
+
+impl BackendError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        BackendError {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+/// A service whose credentials rotgen rotates.
+///
+/// Implement this for a service rotgen does not ship, and pass it to
+/// [`crate::rotation::lambda::run`] to get a complete rotation Lambda.
+pub trait Backend: Send + Sync {
+    /// Whether `creds` log in. `Ok(false)` only when the service answered and rejected
+    /// them; a service that cannot be reached is an `Err`.
+    fn login(&self, creds: &SecretValue)
+    -> impl Future<Output = Result<bool, BackendError>> + Send;
+
+    /// Makes `req.pending`'s password valid for its user on the service. Must be safe to
+    /// call again after it already succeeded (the protocol calls it only when the pending
+    /// credentials do not log in yet, but a crash can come between the two).
+    fn set_password(
+        &self,
+        req: SetPassword<'_>,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send;
+
+    /// Logs in with `creds` and does a trivial operation that proves the login is usable.
+    fn test(&self, creds: &SecretValue) -> impl Future<Output = Result<(), BackendError>> + Send;
+
+    /// Whether [`Backend::finish`] does anything (the protocol reads the values it needs
+    /// only then).
+    fn cleans_up(&self) -> bool {
+        false
+    }
+
+    /// After `finishSecret` moved AWSCURRENT to the new version: optional clean-up. Not
+    /// called again when a retry finds the rotation already finished.
+    fn finish(
+        &self,
+        _current: &SecretValue,
+        _previous: Option<&SecretValue>,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send {
+        async { Ok(()) }
+    }
+
+    /// The longest user name the service accepts (for `name_clone` in alternating-users).
+    fn max_username_len(&self) -> usize {
+        63
+    }
+
+    /// Whether the service has users at all: `random` has none, so createSecret only
+    /// replaces the value.
+    fn has_users(&self) -> bool {
+        true
+    }
+}
+
+/// The other user of an alternating pair: `name` ↔ `name_clone`. `None` when `name_clone`
+/// would be longer than the service allows (truncating it would make the pair flip to a
+/// third user, as AWS's functions do).
+pub fn alternate_username(current: &str, max: usize) -> Option<String> {
+    if let Some(base) = current.strip_suffix("_clone")
+        && !base.is_empty()
+    {
+        return Some(base.to_string());
+    }
+    let clone = format!("{current}_clone");
+    (clone.chars().count() <= max).then_some(clone)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alternating_names() {
+        assert_eq!(alternate_username("app", 63).as_deref(), Some("app_clone"));
+        assert_eq!(alternate_username("app_clone", 63).as_deref(), Some("app"));
+        assert_eq!(alternate_username("averyveryverylongname", 16), None);
+        assert_eq!(
+            alternate_username("tenchars10", 16).as_deref(),
+            Some("tenchars10_clone")
+        );
+    }
+}
+
+/// A borrowed backend is a backend.
+impl<T: Backend + ?Sized> Backend for &T {
+    fn login(
+        &self,
+        creds: &SecretValue,
+    ) -> impl Future<Output = Result<bool, BackendError>> + Send {
+        (**self).login(creds)
+    }
+    fn set_password(
+        &self,
+        req: SetPassword<'_>,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send {
+        (**self).set_password(req)
+    }
+    fn test(&self, creds: &SecretValue) -> impl Future<Output = Result<(), BackendError>> + Send {
+        (**self).test(creds)
+    }
+    fn cleans_up(&self) -> bool {
+        (**self).cleans_up()
+    }
+    fn finish(
+        &self,
+        current: &SecretValue,
+        previous: Option<&SecretValue>,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send {
+        (**self).finish(current, previous)
+    }
+    fn max_username_len(&self) -> usize {
+        (**self).max_username_len()
+    }
+    fn has_users(&self) -> bool {
+        (**self).has_users()
+    }
+}

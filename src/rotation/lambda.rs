@@ -1,0 +1,202 @@
+//! Running in Lambda: the clients are built once per cold start, then every event goes
+//! through [`Handler::handle`], the same dispatch `rotgen invoke` uses.
+
+use super::backend::{Backend, Strategy};
+use super::password::PasswordPolicy;
+use super::steps::{Caller, Rotator};
+use super::store::{AwsStore, SecretStore};
+use super::{RotationError, RotationEvent};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// What the Lambda answers an event with, or why it failed.
+pub type Answer = Result<Value, lambda_runtime::Diagnostic>;
+
+/// A rotation function ready to serve events.
+pub struct Handler<S, B> {
+    pub rotator: Rotator<S, B>,
+}
+
+/// The kind of event, told apart by its fields.
+pub enum Event {
+    Rotation(RotationEvent),
+    /// A CloudFormation macro request (`requestId`, `fragment`...).
+    Macro(Value),
+    Unknown(String),
+}
+
+pub fn classify(event: Value) -> Event {
+    if event.get("Step").is_some() && event.get("SecretId").is_some() {
+        return match serde_json::from_value::<RotationEvent>(event) {
+            Ok(e) => Event::Rotation(e),
+            Err(e) => Event::Unknown(format!("a rotation event with bad fields: {e}")),
+        };
+    }
+    if event.get("requestId").is_some() && event.get("fragment").is_some() {
+        return Event::Macro(event);
+    }
+    let keys: Vec<String> = match &event {
+        Value::Object(m) => m.keys().cloned().collect(),
+        other => vec![format!("a JSON {}", kind_of(other))],
+    };
+    Event::Unknown(format!(
+        "neither a Secrets Manager rotation event (Step, SecretId, ClientRequestToken) nor a CloudFormation macro request; it has: {}",
+        keys.join(", ")
+    ))
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+impl<S: SecretStore, B: Backend> Handler<S, B> {
+    pub async fn handle(&self, event: Value, caller: Caller) -> Answer {
+        match classify(event) {
+            Event::Rotation(e) => self.rotate_step(&e, caller).await.map_err(Into::into),
+            Event::Macro(request) => Ok(macro_not_built(&request)),
+            Event::Unknown(why) => {
+                tracing::error!(error = %why, "unrecognised event");
+                Err(lambda_runtime::Diagnostic {
+                    error_type: "UnrecognisedEvent".into(),
+                    error_message: why,
+                })
+            }
+        }
+    }
+
+    pub async fn rotate_step(
+        &self,
+        e: &RotationEvent,
+        caller: Caller,
+    ) -> Result<Value, RotationError> {
+        let started = std::time::Instant::now();
+        match self.rotator.handle(e, caller).await {
+            Ok(outcome) => {
+                tracing::info!(
+                    step = e.step.name(),
+                    secret_id = %e.secret_id,
+                    token = %e.token,
+                    outcome = outcome.as_str(),
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "step finished"
+                );
+                Ok(
+                    json!({"step": e.step.name(), "secretId": e.secret_id, "outcome": outcome.as_str()}),
+                )
+            }
+            Err(err) => {
+                tracing::error!(
+                    step = e.step.name(),
+                    secret_id = %e.secret_id,
+                    token = %e.token,
+                    kind = err.kind,
+                    retryable = err.retryable,
+                    error = %err.message,
+                    "step failed"
+                );
+                Err(err)
+            }
+        }
+    }
+}
+
+/// The macro's answer until the macro is built: a failure CloudFormation shows the user.
+fn macro_not_built(request: &Value) -> Value {
+    json!({
+        "requestId": request.get("requestId").cloned().unwrap_or(Value::Null),
+        "status": "failure",
+        "errorMessage": "this rotgen binary does not implement the Rotgen CloudFormation macro yet",
+    })
+}
+
+/// Structured JSON logs in Lambda (one object per line, as CloudWatch's JSON log format
+/// expects), plain lines elsewhere. Level from `RUST_LOG` (default `info`).
+pub fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let in_lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some();
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    let _ = if in_lambda {
+        builder.json().flatten_event(true).without_time().try_init()
+    } else {
+        builder.compact().try_init()
+    };
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("{0} is not set: the rotgen template sets it on the function")]
+    MissingVar(&'static str),
+    #[error("ROTGEN_STRATEGY is {0:?}: use single-user or alternating-users")]
+    BadStrategy(String),
+    #[error(transparent)]
+    Policy(#[from] super::password::PolicyError),
+    #[error("{0}")]
+    Backend(String),
+}
+
+/// `ROTGEN_STRATEGY` (default single-user).
+pub fn strategy_from_env() -> Result<Strategy, SetupError> {
+    match std::env::var("ROTGEN_STRATEGY") {
+        Err(_) => Ok(Strategy::SingleUser),
+        Ok(s) if s.is_empty() => Ok(Strategy::SingleUser),
+        Ok(s) => Strategy::parse(&s).ok_or(SetupError::BadStrategy(s)),
+    }
+}
+
+/// Serves rotation events with a backend of your own: the way to rotate a service rotgen
+/// does not ship. The function's environment gives the strategy (`ROTGEN_STRATEGY`) and
+/// the password policy (`PASSWORD_LENGTH`, `EXCLUDE_CHARACTERS`...).
+///
+/// ```no_run
+/// # use rotgen::rotation::{backend::*, secret::SecretValue};
+/// struct MyService;
+/// impl Backend for MyService {
+///     async fn login(&self, creds: &SecretValue) -> Result<bool, BackendError> { todo!() }
+///     async fn set_password(&self, req: SetPassword<'_>) -> Result<(), BackendError> { todo!() }
+///     async fn test(&self, creds: &SecretValue) -> Result<(), BackendError> { todo!() }
+/// }
+/// #[tokio::main(flavor = "current_thread")]
+/// async fn main() -> Result<(), lambda_runtime::Error> {
+///     rotgen::rotation::lambda::run(MyService, "my-service").await
+/// }
+/// ```
+pub async fn run<B: Backend + 'static>(
+    backend: B,
+    service: &str,
+) -> Result<(), lambda_runtime::Error> {
+    init_logging();
+    let rotator = Rotator {
+        store: AwsStore::from_env().await,
+        backend,
+        strategy: strategy_from_env()?,
+        policy: PasswordPolicy::from_env(service)?,
+    };
+    serve(Handler { rotator }).await
+}
+
+/// The runtime loop over a ready handler.
+pub async fn serve<S, B>(handler: Handler<S, B>) -> Result<(), lambda_runtime::Error>
+where
+    S: SecretStore + 'static,
+    B: Backend + 'static,
+{
+    let handler = Arc::new(handler);
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<Value>| {
+            let handler = Arc::clone(&handler);
+            async move { handler.handle(event.payload, Caller::SecretsManager).await }
+        },
+    ))
+    .await
+}

@@ -1,0 +1,374 @@
+//! The four steps and the entry checks, as AWS's rotation functions define them, made
+//! idempotent:
+//!
+//! - **createSecret** generates a password only when the token has no AWSPENDING value yet;
+//!   a retry finds the value it stored and stops.
+//! - **setSecret** first tries the pending credentials; only when they do not log in does it
+//!   change the password, logging in with the current (then previous) credentials, or the
+//!   master secret for alternating users.
+//! - **testSecret** logs in with the pending credentials.
+//! - **finishSecret** moves AWSCURRENT to the token's version, unless it is there already.
+//!
+//! AWSCURRENT moves only in finishSecret, after testSecret proved the new credentials, so a
+//! crash anywhere leaves AWSCURRENT (or, mid-setSecret, AWSPENDING, which setSecret's retry
+//! completes) holding a password the service accepts.
+
+use super::backend::{Backend, BackendError, ErrorKind, SetPassword, Strategy, alternate_username};
+use super::password::PasswordPolicy;
+use super::secret::{SecretFormatError, SecretValue};
+use super::store::{Description, SecretStore, StoreError};
+use super::{Redactor, RotationError, RotationEvent, Step};
+
+pub const CURRENT: &str = "AWSCURRENT";
+pub const PENDING: &str = "AWSPENDING";
+pub const PREVIOUS: &str = "AWSPREVIOUS";
+
+/// What a step did, for the logs and `rotgen invoke`'s answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The token is already AWSCURRENT: the rotation is over.
+    AlreadyCurrent,
+    /// The step found its work already done (a retry).
+    AlreadyDone,
+    Done,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::AlreadyCurrent => "already-current",
+            Outcome::AlreadyDone => "already-done",
+            Outcome::Done => "done",
+        }
+    }
+}
+
+/// How strictly the entry checks run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    /// Secrets Manager invoked us: it staged the token and enabled rotation.
+    SecretsManager,
+    /// `rotgen rotate` plays Secrets Manager's part: the token may not be staged before
+    /// createSecret, and rotation need not be enabled on the secret.
+    Cli,
+}
+
+/// One rotation function: a store, a backend and the settings of its environment.
+#[derive(Debug)]
+pub struct Rotator<S, B> {
+    pub store: S,
+    pub backend: B,
+    pub strategy: Strategy,
+    pub policy: PasswordPolicy,
+}
+
+/// An error inside a step, before it is tagged with the step and redacted.
+struct Fail {
+    kind: &'static str,
+    message: String,
+    retryable: bool,
+}
+
+impl From<StoreError> for Fail {
+    fn from(e: StoreError) -> Self {
+        Fail {
+            kind: "SecretsManager",
+            retryable: e.retryable(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<BackendError> for Fail {
+    fn from(e: BackendError) -> Self {
+        Fail {
+            kind: match e.kind {
+                ErrorKind::Unavailable => "ServiceUnavailable",
+                ErrorKind::Auth => "ServiceAuth",
+                ErrorKind::Permission => "ServicePermission",
+                ErrorKind::Config => "ServiceConfig",
+                ErrorKind::Service => "Service",
+            },
+            retryable: e.kind.retryable(),
+            message: e.message,
+        }
+    }
+}
+
+impl From<SecretFormatError> for Fail {
+    fn from(e: SecretFormatError) -> Self {
+        fail("SecretFormat", e.to_string())
+    }
+}
+
+fn fail(kind: &'static str, message: impl Into<String>) -> Fail {
+    Fail {
+        kind,
+        message: message.into(),
+        retryable: false,
+    }
+}
+
+impl<S: SecretStore, B: Backend> Rotator<S, B> {
+    /// Runs one step of `event`.
+    pub async fn handle(
+        &self,
+        event: &RotationEvent,
+        caller: Caller,
+    ) -> Result<Outcome, RotationError> {
+        let mut redactor = Redactor::default();
+        let result = self.run(event, caller, &mut redactor).await;
+        result.map_err(|f| RotationError {
+            step: event.step,
+            secret_id: event.secret_id.clone(),
+            message: redactor.clean(&f.message),
+            retryable: f.retryable,
+            kind: f.kind,
+        })
+    }
+
+    async fn run(
+        &self,
+        e: &RotationEvent,
+        caller: Caller,
+        r: &mut Redactor,
+    ) -> Result<Outcome, Fail> {
+        let id = e.secret_id.as_str();
+        let token = e.token.as_str();
+        let d = self.store.describe(id).await?;
+        if !d.rotation_enabled && caller == Caller::SecretsManager {
+            return Err(fail(
+                "NotEnabled",
+                format!("rotation is not enabled for secret {}", d.arn),
+            ));
+        }
+        let staged = d.versions.contains_key(token);
+        let cli_create = caller == Caller::Cli && e.step == Step::Create;
+        if !staged && !cli_create {
+            return Err(fail(
+                "UnknownVersion",
+                format!(
+                    "version {token} of secret {} has no stage for rotation",
+                    d.arn
+                ),
+            ));
+        }
+        if d.has_stage(token, CURRENT) {
+            return Ok(Outcome::AlreadyCurrent);
+        }
+        if staged && !d.has_stage(token, PENDING) {
+            return Err(fail(
+                "NotPending",
+                format!(
+                    "version {token} of secret {} is not set as AWSPENDING for rotation",
+                    d.arn
+                ),
+            ));
+        }
+        match e.step {
+            Step::Create => self.create(e, r).await,
+            Step::Set => self.set(id, token, &d, r).await,
+            Step::Test => self.test(id, token, r).await,
+            Step::Finish => self.finish(id, token, &d, r).await,
+        }
+    }
+
+    async fn read(
+        &self,
+        id: &str,
+        version: Option<&str>,
+        stage: &str,
+        r: &mut Redactor,
+    ) -> Result<SecretValue, Fail> {
+        let text = self
+            .store
+            .get(id, version, stage)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => fail(
+                    "MissingVersion",
+                    match version {
+                        Some(v) => format!("secret {id} has no {stage} value for version {v}"),
+                        None => format!("secret {id} has no {stage} value"),
+                    },
+                ),
+                other => other.into(),
+            })?;
+        r.add(&text);
+        let value = SecretValue::parse(&text);
+        r.add_secret(&value);
+        Ok(value)
+    }
+
+    async fn create(&self, e: &RotationEvent, r: &mut Redactor) -> Result<Outcome, Fail> {
+        let id = e.secret_id.as_str();
+        let current = self.read(id, None, CURRENT, r).await?;
+        match self.store.get(id, Some(&e.token), PENDING).await {
+            Ok(text) => {
+                r.add(&text);
+                return Ok(Outcome::AlreadyDone);
+            }
+            Err(StoreError::NotFound) => {}
+            Err(other) => return Err(other.into()),
+        }
+        let username = match (self.strategy, self.backend.has_users()) {
+            (Strategy::AlternatingUsers, true) => {
+                let user = current.username()?;
+                let max = self.backend.max_username_len();
+                Some(alternate_username(user, max).ok_or_else(|| {
+                    fail(
+                        "SecretFormat",
+                        format!("username {user} is too long for alternating users: {user}_clone would pass the service's limit of {max} characters"),
+                    )
+                })?)
+            }
+            _ => None,
+        };
+        if self.backend.has_users() {
+            // Fail now, not in setSecret, when the secret lacks what the backend needs.
+            current.username()?;
+            current.password()?;
+        }
+        let password = self.store.random_password(&self.policy).await?;
+        r.add(&password);
+        let pending = current.with_credentials(username.as_deref(), &password);
+        self.store
+            .put_pending(
+                id,
+                &e.token,
+                &pending.to_secret_string(),
+                e.rotation_token.as_deref(),
+            )
+            .await?;
+        Ok(Outcome::Done)
+    }
+
+    async fn set(
+        &self,
+        id: &str,
+        token: &str,
+        d: &Description,
+        r: &mut Redactor,
+    ) -> Result<Outcome, Fail> {
+        let pending = self.read(id, Some(token), PENDING, r).await?;
+        if !self.backend.has_users() {
+            return Ok(Outcome::AlreadyDone);
+        }
+        if self.backend.login(&pending).await? {
+            return Ok(Outcome::AlreadyDone);
+        }
+        let current = self.read(id, None, CURRENT, r).await?;
+        same_place(&current, &pending)?;
+        // The credentials that change the password: the master secret for alternating
+        // users (and for a single user whose secret names one, e.g. a Redis admin), else
+        // the user's own current credentials, then its previous ones.
+        let names_master = current.json().is_ok_and(|m| m.contains_key("masterarn"));
+        if self.strategy == Strategy::AlternatingUsers || names_master {
+            let master = self.master(&current, r).await?;
+            return self
+                .change(&master, &current, &pending)
+                .await
+                .map_err(|e| self.admin_rejected(e, "the master secret named by masterarn"));
+        }
+        match self.change(&current, &current, &pending).await {
+            Err(e) if e.kind == ErrorKind::Auth && d.version_with(PREVIOUS).is_some() => {
+                let previous = self.read(id, None, PREVIOUS, r).await?;
+                if previous.username().ok() != current.username().ok() {
+                    return Err(self.admin_rejected(e, "the AWSCURRENT credentials"));
+                }
+                self.change(&previous, &current, &pending)
+                    .await
+                    .map_err(|e| {
+                        self.admin_rejected(
+                            e,
+                            "neither the AWSCURRENT nor the AWSPREVIOUS credentials",
+                        )
+                    })
+            }
+            other => other.map_err(|e| self.admin_rejected(e, "the AWSCURRENT credentials")),
+        }
+    }
+
+    async fn change(
+        &self,
+        admin: &SecretValue,
+        current: &SecretValue,
+        pending: &SecretValue,
+    ) -> Result<Outcome, BackendError> {
+        self.backend
+            .set_password(SetPassword {
+                strategy: self.strategy,
+                admin,
+                current,
+                pending,
+            })
+            .await?;
+        Ok(Outcome::Done)
+    }
+
+    /// A clearer message when the credentials that should change the password are refused.
+    fn admin_rejected(&self, e: BackendError, who: &str) -> Fail {
+        if e.kind == ErrorKind::Auth {
+            Fail {
+                kind: "CurrentLogin",
+                retryable: false,
+                message: format!(
+                    "{who} do not log in, so the password cannot be changed ({}); put working credentials there, then rotate again",
+                    e.message
+                ),
+            }
+        } else {
+            e.into()
+        }
+    }
+
+    async fn master(&self, current: &SecretValue, r: &mut Redactor) -> Result<SecretValue, Fail> {
+        let arn = current.masterarn()?.to_string();
+        self.read(&arn, None, CURRENT, r).await
+    }
+
+    async fn test(&self, id: &str, token: &str, r: &mut Redactor) -> Result<Outcome, Fail> {
+        let pending = self.read(id, Some(token), PENDING, r).await?;
+        self.backend.test(&pending).await?;
+        Ok(Outcome::Done)
+    }
+
+    async fn finish(
+        &self,
+        id: &str,
+        token: &str,
+        d: &Description,
+        r: &mut Redactor,
+    ) -> Result<Outcome, Fail> {
+        let from = d.version_with(CURRENT);
+        self.store.move_current(id, token, from).await?;
+        if self.backend.cleans_up() {
+            let current = self.read(id, Some(token), CURRENT, r).await?;
+            let previous = match from {
+                Some(v) => self.read(id, Some(v), PREVIOUS, r).await.ok(),
+                None => None,
+            };
+            self.backend.finish(&current, previous.as_ref()).await?;
+        }
+        Ok(Outcome::Done)
+    }
+}
+
+/// Pending and current must name the same service (AWS's functions check this too), so
+/// a tampered pending value cannot redirect the password change.
+fn same_place(current: &SecretValue, pending: &SecretValue) -> Result<(), Fail> {
+    let (Ok(c), Ok(p)) = (current.json(), pending.json()) else {
+        return Ok(());
+    };
+    for key in ["host", "port", "engine", "url"] {
+        if c.get(key) != p.get(key) {
+            return Err(fail(
+                "SecretFormat",
+                format!(
+                    "the AWSPENDING value has another `{key}` than AWSCURRENT; delete the AWSPENDING version and rotate again"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
