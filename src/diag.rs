@@ -244,7 +244,10 @@ mod tests {
             nearest("timout_s", ["memory_mb", "timeout_s"]),
             Some("timeout_s")
         );
-        assert_eq!(nearest("subnets", ["subnet_ids", "vpc_id"]), Some("subnet_ids"));
+        assert_eq!(
+            nearest("subnets", ["subnet_ids", "vpc_id"]),
+            Some("subnet_ids")
+        );
         assert_eq!(nearest("region", ["subnet_ids", "vpc_id"]), None);
         assert_eq!(nearest("zzzzzz", ["timeout_s"]), None);
         assert_eq!(

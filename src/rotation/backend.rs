@@ -143,22 +143,6 @@ pub fn alternate_username(current: &str, max: usize) -> Option<String> {
     (clone.chars().count() <= max).then_some(clone)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn alternating_names() {
-        assert_eq!(alternate_username("app", 63).as_deref(), Some("app_clone"));
-        assert_eq!(alternate_username("app_clone", 63).as_deref(), Some("app"));
-        assert_eq!(alternate_username("averyveryverylongname", 16), None);
-        assert_eq!(
-            alternate_username("tenchars10", 16).as_deref(),
-            Some("tenchars10_clone")
-        );
-    }
-}
-
 /// A borrowed backend is a backend.
 impl<T: Backend + ?Sized> Backend for &T {
     fn login(
@@ -191,5 +175,21 @@ impl<T: Backend + ?Sized> Backend for &T {
     }
     fn has_users(&self) -> bool {
         (**self).has_users()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alternating_names() {
+        assert_eq!(alternate_username("app", 63).as_deref(), Some("app_clone"));
+        assert_eq!(alternate_username("app_clone", 63).as_deref(), Some("app"));
+        assert_eq!(alternate_username("averyveryverylongname", 16), None);
+        assert_eq!(
+            alternate_username("tenchars10", 16).as_deref(),
+            Some("tenchars10_clone")
+        );
     }
 }
