@@ -271,3 +271,23 @@ fn schema_describes_every_key_of_the_examples() {
         walk(&schema, &value, &path.display().to_string());
     }
 }
+
+#[test]
+fn readme_documents_every_key_of_the_schema() {
+    let readme = fs::read_to_string(root().join("README.md")).unwrap();
+    fn walk(schema: &Value, readme: &str, path: &str) {
+        if let Some(props) = schema["properties"].as_object() {
+            for (k, v) in props {
+                let documented = [format!("`{k}`"), format!("`[{k}]`"), format!("`[[{k}]]`")]
+                    .iter()
+                    .any(|form| readme.contains(form.as_str()));
+                assert!(documented, "README does not document `{k}` ({path})");
+                walk(v, readme, &format!("{path}.{k}"));
+            }
+        }
+        if schema["items"].is_object() {
+            walk(&schema["items"], readme, path);
+        }
+    }
+    walk(&rotgen::spec::schema::json_schema(), &readme, "spec");
+}

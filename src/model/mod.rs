@@ -678,10 +678,10 @@ impl Cx {
                         .clone();
                     self.err(&loc, "alternating-users needs master_secret_arn", "add master_secret_arn = \"arn:aws:secretsmanager:...\": the secret of a user that can create users and grant privileges");
                 }
-                ("single-user", Some(m)) => {
+                ("single-user", Some(m)) if service != "redis" => {
                     self.err(
                         &m.loc,
-                        "master_secret_arn is only used with strategy = \"alternating-users\"",
+                        "master_secret_arn is only used with strategy = \"alternating-users\" (and, for redis, to name the admin that runs ACL SETUSER)",
                         "remove it, or set strategy = \"alternating-users\"",
                     );
                 }
@@ -919,6 +919,9 @@ impl Cx {
         }
         if let Some(u) = &c.url {
             fields.push(("url", u.v.to_json()));
+        }
+        if let Some(m) = &secret.master_secret_arn {
+            fields.push(("masterarn", m.v.to_json()));
         }
         let template = secret_string_template(&fields);
         let password = self.password(spec, secret, service);
