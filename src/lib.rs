@@ -4,6 +4,7 @@
 //! (template fragment in): **spec** → **model** → **render** → **output**.
 //! See ARCHITECTURE.md for the map.
 
+pub mod cfn_macro;
 pub mod cli;
 pub mod diag;
 pub mod model;

@@ -17,6 +17,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("group.yaml", include_str!("../templates/group.yaml")),
     ("vpc.yaml", include_str!("../templates/vpc.yaml")),
     ("outputs.yaml", include_str!("../templates/outputs.yaml")),
+    (
+        "macro-stack.yaml",
+        include_str!("../templates/macro-stack.yaml"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +107,11 @@ pub fn nested_template(model: &Model, group: &Group) -> Result<Value, RenderErro
 
 fn ser<T: serde::Serialize>(value: T) -> minijinja::Value {
     minijinja::Value::from(minijinja::value::Serde(value))
+}
+
+/// The stack that deploys the macro itself (`rotgen macro-stack`).
+pub fn macro_stack(m: &crate::cfn_macro::MacroStack) -> Result<Value, RenderError> {
+    render("macro-stack.yaml", context! { m => ser(m) })
 }
 
 #[cfg(test)]

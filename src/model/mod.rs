@@ -32,6 +32,8 @@ pub struct Naming {
     pub shared_prefix: String,
     /// Before each secret's ID.
     pub secret_prefix: String,
+    /// Before the code location parameters (`CodeBucket`, `CodeKey`).
+    pub code_prefix: String,
 }
 
 impl Naming {
@@ -41,6 +43,7 @@ impl Naming {
             group_suffix: "Rotation".into(),
             shared_prefix: "Rotation".into(),
             secret_prefix: String::new(),
+            code_prefix: String::new(),
         }
     }
 
@@ -50,6 +53,7 @@ impl Naming {
             group_suffix: String::new(),
             shared_prefix: logical_id.into(),
             secret_prefix: logical_id.into(),
+            code_prefix: logical_id.into(),
         }
     }
 }
@@ -59,6 +63,12 @@ pub struct Options {
     pub naming: Naming,
     /// Nested stacks need files next to the template; the macro has none.
     pub allow_nested: bool,
+    /// The format when the spec names none: SAM for `build`; plain CloudFormation for the
+    /// macro, which cannot see whether the SAM transform runs after it.
+    pub default_sam: bool,
+    /// Where the code is when the spec does not say (the macro knows its own zip);
+    /// `None`: template parameters.
+    pub default_code: Option<Code>,
 }
 
 impl Default for Options {
@@ -66,6 +76,8 @@ impl Default for Options {
         Options {
             naming: Naming::build(),
             allow_nested: true,
+            default_sam: true,
+            default_code: None,
         }
     }
 }
@@ -307,7 +319,11 @@ impl Cx {
     }
 
     fn resolve(&mut self, spec: &Spec, opts: &Options) -> Option<Model> {
-        let sam = spec.stack.format.as_ref().is_none_or(|f| f.v == "sam");
+        let sam = spec
+            .stack
+            .format
+            .as_ref()
+            .map_or(opts.default_sam, |f| f.v == "sam");
         let f = &spec.function;
         self.check_lit(
             &f.permissions_boundary,
@@ -327,7 +343,10 @@ impl Cx {
             arn::check_kms_key_arn,
             "write a key ARN: arn:aws:kms:REGION:ACCOUNT:key/ID",
         );
-        let code = self.code(f.code.as_ref());
+        let code = match (&f.code, &opts.default_code) {
+            (None, Some(default)) => default.clone(),
+            (code, _) => self.code(code.as_ref(), &opts.naming),
+        };
         let function = FunctionSettings {
             memory_mb: f.memory_mb.as_ref().map_or(json!(128), |m| m.v.to_json()),
             timeout_s: f.timeout_s.as_ref().map_or(json!(30), |m| m.v.to_json()),
@@ -431,18 +450,26 @@ impl Cx {
         })
     }
 
-    fn code(&mut self, code: Option<&Sp<Val>>) -> Code {
+    fn code(&mut self, code: Option<&Sp<Val>>, naming: &Naming) -> Code {
         match code {
             None => Code::Params {
-                bucket_param: "CodeBucket".into(),
-                key_param: "CodeKey".into(),
+                bucket_param: format!("{}CodeBucket", naming.code_prefix),
+                key_param: format!("{}CodeKey", naming.code_prefix),
             },
+            // The schema admits only a literal here; this arm keeps the match total.
             Some(Sp {
-                v: Val::Expr(e), ..
-            }) => Code::S3 {
-                bucket: json!({"Fn::Select": [0, {"Fn::Split": ["/", {"Fn::Select": [1, {"Fn::Split": ["s3://", e]}]}]}]}),
-                key: e.clone(),
-            },
+                v: Val::Expr(e),
+                loc,
+            }) => {
+                self.err(
+                    loc,
+                    "code must be a literal path or s3:// URL",
+                    "write the value itself",
+                );
+                Code::Local {
+                    path: e.to_string(),
+                }
+            }
             Some(Sp {
                 v: Val::Lit(s),
                 loc,

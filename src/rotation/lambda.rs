@@ -60,7 +60,10 @@ impl<S: SecretStore, B: Backend> Handler<S, B> {
     pub async fn handle(&self, event: Value, caller: Caller) -> Answer {
         match classify(event) {
             Event::Rotation(e) => self.rotate_step(&e, caller).await.map_err(Into::into),
-            Event::Macro(request) => Ok(macro_not_built(&request)),
+            Event::Macro(request) => Ok(crate::cfn_macro::handle_request(
+                &request,
+                &crate::cfn_macro::ExpandOptions::from_env(),
+            )),
             Event::Unknown(why) => {
                 tracing::error!(error = %why, "unrecognised event");
                 Err(lambda_runtime::Diagnostic {
@@ -107,15 +110,6 @@ impl<S: SecretStore, B: Backend> Handler<S, B> {
     }
 }
 
-/// The macro's answer until the macro is built: a failure CloudFormation shows the user.
-fn macro_not_built(request: &Value) -> Value {
-    json!({
-        "requestId": request.get("requestId").cloned().unwrap_or(Value::Null),
-        "status": "failure",
-        "errorMessage": "this rotgen binary does not implement the Rotgen CloudFormation macro yet",
-    })
-}
-
 /// Structured JSON logs in Lambda (one object per line, as CloudWatch's JSON log format
 /// expects), plain lines elsewhere. Level from `RUST_LOG` (default `info`).
 pub fn init_logging() {
@@ -159,16 +153,36 @@ pub fn strategy_from_env() -> Result<Strategy, SetupError> {
 /// the password policy (`PASSWORD_LENGTH`, `EXCLUDE_CHARACTERS`...).
 ///
 /// ```no_run
-/// # use rotgen::rotation::{backend::*, secret::SecretValue};
-/// struct MyService;
-/// impl Backend for MyService {
-///     async fn login(&self, creds: &SecretValue) -> Result<bool, BackendError> { todo!() }
-///     async fn set_password(&self, req: SetPassword<'_>) -> Result<(), BackendError> { todo!() }
-///     async fn test(&self, creds: &SecretValue) -> Result<(), BackendError> { todo!() }
+/// #![recursion_limit = "256"]
+/// use rotgen::rotation::backend::{Backend, BackendError, ErrorKind, SetPassword};
+/// use rotgen::rotation::secret::SecretValue;
+///
+/// /// A service whose API keys live in a table of this process (for illustration).
+/// struct KeyService;
+///
+/// impl Backend for KeyService {
+///     async fn login(&self, creds: &SecretValue) -> Result<bool, BackendError> {
+///         // Call the service with the credentials; Ok(false) when it refuses them.
+///         Ok(!creds.password().map_err(|e| BackendError::new(ErrorKind::Config, e.to_string()))?.is_empty())
+///     }
+///     async fn set_password(&self, req: SetPassword<'_>) -> Result<(), BackendError> {
+///         // Authenticate with req.admin and make req.pending's password valid.
+///         let _ = (req.admin, req.pending);
+///         Ok(())
+///     }
+///     async fn test(&self, creds: &SecretValue) -> Result<(), BackendError> {
+///         match self.login(creds).await? {
+///             true => Ok(()),
+///             false => Err(BackendError::new(ErrorKind::Auth, "the new key is refused")),
+///         }
+///     }
 /// }
-/// #[tokio::main(flavor = "current_thread")]
-/// async fn main() -> Result<(), lambda_runtime::Error> {
-///     rotgen::rotation::lambda::run(MyService, "my-service").await
+///
+/// fn main() -> Result<(), lambda_runtime::Error> {
+///     tokio::runtime::Builder::new_current_thread()
+///         .enable_all()
+///         .build()?
+///         .block_on(rotgen::rotation::lambda::run(KeyService, "key-service"))
 /// }
 /// ```
 pub async fn run<B: Backend + 'static>(

@@ -151,7 +151,7 @@ pub static FUNCTION: Table = Table {
         ),
         f(
             "code",
-            STR,
+            LIT,
             "Where the Lambda zip (holding `bootstrap`) is: a local path that `sam deploy` / `aws cloudformation package` uploads, or `s3://bucket/key`. Default: template parameters CodeBucket and CodeKey.",
         ),
         f(

@@ -1,0 +1,552 @@
+//! The CloudFormation front door: `Transform: Rotgen` and `rotgen expand`.
+//!
+//! Each `Rotgen::Rotation` resource's `Properties` is the spec (the same fields as the
+//! TOML, any value may be an intrinsic). It is lowered to a [`Node`](crate::spec::node::Node),
+//! compiled by the same pipeline as `rotgen build`, and the resulting resources, outputs
+//! and parameters replace it in the template. Everything else is kept as it was.
+
+use crate::diag::{Diagnostic, Diagnostics, Loc};
+use crate::model::{Code, MAX_OUTPUTS, Naming, Options};
+use crate::spec::node;
+use serde_json::{Map, Value, json};
+
+pub const RESOURCE_TYPE: &str = "Rotgen::Rotation";
+
+/// What `rotgen macro-stack` varies.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MacroStack {
+    /// The macro's name (unique per account and region).
+    pub name: String,
+    pub architecture: String,
+    pub log_retention_days: i64,
+    pub permissions_boundary: Option<String>,
+}
+pub const MACRO_NAME: &str = "Rotgen";
+
+/// CloudFormation's quota of resources per stack.
+const MAX_STACK_RESOURCES: usize = 500;
+
+/// Resource attributes a `Rotgen::Rotation` may carry.
+const ATTRIBUTES: &[&str] = &["Type", "Properties", "Condition", "DependsOn", "Metadata"];
+
+/// How expansion fills in what the spec leaves out.
+#[derive(Debug, Clone, Default)]
+pub struct ExpandOptions {
+    /// The code location when a rotation gives no `function.code`: the macro passes its
+    /// own zip; `None` adds template parameters (`{Id}CodeBucket`, `{Id}CodeKey`).
+    pub code: Option<Code>,
+}
+
+impl ExpandOptions {
+    /// `ROTGEN_CODE_BUCKET` / `ROTGEN_CODE_KEY`, which `rotgen macro-stack` sets on the macro
+    /// function: functions the macro creates run the macro's own zip by default.
+    pub fn from_env() -> Self {
+        let bucket = std::env::var("ROTGEN_CODE_BUCKET")
+            .ok()
+            .filter(|s| !s.is_empty());
+        let key = std::env::var("ROTGEN_CODE_KEY")
+            .ok()
+            .filter(|s| !s.is_empty());
+        ExpandOptions {
+            code: match (bucket, key) {
+                (Some(bucket), Some(key)) => Some(Code::S3 {
+                    bucket: json!(bucket),
+                    key: json!(key),
+                }),
+                _ => None,
+            },
+        }
+    }
+}
+
+fn err(path: &str, message: impl Into<String>, help: impl Into<String>) -> Diagnostic {
+    Diagnostic::new(&Loc::Path(path.to_string()), message).help(help.into())
+}
+
+/// Expands every `Rotgen::Rotation` in a template. Problems in all of them are reported
+/// together.
+pub fn expand(template: &Value, opts: &ExpandOptions) -> Result<Value, Diagnostics> {
+    let Some(root) = template.as_object() else {
+        return Err(Diagnostics(vec![err(
+            "(template)",
+            "the template is not an object",
+            "a template is a map with Resources",
+        )]));
+    };
+    let Some(resources) = root.get("Resources").and_then(Value::as_object) else {
+        return Err(Diagnostics(vec![err(
+            "Resources",
+            "the template has no Resources map",
+            "Transform: Rotgen goes in a template with a Resources section holding Rotgen::Rotation resources",
+        )]));
+    };
+    let rotations: Vec<&String> = resources
+        .iter()
+        .filter(|(_, r)| r.get("Type").and_then(Value::as_str) == Some(RESOURCE_TYPE))
+        .map(|(id, _)| id)
+        .collect();
+    let mut out = root.clone();
+    let mut errors: Vec<Diagnostic> = Vec::new();
+    let mut new_resources: Map<String, Value> = Map::new();
+    let mut new_outputs: Map<String, Value> = Map::new();
+    let mut new_parameters: Map<String, Value> = Map::new();
+    // What each expanded resource leaves for `DependsOn: ThatResource` elsewhere.
+    let mut stand_ins: Vec<(String, Vec<String>)> = Vec::new();
+
+    for id in &rotations {
+        let resource = &resources[id.as_str()];
+        let path = format!("Resources.{id}");
+        match expand_one(id, resource, &path, opts) {
+            Err(mut d) => errors.append(&mut d),
+            Ok(generated) => {
+                let mut schedules = Vec::new();
+                for (rid, r) in generated.resources {
+                    if resources.contains_key(&rid) || new_resources.contains_key(&rid) {
+                        errors.push(err(
+                            &path,
+                            format!("{id} would create the resource {rid}, but the template already has one"),
+                            format!("rename {id} or the other {rid}: rotgen names what it creates after the Rotgen::Rotation's logical ID"),
+                        ));
+                        continue;
+                    }
+                    if r["Type"] == "AWS::SecretsManager::RotationSchedule" {
+                        schedules.push(rid.clone());
+                    }
+                    new_resources.insert(rid, r);
+                }
+                stand_ins.push(((*id).clone(), schedules));
+                let outputs = root.get("Outputs").and_then(Value::as_object);
+                for (oid, o) in generated.outputs {
+                    if outputs.is_some_and(|m| m.contains_key(&oid))
+                        || new_outputs.contains_key(&oid)
+                    {
+                        errors.push(err(
+                            &path,
+                            format!("{id} would create the output {oid}, but the template already has one"),
+                            format!("rename {id} or the output {oid}"),
+                        ));
+                        continue;
+                    }
+                    new_outputs.insert(oid, o);
+                }
+                let params = root.get("Parameters").and_then(Value::as_object);
+                for (pid, p) in generated.parameters {
+                    if params.is_some_and(|m| m.contains_key(&pid)) {
+                        errors.push(err(
+                            &path,
+                            format!("{id} needs the parameter {pid}, but the template already has one"),
+                            "give function.code in the rotation's properties, or rename the parameter",
+                        ));
+                        continue;
+                    }
+                    new_parameters.insert(pid, p);
+                }
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(Diagnostics(errors).sorted());
+    }
+
+    // References to an expanded resource: DependsOn moves to its schedules; Ref, GetAtt and
+    // ${...} have nothing to point at.
+    let mut kept: Map<String, Value> = Map::new();
+    for (rid, r) in resources {
+        if rotations.contains(&rid) {
+            continue;
+        }
+        let mut r = r.clone();
+        if let Some(obj) = r.as_object_mut()
+            && let Some(deps) = obj.get_mut("DependsOn")
+        {
+            *deps = rewrite_depends_on(deps, &stand_ins);
+        }
+        kept.insert(rid.clone(), r);
+    }
+    kept.extend(new_resources);
+    out.insert("Resources".into(), Value::Object(kept));
+    if !new_outputs.is_empty() {
+        let mut outputs = root
+            .get("Outputs")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        outputs.extend(new_outputs);
+        out.insert("Outputs".into(), Value::Object(outputs));
+    }
+    if !new_parameters.is_empty() {
+        let mut params = root
+            .get("Parameters")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        params.extend(new_parameters);
+        out.insert("Parameters".into(), Value::Object(params));
+    }
+    let expanded_ids: Vec<&str> = rotations.iter().map(|s| s.as_str()).collect();
+    find_references(&Value::Object(out.clone()), &expanded_ids, "", &mut errors);
+    remove_own_transform(&mut out);
+
+    let n_resources = out
+        .get("Resources")
+        .and_then(Value::as_object)
+        .map_or(0, Map::len);
+    if n_resources > MAX_STACK_RESOURCES {
+        errors.push(err(
+            "Resources",
+            format!("the expanded template has {n_resources} resources, more than the {MAX_STACK_RESOURCES} a stack may hold"),
+            "move some rotations to another stack, or use `rotgen build`, which splits large specs into nested stacks",
+        ));
+    }
+    let n_outputs = out
+        .get("Outputs")
+        .and_then(Value::as_object)
+        .map_or(0, Map::len);
+    if n_outputs > MAX_OUTPUTS {
+        errors.push(err(
+            "Outputs",
+            format!("the expanded template has {n_outputs} outputs, more than the {MAX_OUTPUTS} a template may hold"),
+            "move some rotations to another stack",
+        ));
+    }
+    if errors.is_empty() {
+        Ok(Value::Object(out))
+    } else {
+        Err(Diagnostics(errors).sorted())
+    }
+}
+
+struct Generated {
+    resources: Map<String, Value>,
+    outputs: Map<String, Value>,
+    parameters: Map<String, Value>,
+}
+
+fn expand_one(
+    id: &str,
+    resource: &Value,
+    path: &str,
+    opts: &ExpandOptions,
+) -> Result<Generated, Vec<Diagnostic>> {
+    let Some(obj) = resource.as_object() else {
+        return Err(vec![err(
+            path,
+            "the resource is not an object",
+            "write Type and Properties",
+        )]);
+    };
+    let mut errors = Vec::new();
+    for key in obj.keys() {
+        if !ATTRIBUTES.contains(&key.as_str()) {
+            errors.push(err(
+                &format!("{path}.{key}"),
+                format!("a Rotgen::Rotation does not take {key}"),
+                format!("it takes {}", ATTRIBUTES.join(", ")),
+            ));
+        }
+    }
+    let Some(props) = obj.get("Properties") else {
+        errors.push(err(path, "the Rotgen::Rotation has no Properties", "give the spec in Properties: secret: [...], and optionally vpc, schedule, function, password"));
+        return Err(errors);
+    };
+    let decoded = crate::spec::decode(&node::from_json(props, &format!("{path}.Properties")));
+    let options = Options {
+        naming: Naming::macro_resource(id),
+        allow_nested: false,
+        default_sam: false,
+        default_code: opts.code.clone(),
+    };
+    let compiled = match crate::compile_decoded(&decoded, &options, &|label| label.to_string()) {
+        Ok(c) => c,
+        Err(crate::Error::Invalid(d)) => {
+            errors.extend(d.0);
+            return Err(errors);
+        }
+        Err(other) => {
+            errors.push(err(
+                path,
+                other.to_string(),
+                "this is a bug in rotgen; please report it with the template",
+            ));
+            return Err(errors);
+        }
+    };
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let section = |name: &str| {
+        compiled
+            .main
+            .get(name)
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let mut resources = section("Resources");
+    let mut outputs = section("Outputs");
+    // The Rotgen resource's Condition and DependsOn hold for everything it becomes.
+    if let Some(condition) = obj.get("Condition") {
+        for r in resources.values_mut().chain(outputs.values_mut()) {
+            if let Some(o) = r.as_object_mut() {
+                o.insert("Condition".into(), condition.clone());
+            }
+        }
+    }
+    if let Some(deps) = obj.get("DependsOn") {
+        let extra: Vec<Value> = match deps {
+            Value::Array(a) => a.clone(),
+            other => vec![other.clone()],
+        };
+        for r in resources.values_mut() {
+            if let Some(o) = r.as_object_mut() {
+                let mut list: Vec<Value> = match o.remove("DependsOn") {
+                    Some(Value::Array(a)) => a,
+                    Some(other) => vec![other],
+                    None => Vec::new(),
+                };
+                // A dependency the resource already has through Ref/GetAtt/Sub is implied
+                // (and cfn-lint warns about stating it twice).
+                let referenced = referenced_ids(&Value::Object(o.clone()));
+                for d in &extra {
+                    let implied = d
+                        .as_str()
+                        .is_some_and(|id| referenced.iter().any(|r| r == id));
+                    if !list.contains(d) && !implied {
+                        list.push(d.clone());
+                    }
+                }
+                if !list.is_empty() {
+                    o.insert("DependsOn".into(), Value::Array(list));
+                }
+            }
+        }
+    }
+    Ok(Generated {
+        resources,
+        outputs,
+        parameters: section("Parameters"),
+    })
+}
+
+/// Logical IDs a value refers to with `Ref`, `Fn::GetAtt` or `${...}` in `Fn::Sub`.
+fn referenced_ids(v: &Value) -> Vec<String> {
+    fn walk(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                if m.len() == 1 {
+                    let (k, arg) = m.iter().next().expect("one entry");
+                    match (k.as_str(), arg) {
+                        ("Ref", Value::String(s)) => out.push(s.clone()),
+                        ("Fn::GetAtt", Value::Array(a)) => {
+                            if let Some(s) = a.first().and_then(Value::as_str) {
+                                out.push(s.to_string());
+                            }
+                        }
+                        ("Fn::GetAtt", Value::String(s)) => {
+                            out.push(s.split('.').next().unwrap_or_default().to_string());
+                        }
+                        ("Fn::Sub", sub) => {
+                            let text = match sub {
+                                Value::String(s) => Some(s.as_str()),
+                                Value::Array(a) => a.first().and_then(Value::as_str),
+                                _ => None,
+                            };
+                            for part in text.unwrap_or_default().split("${").skip(1) {
+                                if let Some(name) = part.split('}').next() {
+                                    out.push(
+                                        name.split('.').next().unwrap_or_default().to_string(),
+                                    );
+                                }
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                for child in m.values() {
+                    walk(child, out);
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|c| walk(c, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(v, &mut out);
+    out
+}
+
+fn rewrite_depends_on(deps: &Value, stand_ins: &[(String, Vec<String>)]) -> Value {
+    let list: Vec<Value> = match deps {
+        Value::Array(a) => a.clone(),
+        other => vec![other.clone()],
+    };
+    let mut out: Vec<Value> = Vec::new();
+    for d in list {
+        match stand_ins
+            .iter()
+            .find(|(id, _)| Some(id.as_str()) == d.as_str())
+        {
+            Some((_, schedules)) => {
+                for s in schedules {
+                    let v = Value::String(s.clone());
+                    if !out.contains(&v) {
+                        out.push(v);
+                    }
+                }
+            }
+            None => {
+                if !out.contains(&d) {
+                    out.push(d);
+                }
+            }
+        }
+    }
+    if out.len() == 1 {
+        out.pop().unwrap_or(Value::Null)
+    } else {
+        Value::Array(out)
+    }
+}
+
+/// Reports `Ref`, `Fn::GetAtt` and `${...}` references to expanded resources: after the
+/// expansion they name nothing.
+fn find_references(v: &Value, ids: &[&str], path: &str, errors: &mut Vec<Diagnostic>) {
+    let here = |p: &str| {
+        if p.is_empty() {
+            "(template)".to_string()
+        } else {
+            p.to_string()
+        }
+    };
+    match v {
+        Value::Object(m) => {
+            if m.len() == 1 {
+                let (k, arg) = m.iter().next().expect("one entry");
+                let target = match (k.as_str(), arg) {
+                    ("Ref", Value::String(s)) => Some(s.as_str()),
+                    ("Fn::GetAtt", Value::Array(a)) => a.first().and_then(Value::as_str),
+                    ("Fn::GetAtt", Value::String(s)) => s.split('.').next(),
+                    _ => None,
+                };
+                if let Some(t) = target.filter(|t| ids.contains(t)) {
+                    errors.push(err(
+                        &here(path),
+                        format!("{k} {t}: {t} is a Rotgen::Rotation, which the macro replaces with the resources it generates"),
+                        format!("refer to those instead, e.g. !GetAtt {t}<Service>Function.Arn (see the expanded template with `rotgen expand`)"),
+                    ));
+                }
+                if let ("Fn::Sub", sub) = (k.as_str(), arg) {
+                    let text = match sub {
+                        Value::String(s) => Some(s.as_str()),
+                        Value::Array(a) => a.first().and_then(Value::as_str),
+                        _ => None,
+                    };
+                    for t in ids {
+                        if text.is_some_and(|s| {
+                            s.contains(&format!("${{{t}}}")) || s.contains(&format!("${{{t}."))
+                        }) {
+                            errors.push(err(
+                                &here(path),
+                                format!(
+                                    "Fn::Sub refers to {t}, a Rotgen::Rotation the macro replaces"
+                                ),
+                                "refer to a generated resource instead (see `rotgen expand`)",
+                            ));
+                        }
+                    }
+                }
+            }
+            for (k, child) in m {
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                find_references(child, ids, &p, errors);
+            }
+        }
+        Value::Array(a) => {
+            for (i, child) in a.iter().enumerate() {
+                find_references(child, ids, &format!("{path}[{i}]"), errors);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `rotgen expand` reads templates that still list the transform: drop `Rotgen` from it.
+fn remove_own_transform(t: &mut Map<String, Value>) {
+    let Some(transform) = t.get("Transform").cloned() else {
+        return;
+    };
+    let keep: Vec<Value> = match transform {
+        Value::String(s) if s == MACRO_NAME => Vec::new(),
+        Value::Array(a) => a
+            .into_iter()
+            .filter(|x| x.as_str() != Some(MACRO_NAME))
+            .collect(),
+        other => vec![other],
+    };
+    match keep.len() {
+        0 => {
+            t.remove("Transform");
+        }
+        1 => {
+            t.insert(
+                "Transform".into(),
+                keep.into_iter().next().unwrap_or(Value::Null),
+            );
+        }
+        _ => {
+            t.insert("Transform".into(), Value::Array(keep));
+        }
+    }
+}
+
+/// Answers a macro request (section 5 of the contract): `requestId` echoed, and either
+/// `status: success` with the expanded fragment or `status: failure` with a message that
+/// names the resource and the field. Never panics, whatever the input.
+pub fn handle_request(request: &Value, opts: &ExpandOptions) -> Value {
+    let request_id = request
+        .get("requestId")
+        .cloned()
+        .unwrap_or_else(|| json!(""));
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| respond(request, opts)));
+    let result = match outcome {
+        Ok(r) => r,
+        Err(_) => Err(
+            "rotgen failed unexpectedly while expanding this template (a bug: please report it)"
+                .to_string(),
+        ),
+    };
+    match result {
+        Ok(fragment) => json!({"requestId": request_id, "status": "success", "fragment": fragment}),
+        Err(message) => {
+            json!({"requestId": request_id, "status": "failure", "errorMessage": message})
+        }
+    }
+}
+
+fn respond(request: &Value, opts: &ExpandOptions) -> Result<Value, String> {
+    let Some(fragment) = request.get("fragment") else {
+        return Err("the macro request has no fragment".into());
+    };
+    let params = request.get("params").and_then(Value::as_object);
+    if params.is_some_and(|p| !p.is_empty())
+        || (fragment.is_object() && fragment.get("Resources").is_none())
+    {
+        return Err(
+            "Rotgen works at template level only: write `Transform: [Rotgen]` (or `Transform: [Rotgen, AWS::Serverless-2016-10-31]`) and Rotgen::Rotation resources; the snippet form Fn::Transform cannot add the outputs and parameters a rotation needs".into(),
+        );
+    }
+    let expanded = expand(fragment, opts).map_err(|d| {
+        let mut text = d.to_string();
+        // errorMessage is shown in the console; keep it readable.
+        if text.len() > 4000 {
+            text.truncate(4000);
+            text.push_str(" …");
+        }
+        text
+    })?;
+    Ok(expanded)
+}

@@ -1,0 +1,231 @@
+//! The CloudFormation front door: every `tests/fixtures/macro/*.yaml` expands (snapshot,
+//! cfn-lint clean), every `tests/fixtures/macro-invalid/*.yaml` is refused with messages
+//! that name the resource and field, every `tests/fixtures/macro-events/*.json` gets a
+//! well-formed `failure` answer, and random fragments never break the handler.
+
+mod common;
+
+use common::{cfn_lint, root, scratch};
+use rotgen::cfn_macro::{ExpandOptions, expand, handle_request};
+use serde_json::{Value, json};
+use std::fs;
+
+fn load(path: &std::path::Path) -> Value {
+    rotgen::yaml::parse(&fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn templates_expand() {
+    let dir = scratch("macro");
+    insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
+        insta::glob!("fixtures/macro", "*.yaml", |path| {
+            let template = load(path);
+            let expanded = expand(&template, &ExpandOptions::default())
+                .unwrap_or_else(|d| panic!("{}: {d}", path.display()));
+            // Nothing of the macro is left; everything else is as it was.
+            let resources = expanded["Resources"].as_object().unwrap();
+            assert!(!resources.values().any(|r| r["Type"] == "Rotgen::Rotation"));
+            for (id, r) in template["Resources"].as_object().unwrap() {
+                if r["Type"] != "Rotgen::Rotation" && r.get("DependsOn").is_none() {
+                    assert_eq!(&resources[id], r, "{id} changed");
+                }
+            }
+            assert!(!serde_json::to_string(&expanded["Transform"]).unwrap().contains("\"Rotgen\""));
+            let text = rotgen::yaml::to_string(&expanded);
+            fs::write(dir.join(path.file_name().unwrap()), &text).unwrap();
+            insta::assert_snapshot!(text);
+        });
+    });
+    let files: Vec<_> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    cfn_lint(&files);
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn condition_and_depends_on_carry_over() {
+    let expanded = expand(
+        &load(&root().join("tests/fixtures/macro/several.yaml")),
+        &ExpandOptions::default(),
+    )
+    .unwrap();
+    let res = expanded["Resources"].as_object().unwrap();
+    let cache: Vec<(&String, &Value)> = res
+        .iter()
+        .filter(|(id, _)| id.starts_with("CacheRotation"))
+        .collect();
+    assert!(cache.len() >= 4);
+    for (id, r) in &cache {
+        assert_eq!(r["Condition"], "IsProd", "{id}");
+    }
+    for (id, o) in expanded["Outputs"].as_object().unwrap() {
+        if id.starts_with("CacheRotation") {
+            assert_eq!(o["Condition"], "IsProd", "{id}");
+        }
+    }
+    // Everything OrdersRotation became waits for Key: by DependsOn, or by referring to it.
+    for (id, r) in res
+        .iter()
+        .filter(|(id, _)| id.starts_with("OrdersRotation"))
+    {
+        let depends = r["DependsOn"]
+            .as_array()
+            .is_some_and(|d| d.contains(&json!("Key")));
+        let text = serde_json::to_string(r).unwrap();
+        let refers = text.contains(r#"{"Ref":"Key"}"#) || text.contains(r#"["Key","#);
+        assert!(
+            depends != refers,
+            "{id}: depends {depends}, refers {refers}"
+        );
+    }
+    // Alarm depended on OrdersRotation: now on its schedules.
+    assert_eq!(
+        res["Alarm"]["DependsOn"],
+        "OrdersRotationOrdersRotationSchedule"
+    );
+    // Intrinsics passed through intact.
+    let schedule = &res["OrdersRotationOrdersRotationSchedule"]["Properties"];
+    assert_eq!(schedule["SecretId"], json!({"Ref": "Db"}));
+    let fun = &res["OrdersRotationMysqlAlternatingFunction"]["Properties"];
+    assert_eq!(fun["VpcConfig"]["SubnetIds"], json!({"Ref": "Subnets"}));
+}
+
+#[test]
+fn invalid_templates_are_refused_with_the_field_at_fault() {
+    insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
+        insta::glob!("fixtures/macro-invalid", "*.yaml", |path| {
+            let d = expand(&load(path), &ExpandOptions::default()).expect_err("must fail");
+            let text = d.to_string();
+            assert!(text.contains("Resources.") || text.contains("Outputs."), "{text}");
+            insta::assert_snapshot!(text.replace("; ", ";\n"));
+        });
+    });
+}
+
+#[test]
+fn broken_events_answer_failure_with_their_request_id() {
+    insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
+        insta::glob!("fixtures/macro-events", "*.json", |path| {
+            let event: Value = serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap();
+            let answer = handle_request(&event, &ExpandOptions::default());
+            assert_eq!(answer["status"], "failure");
+            assert_eq!(answer["requestId"], event.get("requestId").cloned().unwrap_or(json!("")));
+            assert!(answer["errorMessage"].as_str().is_some_and(|m| !m.is_empty()));
+            insta::assert_json_snapshot!(answer);
+        });
+    });
+}
+
+#[test]
+fn a_valid_event_answers_success_with_the_expanded_fragment() {
+    let mut fragment = load(&root().join("tests/fixtures/macro/issue-example.yaml"));
+    fragment.as_object_mut().unwrap().remove("Transform");
+    let event = json!({"region": "us-east-1", "accountId": "123456789012", "transformId": "x", "requestId": "r-1",
+        "params": {}, "templateParameterValues": {"PrivateSubnets": ["subnet-1"]}, "fragment": fragment});
+    let answer = handle_request(&event, &ExpandOptions::default());
+    assert_eq!(answer["status"], "success", "{answer}");
+    assert_eq!(answer["requestId"], "r-1");
+    assert!(answer["fragment"]["Resources"]["AppRotationPostgresFunction"].is_object());
+    // The macro's default format is plain CloudFormation: it cannot see the SAM transform.
+    assert_eq!(
+        answer["fragment"]["Resources"]["AppRotationPostgresFunction"]["Type"],
+        "AWS::Lambda::Function"
+    );
+}
+
+/// A tiny deterministic generator of JSON values, biased towards template shapes.
+struct Gen(u64);
+
+impl Gen {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[(self.next() % items.len() as u64) as usize]
+    }
+    fn value(&mut self, depth: u32) -> Value {
+        let keys = [
+            "Resources",
+            "Type",
+            "Properties",
+            "Rotgen::Rotation",
+            "secret",
+            "id",
+            "service",
+            "schedule",
+            "days",
+            "expression",
+            "vpc",
+            "subnet_ids",
+            "Ref",
+            "Fn::GetAtt",
+            "Condition",
+            "DependsOn",
+            "function",
+            "code",
+            "name",
+            "arn",
+            "password",
+            "length",
+            "create",
+            "x",
+        ];
+        match (self.next() % if depth == 0 { 5 } else { 8 }, depth) {
+            (0, _) => Value::Null,
+            (1, _) => json!(self.next() % 2 == 0),
+            (2, _) => json!((self.next() % 2000) as i64 - 500),
+            (3, _) => json!(self.pick(&keys)),
+            (4, _) => json!(self.pick(&[
+                "postgres",
+                "redis",
+                "rate(30 days)",
+                "s3://b/k",
+                "App",
+                "",
+                "arn:aws:x"
+            ])),
+            (5 | 6, d) => {
+                let n = self.next() % 4;
+                Value::Object(
+                    (0..n)
+                        .map(|_| (self.pick(&keys).to_string(), self.value(d - 1)))
+                        .collect(),
+                )
+            }
+            (_, d) => {
+                let n = self.next() % 3;
+                Value::Array((0..n).map(|_| self.value(d - 1)).collect())
+            }
+        }
+    }
+}
+
+#[test]
+fn random_fragments_always_get_a_well_formed_answer() {
+    let mut g = Gen(0x5eed_1234_abcd_0001);
+    for i in 0..3000 {
+        let mut fragment = g.value(5);
+        // Half the time, wrap it so it reaches the spec decoder.
+        if i % 2 == 0 {
+            fragment =
+                json!({"Resources": {"R": {"Type": "Rotgen::Rotation", "Properties": fragment}}});
+        }
+        let request = json!({"requestId": format!("req-{i}"), "fragment": fragment, "params": {}});
+        let answer = handle_request(&request, &ExpandOptions::default());
+        let text = serde_json::to_string(&answer).unwrap();
+        let back: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back["requestId"], format!("req-{i}"));
+        match back["status"].as_str() {
+            Some("success") => assert!(back["fragment"].is_object()),
+            Some("failure") => {
+                assert!(back["errorMessage"].as_str().is_some_and(|m| !m.is_empty()))
+            }
+            other => panic!("status {other:?} for {request}"),
+        }
+    }
+}
