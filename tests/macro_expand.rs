@@ -177,7 +177,7 @@ impl Gen {
         ];
         match (self.next() % if depth == 0 { 5 } else { 8 }, depth) {
             (0, _) => Value::Null,
-            (1, _) => json!(self.next() % 2 == 0),
+            (1, _) => json!(self.next().is_multiple_of(2)),
             (2, _) => json!((self.next() % 2000) as i64 - 500),
             (3, _) => json!(self.pick(&keys)),
             (4, _) => json!(self.pick(&[
@@ -211,7 +211,7 @@ fn random_fragments_always_get_a_well_formed_answer() {
     for i in 0..3000 {
         let mut fragment = g.value(5);
         // Half the time, wrap it so it reaches the spec decoder.
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             fragment =
                 json!({"Resources": {"R": {"Type": "Rotgen::Rotation", "Properties": fragment}}});
         }
