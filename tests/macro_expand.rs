@@ -208,7 +208,7 @@ impl Gen {
 #[test]
 fn random_fragments_always_get_a_well_formed_answer() {
     let mut g = Gen(0x5eed_1234_abcd_0001);
-    for i in 0..3000 {
+    for i in 0..3000u32 {
         let mut fragment = g.value(5);
         // Half the time, wrap it so it reaches the spec decoder.
         if i.is_multiple_of(2) {
