@@ -29,6 +29,55 @@ pub enum Command {
     Build(BuildArgs),
     /// Print the JSON Schema of the spec (for editor completion and checks).
     Schema,
+    /// Run one Lambda event (JSON, from FILE or standard input) through the same dispatch
+    /// the deployed function uses, against the Secrets Manager the AWS environment points at.
+    Invoke {
+        /// The event file; `-` or nothing reads standard input.
+        event: Option<PathBuf>,
+        #[command(flatten)]
+        function: FunctionArgs,
+    },
+    /// Rotate a secret now, from the command line: a fresh token and the four steps with the
+    /// function's own code. Exits 0 only when the new credentials are current and log in.
+    Rotate {
+        /// The secret's ARN or name.
+        #[arg(long)]
+        secret_id: String,
+        #[command(flatten)]
+        function: FunctionArgs,
+    },
+    /// Apply the Rotgen macro to a template on disk (YAML or JSON, short-form tags
+    /// included): what CloudFormation will deploy, to preview, review and commit.
+    Expand {
+        /// The template.
+        template: PathBuf,
+        /// Write to FILE (atomically) instead of standard output.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Output format (default: from the extension of --output, else yaml).
+        #[arg(long, value_enum)]
+        format: Option<OutputFormat>,
+        /// Code location of the generated functions when a rotation gives no
+        /// function.code: s3://BUCKET/KEY (default: template parameters).
+        #[arg(long, value_name = "S3_URL")]
+        code: Option<String>,
+    },
+    /// Write the template that deploys the Rotgen macro itself (the macro, its function,
+    /// role and log group).
+    MacroStack {
+        /// Write to FILE (atomically) instead of standard output.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// The macro's name, unique per account and region.
+        #[arg(long, default_value = "Rotgen")]
+        name: String,
+        /// The architecture of the zip.
+        #[arg(long, default_value = "arm64", value_parser = clap::builder::PossibleValuesParser::new(crate::spec::schema::ARCHITECTURES))]
+        architecture: String,
+        /// Permissions boundary for the macro function's role.
+        #[arg(long, value_name = "POLICY_ARN")]
+        permissions_boundary: Option<String>,
+    },
     /// Write a commented starter spec.
     Init {
         /// Where to write it (default: standard output). An existing file is kept unless --force.
@@ -38,6 +87,29 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+}
+
+/// What the template sets on a deployed function, given as flags instead.
+#[derive(Debug, Clone, clap::Args)]
+pub struct FunctionArgs {
+    /// The service the secret logs in to (default: ROTGEN_SERVICE).
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(crate::spec::schema::SERVICES))]
+    pub service: Option<String>,
+    /// single-user or alternating-users (default: ROTGEN_STRATEGY, else single-user).
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(crate::spec::schema::STRATEGIES))]
+    pub strategy: Option<String>,
+}
+
+impl FunctionArgs {
+    fn overrides(&self) -> crate::function::Overrides {
+        crate::function::Overrides {
+            service: self.service.clone(),
+            strategy: self
+                .strategy
+                .as_deref()
+                .and_then(crate::rotation::backend::Strategy::parse),
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -75,6 +147,95 @@ pub fn run(cli: Cli) -> ExitCode {
             print_out(&s)
         }
         Command::Init { output, force } => init(output.as_deref(), force),
+        Command::Expand {
+            template,
+            output,
+            format,
+            code,
+        } => expand(&template, output.as_deref(), format, code.as_deref()),
+        Command::MacroStack {
+            output,
+            name,
+            architecture,
+            permissions_boundary,
+        } => macro_stack(
+            output.as_deref(),
+            crate::cfn_macro::MacroStack {
+                name,
+                architecture,
+                log_retention_days: 365,
+                permissions_boundary,
+            },
+        ),
+        Command::Invoke { event, function } => block_on(invoke(event.as_deref(), &function)),
+        Command::Rotate {
+            secret_id,
+            function,
+        } => block_on(rotate(&secret_id, &function)),
+    }
+}
+
+fn block_on(f: impl std::future::Future<Output = ExitCode>) -> ExitCode {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(f),
+        Err(e) => fail(1, &format!("cannot start the async runtime: {e}")),
+    }
+}
+
+async fn invoke(event: Option<&Path>, args: &FunctionArgs) -> ExitCode {
+    let text = match event {
+        None => std::io::read_to_string(std::io::stdin()),
+        Some(p) if p == Path::new("-") => std::io::read_to_string(std::io::stdin()),
+        Some(p) => std::fs::read_to_string(p),
+    };
+    let text = match text {
+        Ok(t) => t,
+        Err(e) => return fail(EXIT_INVALID, &format!("cannot read the event: {e}")),
+    };
+    let event: serde_json::Value = match serde_json::from_str(&text) {
+        Ok(v) => v,
+        Err(e) => return fail(EXIT_INVALID, &format!("the event is not JSON: {e}")),
+    };
+    crate::rotation::lambda::init_logging();
+    let function = match crate::function::Function::from_env(&args.overrides()).await {
+        Ok(f) => f,
+        Err(e) => return fail(EXIT_INVALID, &e.to_string()),
+    };
+    match function.handle(event).await {
+        Ok(answer) => print_out(&format!("{answer:#}\n")),
+        Err(d) => {
+            let answer =
+                serde_json::json!({"errorType": d.error_type, "errorMessage": d.error_message});
+            let _ = print_out(&format!("{answer:#}\n"));
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn rotate(secret_id: &str, args: &FunctionArgs) -> ExitCode {
+    crate::rotation::lambda::init_logging();
+    let handler = match crate::function::shipped(&args.overrides()).await {
+        Ok(h) => h,
+        Err(e) => return fail(EXIT_INVALID, &e.to_string()),
+    };
+    match crate::function::rotate(&handler, secret_id).await {
+        Ok(done) => {
+            eprintln!(
+                "rotated {}{}: version {} is AWSCURRENT and its credentials log in",
+                done.arn,
+                if done.resumed {
+                    " (resumed an unfinished rotation)"
+                } else {
+                    ""
+                },
+                done.token
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(1, &e.to_string()),
     }
 }
 
@@ -188,6 +349,105 @@ fn build(args: &BuildArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => fail(1, &format!("cannot write {}: {e}", out_path.display())),
+    }
+}
+
+fn pick_format(explicit: Option<OutputFormat>, output: Option<&Path>) -> Format {
+    match (explicit, output) {
+        (Some(OutputFormat::Json), _) => Format::Json,
+        (Some(OutputFormat::Yaml), _) => Format::Yaml,
+        (None, Some(p)) if p.extension().is_some_and(|e| e == "json") => Format::Json,
+        (None, _) => Format::Yaml,
+    }
+}
+
+/// Writes one template to a file (atomically) or standard output.
+fn emit(value: &serde_json::Value, output: Option<&Path>, format: Format) -> ExitCode {
+    let text = output::to_text(value, format);
+    match output {
+        None => print_out(&text),
+        Some(p) => match output::write_all_atomic(&[(p.to_path_buf(), text)]) {
+            Ok(()) => {
+                eprintln!("wrote {}", p.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(1, &format!("cannot write {}: {e}", p.display())),
+        },
+    }
+}
+
+fn expand(
+    template: &Path,
+    output: Option<&Path>,
+    format: Option<OutputFormat>,
+    code: Option<&str>,
+) -> ExitCode {
+    let shown = template.display().to_string();
+    let text = match std::fs::read_to_string(template) {
+        Ok(t) => t,
+        Err(e) => {
+            return fail(
+                EXIT_INVALID,
+                &format!("cannot read the template {shown}: {e}"),
+            );
+        }
+    };
+    let value = match crate::yaml::parse(&text) {
+        Ok(v) => v,
+        Err(e) => {
+            let at = match (e.line, e.column) {
+                (Some(l), Some(c)) => format!(":{l}:{c}"),
+                _ => String::new(),
+            };
+            return fail(
+                EXIT_INVALID,
+                &format!("{shown}{at}: not a YAML or JSON template: {}", e.message),
+            );
+        }
+    };
+    let mut opts = crate::cfn_macro::ExpandOptions::default();
+    if let Some(url) = code {
+        match url.strip_prefix("s3://").and_then(|r| r.split_once('/')) {
+            Some((bucket, key)) if !bucket.is_empty() && !key.is_empty() => {
+                opts.code = Some(crate::model::Code::S3 {
+                    bucket: serde_json::json!(bucket),
+                    key: serde_json::json!(key),
+                });
+            }
+            _ => {
+                return fail(
+                    EXIT_INVALID,
+                    &format!("--code {url}: write s3://BUCKET/KEY"),
+                );
+            }
+        }
+    }
+    match crate::cfn_macro::expand(&value, &opts) {
+        Ok(expanded) => emit(&expanded, output, pick_format(format, output)),
+        Err(diags) => {
+            for d in &diags.0 {
+                let at = match &d.loc {
+                    crate::diag::Loc::Path(p) => format!("{shown}: {p}"),
+                    _ => shown.clone(),
+                };
+                eprintln!("error: {at}: {}", d.message);
+                if let Some(h) = &d.help {
+                    eprintln!("  help: {h}");
+                }
+            }
+            eprintln!(
+                "error: {shown} has {} problem(s); nothing was written",
+                diags.0.len()
+            );
+            ExitCode::from(EXIT_INVALID)
+        }
+    }
+}
+
+fn macro_stack(output: Option<&Path>, m: crate::cfn_macro::MacroStack) -> ExitCode {
+    match crate::render::macro_stack(&m) {
+        Ok(v) => emit(&v, output, pick_format(None, output)),
+        Err(e) => fail(1, &e.to_string()),
     }
 }
 

@@ -4,9 +4,11 @@
 //! (template fragment in): **spec** → **model** → **render** → **output**.
 //! See ARCHITECTURE.md for the map.
 
+pub mod backends;
 pub mod cfn_macro;
 pub mod cli;
 pub mod diag;
+pub mod function;
 pub mod model;
 pub mod output;
 pub mod render;

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: one per kind of check.
 #![allow(dead_code)]
 
+pub mod runtime_api;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

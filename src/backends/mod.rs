@@ -1,0 +1,431 @@
+//! The backends rotgen ships: PostgreSQL, MySQL / MariaDB, Redis (ACL users), a generic
+//! HTTP password-change endpoint, and `random` (a value with no service behind it).
+//!
+//! [`for_service`] builds one from the service name the template gives the function
+//! (`ROTGEN_SERVICE`); it runs once per cold start, so construction only reads the
+//! environment (and the `ROTGEN_CA_FILE` bundle) and keeps what it read in the struct.
+//!
+//! Rules every backend here follows:
+//! - TLS is AWS's: `ssl` absent tries TLS with certificate and host name verification and
+//!   falls back to plaintext only when TLS itself fails; `ssl: true` is verified TLS or an
+//!   error; `ssl: false` is plaintext. Only rustls is used. `ROTGEN_CA_FILE` names a PEM
+//!   bundle trusted in addition to the built-in roots (RDS and ElastiCache private CAs).
+//! - Every [`BackendError`] message is safe to log: it is built from error codes and the
+//!   backend's own words, never from SQL text, a password, or a driver message that could
+//!   echo input.
+//! - Every network call has a timeout.
+
+pub mod http;
+pub mod mysql;
+pub mod postgres;
+pub mod random;
+pub mod redis;
+
+use crate::rotation::backend::{Backend, BackendError, ErrorKind, SetPassword};
+use crate::rotation::secret::{SecretFormatError, SecretValue};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use self::http::Http;
+pub use self::mysql::{Flavour, Mysql};
+pub use self::postgres::Postgres;
+pub use self::random::Random;
+pub use self::redis::Redis;
+
+/// How long establishing a connection (TCP, TLS and login) may take.
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one whole backend call (connect included) may take.
+pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The environment variable naming an extra PEM bundle of trusted CA certificates.
+pub const CA_FILE_VAR: &str = "ROTGEN_CA_FILE";
+
+/// Every backend rotgen ships, behind one type (the Lambda picks one at cold start).
+pub enum Shipped {
+    Postgres(Postgres),
+    Mysql(Mysql),
+    Redis(Redis),
+    Http(Http),
+    Random(Random),
+}
+
+/// The service names [`for_service`] accepts.
+pub const SERVICES: [&str; 6] = ["postgres", "mysql", "mariadb", "redis", "http", "random"];
+
+/// Builds the backend for `service` (`postgres`, `mysql`, `mariadb`, `redis`, `http`,
+/// `random`), reading `ROTGEN_CA_FILE` (and, for `http`,
+/// `ROTGEN_HTTP_ALLOW_INSECURE_LOOPBACK`; for MySQL, `USERNAME_CHARACTER_LIMIT`) once.
+pub fn for_service(service: &str) -> Result<Shipped, BackendError> {
+    let needs_trust = !matches!(service, "random");
+    let trust = if needs_trust {
+        Trust::from_env()?
+    } else {
+        Trust::none()
+    };
+    Ok(match service {
+        "postgres" => Shipped::Postgres(Postgres::new(trust)),
+        "mysql" => Shipped::Mysql(Mysql::from_env(Flavour::Mysql, trust)?),
+        "mariadb" => Shipped::Mysql(Mysql::from_env(Flavour::Mariadb, trust)?),
+        "redis" => Shipped::Redis(Redis::new(trust)),
+        "http" => Shipped::Http(Http::from_env(trust)),
+        "random" => Shipped::Random(Random),
+        other => {
+            return Err(BackendError::new(
+                ErrorKind::Config,
+                format!(
+                    "unknown service `{other}` (rotgen ships: {})",
+                    SERVICES.join(", ")
+                ),
+            ));
+        }
+    })
+}
+
+macro_rules! delegate {
+    ($self:ident, $b:ident => $e:expr) => {
+        match $self {
+            Shipped::Postgres($b) => $e,
+            Shipped::Mysql($b) => $e,
+            Shipped::Redis($b) => $e,
+            Shipped::Http($b) => $e,
+            Shipped::Random($b) => $e,
+        }
+    };
+}
+
+impl Backend for Shipped {
+    async fn login(&self, creds: &SecretValue) -> Result<bool, BackendError> {
+        delegate!(self, b => b.login(creds).await)
+    }
+
+    async fn set_password(&self, req: SetPassword<'_>) -> Result<(), BackendError> {
+        delegate!(self, b => b.set_password(req).await)
+    }
+
+    async fn test(&self, creds: &SecretValue) -> Result<(), BackendError> {
+        delegate!(self, b => b.test(creds).await)
+    }
+
+    fn cleans_up(&self) -> bool {
+        delegate!(self, b => b.cleans_up())
+    }
+
+    async fn finish(
+        &self,
+        current: &SecretValue,
+        previous: Option<&SecretValue>,
+    ) -> Result<(), BackendError> {
+        delegate!(self, b => b.finish(current, previous).await)
+    }
+
+    fn max_username_len(&self) -> usize {
+        delegate!(self, b => b.max_username_len())
+    }
+
+    fn has_users(&self) -> bool {
+        delegate!(self, b => b.has_users())
+    }
+}
+
+/// Extra trust roots: the `ROTGEN_CA_FILE` bundle, read once.
+#[derive(Clone, Default)]
+pub struct Trust {
+    extra_pem: Option<Arc<[u8]>>,
+}
+
+impl std::fmt::Debug for Trust {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Trust")
+            .field("extra_roots", &self.extra_pem.is_some())
+            .finish()
+    }
+}
+
+impl Trust {
+    /// Only the built-in roots.
+    pub fn none() -> Trust {
+        Trust { extra_pem: None }
+    }
+
+    /// The built-in roots plus the bundle `ROTGEN_CA_FILE` names, if it is set.
+    pub fn from_env() -> Result<Trust, BackendError> {
+        match std::env::var_os(CA_FILE_VAR) {
+            Some(path) if !path.is_empty() => {
+                let shown = std::path::Path::new(&path).display().to_string();
+                let pem = std::fs::read(&path).map_err(|e| {
+                    BackendError::new(
+                        ErrorKind::Config,
+                        format!("{CA_FILE_VAR}={shown} cannot be read ({})", e.kind()),
+                    )
+                })?;
+                Trust::from_pem(pem)
+                    .map_err(|e| BackendError::new(e.kind, format!("{CA_FILE_VAR}={shown}: {e}")))
+            }
+            _ => Ok(Trust::none()),
+        }
+    }
+
+    /// The built-in roots plus the certificates of a PEM bundle (at least one).
+    pub fn from_pem(pem: impl Into<Vec<u8>>) -> Result<Trust, BackendError> {
+        let pem: Vec<u8> = pem.into();
+        let certs = ::reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|_| BackendError::new(ErrorKind::Config, "the CA bundle is not valid PEM"))?;
+        if certs.is_empty() {
+            return Err(BackendError::new(
+                ErrorKind::Config,
+                "the CA bundle holds no certificate",
+            ));
+        }
+        Ok(Trust {
+            extra_pem: Some(pem.into()),
+        })
+    }
+
+    /// The extra bundle, if any.
+    pub fn extra_pem(&self) -> Option<&[u8]> {
+        self.extra_pem.as_deref()
+    }
+}
+
+/// Where a service is, for messages (`host:port`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Endpoint {
+    pub host: String,
+    pub port: u16,
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// A problem with the secret's shape. [`SecretFormatError`] messages name keys, never values.
+pub(crate) fn format_error(e: SecretFormatError) -> BackendError {
+    BackendError::new(ErrorKind::Config, e.to_string())
+}
+
+/// Refuses passwords no service here can store (a NUL byte), without showing them.
+pub(crate) fn check_password(password: &str) -> Result<(), BackendError> {
+    if password.is_empty() {
+        return Err(BackendError::new(
+            ErrorKind::Config,
+            "the password is empty",
+        ));
+    }
+    if password.contains('\0') {
+        return Err(BackendError::new(
+            ErrorKind::Config,
+            "the password contains a NUL character, which the service cannot store",
+        ));
+    }
+    Ok(())
+}
+
+/// Runs `fut` for at most `limit`; a timeout is an `Unavailable` error saying what timed out.
+pub(crate) async fn within<T>(
+    limit: Duration,
+    what: impl FnOnce() -> String,
+    fut: impl Future<Output = Result<T, BackendError>>,
+) -> Result<T, BackendError> {
+    match tokio::time::timeout(limit, fut).await {
+        Ok(r) => r,
+        Err(_) => Err(BackendError::new(
+            ErrorKind::Unavailable,
+            format!("{} timed out after {} s", what(), limit.as_secs()),
+        )),
+    }
+}
+
+/// A short, safe description of why a TLS handshake failed, from the text of a TLS
+/// library error (which is read, never shown).
+pub(crate) fn tls_reason(error_text: &str) -> &'static str {
+    let t = error_text;
+    if t.contains("does not support TLS") || t.contains("not support SSL") {
+        "the server does not offer TLS"
+    } else if t.contains("UnknownIssuer") || t.contains("unknown issuer") {
+        "its certificate is not signed by a trusted CA (set ROTGEN_CA_FILE to trust a private CA)"
+    } else if t.contains("NotValidForName") || t.contains("not valid for name") {
+        "its certificate does not name the host"
+    } else if t.contains("Expired") || t.contains("expired") {
+        "its certificate has expired"
+    } else if t.contains("NotValidYet") {
+        "its certificate is not valid yet"
+    } else if t.contains("Revoked") {
+        "its certificate is revoked"
+    } else if t.contains("BadSignature") || t.contains("BadEncoding") {
+        "its certificate is malformed"
+    } else if t.contains("corrupt message") || t.contains("InvalidContentType") {
+        "it did not answer in TLS"
+    } else {
+        "the TLS handshake failed"
+    }
+}
+
+/// Words for an I/O failure kind (never the error's own text).
+pub(crate) fn io_reason(kind: std::io::ErrorKind) -> &'static str {
+    use std::io::ErrorKind as K;
+    match kind {
+        K::ConnectionRefused => "connection refused",
+        K::ConnectionReset => "connection reset",
+        K::ConnectionAborted => "connection aborted",
+        K::NotConnected => "not connected",
+        K::TimedOut => "timed out",
+        K::UnexpectedEof => "the server closed the connection",
+        K::BrokenPipe => "the connection broke",
+        K::AddrNotAvailable => "address not available",
+        K::HostUnreachable => "host unreachable",
+        K::NetworkUnreachable => "network unreachable",
+        K::InvalidData => "invalid data on the connection (a TLS or protocol failure)",
+        K::NotFound => "host not found",
+        K::PermissionDenied => "the connection was not permitted",
+        _ => "a network error",
+    }
+}
+
+/// Words for an I/O failure: its kind, or a failed name lookup (told apart by the error's
+/// text, which is read, never shown).
+pub(crate) fn io_error_reason(e: &std::io::Error) -> &'static str {
+    let text = e.to_string();
+    if text.contains("lookup") || text.contains("not known") || text.contains("resolve") {
+        "the host name does not resolve"
+    } else {
+        io_reason(e.kind())
+    }
+}
+
+/// Whether an I/O failure means the server was never reached (so a plaintext retry
+/// after a failed TLS attempt is pointless).
+pub(crate) fn io_unreachable(kind: std::io::ErrorKind) -> bool {
+    use std::io::ErrorKind as K;
+    matches!(
+        kind,
+        K::ConnectionRefused
+            | K::TimedOut
+            | K::AddrNotAvailable
+            | K::HostUnreachable
+            | K::NetworkUnreachable
+            | K::NotFound
+            | K::PermissionDenied
+    )
+}
+
+/// Classifies a sqlx error that is not a database answer (those need the engine's codes).
+pub(crate) fn sqlx_transport_error(
+    service: &str,
+    at: &Endpoint,
+    e: &sqlx::Error,
+    tls_attempt: bool,
+) -> BackendError {
+    match e {
+        sqlx::Error::Io(io) => {
+            let kind = io.kind();
+            if tls_attempt && !io_unreachable(kind) {
+                BackendError::new(
+                    ErrorKind::Unavailable,
+                    format!(
+                        "TLS with {service} at {at} failed: {}",
+                        tls_reason(&io.to_string())
+                    ),
+                )
+            } else {
+                BackendError::new(
+                    ErrorKind::Unavailable,
+                    format!("cannot reach {service} at {at}: {}", io_error_reason(io)),
+                )
+            }
+        }
+        sqlx::Error::Tls(inner) => BackendError::new(
+            ErrorKind::Unavailable,
+            format!(
+                "TLS with {service} at {at} failed: {}",
+                tls_reason(&inner.to_string())
+            ),
+        ),
+        sqlx::Error::Configuration(_) | sqlx::Error::InvalidArgument(_) => BackendError::new(
+            ErrorKind::Config,
+            format!("the connection settings for {service} at {at} are invalid"),
+        ),
+        sqlx::Error::Protocol(_) => BackendError::new(
+            ErrorKind::Unavailable,
+            format!("{service} at {at} answered something unexpected (protocol error)"),
+        ),
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => {
+            BackendError::new(
+                ErrorKind::Unavailable,
+                format!("the connection to {service} at {at} was lost"),
+            )
+        }
+        _ => BackendError::new(
+            ErrorKind::Service,
+            format!("{service} at {at}: the client failed to read an answer"),
+        ),
+    }
+}
+
+/// Whether a failed TLS connection attempt may be retried in plaintext (`ssl` absent): the
+/// TLS part failed, the server was reached, and it did not answer with an error of its own.
+pub(crate) fn sqlx_tls_failed(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Io(io) => !io_unreachable(io.kind()),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_service_is_a_config_error() {
+        let Err(e) = for_service("oracle") else {
+            panic!("oracle is not shipped")
+        };
+        assert_eq!(e.kind, ErrorKind::Config);
+        assert!(e.message.contains("postgres"), "{}", e.message);
+    }
+
+    #[test]
+    fn every_service_builds() {
+        for s in SERVICES {
+            // ROTGEN_CA_FILE is not set in unit tests.
+            if std::env::var_os(CA_FILE_VAR).is_none() {
+                assert!(for_service(s).is_ok(), "{s}");
+            }
+        }
+    }
+
+    #[test]
+    fn trust_rejects_garbage() {
+        assert_eq!(
+            Trust::from_pem(b"hello".to_vec()).unwrap_err().kind,
+            ErrorKind::Config
+        );
+    }
+
+    #[test]
+    fn tls_reasons_are_our_words() {
+        assert_eq!(
+            tls_reason("invalid peer certificate: UnknownIssuer"),
+            "its certificate is not signed by a trusted CA (set ROTGEN_CA_FILE to trust a private CA)"
+        );
+        assert_eq!(
+            tls_reason("secret-password-in-text"),
+            "the TLS handshake failed"
+        );
+    }
+
+    #[test]
+    fn endpoint_shows_ipv6_in_brackets() {
+        let e = Endpoint {
+            host: "::1".into(),
+            port: 5432,
+        };
+        assert_eq!(e.to_string(), "[::1]:5432");
+    }
+}

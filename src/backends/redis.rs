@@ -1,0 +1,549 @@
+//! Redis (6 or later) ACL users, self-managed or any server that takes `ACL SETUSER`.
+//!
+//! Secret keys: `host`, `port` (6379), `username`, `password`, `ssl`.
+//!
+//! - login: `AUTH <username> <password>` (and nothing else); `WRONGPASS` → `Ok(false)`.
+//! - test: the same login, then `PING` (a user not allowed to run PING still passes:
+//!   only the AUTH must succeed).
+//! - single-user (the admin is the master secret named by `masterarn`, or the user's own
+//!   credentials if it may run `ACL SETUSER`):
+//!   `ACL SETUSER <user> resetpass >current >pending`, so the user's passwords are
+//!   exactly the AWSCURRENT and the AWSPENDING ones: clients holding the current
+//!   password keep working through the rotation, and
+//!   the password before it stops working. The user must exist already.
+//! - alternating-users: the pending user gets the current (template) user's rules from
+//!   `ACL LIST` (keys, channels, commands, selectors, on/off; not its passwords) in
+//!   one `ACL SETUSER <pending> reset <rules…> >pending` (created if missing), and
+//!   only the pending password.
+//!
+//!   Then `ACL SAVE`, so the change survives a restart when the server uses an ACL file
+//!   (a server without one answers with an error, which is ignored).
+//!
+//! TLS: with `ssl` absent, a plaintext Redis port does not answer a TLS handshake at all
+//! (it waits for a line), so trying TLS first would cost a full timeout on every call.
+//! Instead the port is probed with an unauthenticated `PING`: a port that answers in RESP
+//! speaks plaintext, so TLS cannot work there and plaintext is used; any other port gets
+//! TLS with verification. `ssl: true` never probes and never falls back.
+
+use super::{
+    CALL_TIMEOUT, CONNECT_TIMEOUT, Endpoint, Trust, check_password, format_error, io_error_reason,
+    tls_reason, within,
+};
+use crate::rotation::backend::{Backend, BackendError, ErrorKind, SetPassword, Strategy};
+use crate::rotation::secret::{SecretValue, Tls};
+use ::redis::aio::MultiplexedConnection;
+use ::redis::{
+    AsyncConnectionConfig, Client, ConnectionAddr, ConnectionInfo, IntoConnectionInfo,
+    RedisConnectionInfo, RedisError, ServerErrorKind, TlsCertificates, Value,
+};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const SERVICE: &str = "redis";
+const DEFAULT_PORT: u16 = 6379;
+/// How long a plaintext probe waits for an answer.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The Redis backend.
+#[derive(Debug, Clone, Default)]
+pub struct Redis {
+    /// When `ROTGEN_CA_FILE` is set: the system bundle plus it (the redis client replaces
+    /// its roots with what it is given, so the system roots are read once, here).
+    roots: Option<Arc<Vec<u8>>>,
+}
+
+#[derive(Debug, Clone)]
+struct Target {
+    at: Endpoint,
+    tls: Tls,
+}
+
+impl Target {
+    fn of(secret: &SecretValue) -> Result<Target, BackendError> {
+        let host = secret.host().map_err(format_error)?;
+        if host.is_empty() {
+            return Err(BackendError::new(
+                ErrorKind::Config,
+                "the secret's `host` is empty",
+            ));
+        }
+        Ok(Target {
+            at: Endpoint {
+                host: host.to_string(),
+                port: secret.port(DEFAULT_PORT).map_err(format_error)?,
+            },
+            tls: secret.tls().map_err(format_error)?,
+        })
+    }
+}
+
+/// The system CA bundle, where Linux distributions (and Lambda's Amazon Linux) keep it.
+fn system_bundle() -> Option<Vec<u8>> {
+    let mut candidates: Vec<std::path::PathBuf> = Vec::new();
+    if let Some(f) = std::env::var_os("SSL_CERT_FILE") {
+        candidates.push(f.into());
+    }
+    for p in [
+        "/etc/ssl/certs/ca-certificates.crt",
+        "/etc/pki/tls/certs/ca-bundle.crt",
+        "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+        "/etc/ssl/ca-bundle.pem",
+        "/etc/ssl/cert.pem",
+    ] {
+        candidates.push(p.into());
+    }
+    candidates.into_iter().find_map(|p| std::fs::read(p).ok())
+}
+
+/// The code of a server error (`WRONGPASS`, `NOPERM`, `ERR`…), never its text.
+fn code(e: &RedisError) -> String {
+    e.code()
+        .filter(|c| c.len() <= 32 && c.bytes().all(|b| b.is_ascii_uppercase() || b == b'_'))
+        .unwrap_or("")
+        .to_string()
+}
+
+fn error(at: &Endpoint, e: &RedisError, doing: &str, tls: bool) -> BackendError {
+    use ::redis::ErrorKind as K;
+    let c = code(e);
+    let shown = if c.is_empty() {
+        String::new()
+    } else {
+        format!(" ({c})")
+    };
+    match e.kind() {
+        K::AuthenticationFailed => BackendError::new(
+            ErrorKind::Auth,
+            format!("{SERVICE} at {at}: {doing} failed: the login was rejected{shown}"),
+        ),
+        K::Server(ServerErrorKind::NoPerm) => BackendError::new(
+            ErrorKind::Permission,
+            format!("{SERVICE} at {at}: {doing} failed: not permitted{shown}"),
+        ),
+        K::InvalidClientConfig => BackendError::new(
+            ErrorKind::Config,
+            format!("{SERVICE} at {at}: {doing} failed: invalid client settings"),
+        ),
+        K::Server(
+            ServerErrorKind::BusyLoading
+            | ServerErrorKind::TryAgain
+            | ServerErrorKind::MasterDown
+            | ServerErrorKind::ClusterDown,
+        ) => BackendError::new(
+            ErrorKind::Unavailable,
+            format!("{SERVICE} at {at}: {doing} failed: the server is not ready{shown}"),
+        ),
+        K::Server(ServerErrorKind::ReadOnly) => BackendError::new(
+            ErrorKind::Config,
+            format!("{SERVICE} at {at}: {doing} failed: the server is a read-only replica{shown}"),
+        ),
+        K::Io | K::Parse => {
+            if e.is_timeout() {
+                BackendError::new(
+                    ErrorKind::Unavailable,
+                    format!("{SERVICE} at {at}: {doing} timed out"),
+                )
+            } else if e.is_connection_refusal() {
+                BackendError::new(
+                    ErrorKind::Unavailable,
+                    format!("cannot reach {SERVICE} at {at}: connection refused"),
+                )
+            } else if tls {
+                BackendError::new(
+                    ErrorKind::Unavailable,
+                    format!(
+                        "TLS with {SERVICE} at {at} failed: {}",
+                        tls_reason(&e.to_string())
+                    ),
+                )
+            } else {
+                BackendError::new(
+                    ErrorKind::Unavailable,
+                    format!("{SERVICE} at {at}: {doing} failed: the connection failed"),
+                )
+            }
+        }
+        _ => BackendError::new(
+            ErrorKind::Service,
+            format!("{SERVICE} at {at}: {doing} failed{shown}"),
+        ),
+    }
+}
+
+fn timed_out(at: &Endpoint, tls: bool) -> BackendError {
+    let secs = CONNECT_TIMEOUT.as_secs();
+    BackendError::new(
+        ErrorKind::Unavailable,
+        if tls {
+            format!(
+                "TLS with {SERVICE} at {at} failed: no answer to the handshake within {secs} s (a plaintext port does not answer one)"
+            )
+        } else {
+            format!("connecting to {SERVICE} at {at} timed out after {secs} s")
+        },
+    )
+}
+
+impl Redis {
+    pub fn new(trust: Trust) -> Redis {
+        let roots = trust.extra_pem().map(|extra| {
+            let mut pem = system_bundle().unwrap_or_default();
+            pem.push(b'\n');
+            pem.extend_from_slice(extra);
+            Arc::new(pem)
+        });
+        Redis { roots }
+    }
+
+    /// Whether `t`'s port answers a plaintext `PING` in RESP (no credentials are sent).
+    async fn speaks_plaintext(&self, at: &Endpoint) -> Result<bool, BackendError> {
+        let connect = tokio::net::TcpStream::connect((at.host.as_str(), at.port));
+        let mut s = match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
+            Err(_) => {
+                return Err(BackendError::new(
+                    ErrorKind::Unavailable,
+                    format!(
+                        "connecting to {SERVICE} at {at} timed out after {} s",
+                        CONNECT_TIMEOUT.as_secs()
+                    ),
+                ));
+            }
+            Ok(Err(e)) => {
+                return Err(BackendError::new(
+                    ErrorKind::Unavailable,
+                    format!("cannot reach {SERVICE} at {at}: {}", io_error_reason(&e)),
+                ));
+            }
+            Ok(Ok(s)) => s,
+        };
+        if s.write_all(b"PING\r\n").await.is_err() {
+            return Ok(false);
+        }
+        let mut first = [0u8; 1];
+        let plaintext = matches!(
+            tokio::time::timeout(PROBE_TIMEOUT, s.read(&mut first)).await,
+            Ok(Ok(1)) if first[0] == b'+' || first[0] == b'-'
+        );
+        Ok(plaintext)
+    }
+
+    fn client(
+        &self,
+        at: &Endpoint,
+        tls: bool,
+        user: &str,
+        password: &str,
+    ) -> Result<Client, BackendError> {
+        let addr = if tls {
+            ConnectionAddr::TcpTls {
+                host: at.host.clone(),
+                port: at.port,
+                insecure: false,
+                tls_params: None,
+            }
+        } else {
+            ConnectionAddr::Tcp(at.host.clone(), at.port)
+        };
+        let settings = RedisConnectionInfo::default()
+            .set_username(user)
+            .set_password(password)
+            .set_skip_set_lib_name();
+        let info: ConnectionInfo = addr
+            .into_connection_info()
+            .map_err(|e| error(at, &e, "preparing the connection", tls))?
+            .set_redis_settings(settings);
+        let built = match (&self.roots, tls) {
+            (Some(roots), true) => Client::build_with_tls(
+                info,
+                TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(roots.as_ref().clone()),
+                },
+            ),
+            _ => Client::open(info),
+        };
+        built.map_err(|e| error(at, &e, "preparing the connection", tls))
+    }
+
+    /// A connection logged in as `user` (the client sends AUTH while connecting).
+    async fn connect(
+        &self,
+        t: &Target,
+        user: &str,
+        password: &str,
+    ) -> Result<MultiplexedConnection, BackendError> {
+        let tls = match t.tls {
+            Tls::Require => true,
+            Tls::Disable => false,
+            Tls::Prefer => {
+                let plain = self.speaks_plaintext(&t.at).await?;
+                if plain {
+                    tracing::info!(
+                        service = SERVICE,
+                        endpoint = %t.at,
+                        "the port answers in plaintext and the secret does not set `ssl`: using plaintext"
+                    );
+                }
+                !plain
+            }
+        };
+        let client = self.client(&t.at, tls, user, password)?;
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(CALL_TIMEOUT / 2));
+        match tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            client.get_multiplexed_async_connection_with_config(&config),
+        )
+        .await
+        {
+            Err(_) => Err(timed_out(&t.at, tls)),
+            Ok(Ok(c)) => Ok(c),
+            Ok(Err(e)) if e.is_timeout() => Err(timed_out(&t.at, tls)),
+            Ok(Err(e)) => {
+                let mut err = error(&t.at, &e, &format!("logging in as {user}"), tls);
+                if err.kind == ErrorKind::Auth {
+                    err.message =
+                        format!("{SERVICE} at {} rejected the login for user {user}", t.at);
+                }
+                Err(err)
+            }
+        }
+    }
+
+    async fn login_inner(&self, creds: &SecretValue) -> Result<bool, BackendError> {
+        let t = Target::of(creds)?;
+        let user = creds.username().map_err(format_error)?;
+        let password = creds.password().map_err(format_error)?;
+        match self.connect(&t, user, password).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind == ErrorKind::Auth => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn test_inner(&self, creds: &SecretValue) -> Result<(), BackendError> {
+        let t = Target::of(creds)?;
+        let user = creds.username().map_err(format_error)?;
+        let password = creds.password().map_err(format_error)?;
+        let mut conn = self.connect(&t, user, password).await?;
+        let pong: Result<Value, RedisError> = ::redis::cmd("PING").query_async(&mut conn).await;
+        match pong {
+            Ok(_) => Ok(()),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ::redis::ErrorKind::Server(ServerErrorKind::NoPerm)
+                ) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(error(&t.at, &e, "PING", t.tls == Tls::Require)),
+        }
+    }
+
+    async fn set_password_inner(&self, req: SetPassword<'_>) -> Result<(), BackendError> {
+        let t = Target::of(req.pending)?;
+        let at = &t.at;
+        let user = req.pending.username().map_err(format_error)?;
+        let pending = req.pending.password().map_err(format_error)?;
+        check_password(pending)?;
+        let template = req.current.username().map_err(format_error)?;
+        let admin_user = req.admin.username().map_err(format_error)?;
+        let admin_password = req.admin.password().map_err(format_error)?;
+        let mut conn = self.connect(&t, admin_user, admin_password).await?;
+        let tls = t.tls == Tls::Require;
+
+        let mut setuser = ::redis::cmd("ACL");
+        setuser.arg("SETUSER").arg(user);
+        if req.strategy == Strategy::AlternatingUsers && template != user {
+            let rules = self.rules_of(&mut conn, at, template, tls).await?.ok_or_else(|| {
+                BackendError::new(
+                    ErrorKind::Config,
+                    format!("{SERVICE} at {at}: the current user {template}, whose rules {user} should get, does not exist"),
+                )
+            })?;
+            setuser.arg("reset");
+            for r in &rules {
+                setuser.arg(r);
+            }
+            setuser.arg(format!(">{pending}"));
+        } else {
+            let exists: Value = ::redis::cmd("ACL")
+                .arg("GETUSER")
+                .arg(user)
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| error(at, &e, "ACL GETUSER", tls))?;
+            if matches!(exists, Value::Nil) {
+                return Err(BackendError::new(
+                    ErrorKind::Config,
+                    format!("{SERVICE} at {at}: user {user} does not exist"),
+                ));
+            }
+            let current = req.current.password().map_err(format_error)?;
+            setuser.arg("resetpass");
+            if current != pending && !current.is_empty() {
+                setuser.arg(format!(">{current}"));
+            }
+            setuser.arg(format!(">{pending}"));
+        }
+        let _: Value = setuser
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| error(at, &e, &format!("ACL SETUSER {user}"), tls))?;
+
+        let saved: Result<Value, RedisError> =
+            ::redis::cmd("ACL").arg("SAVE").query_async(&mut conn).await;
+        if let Err(e) = saved {
+            tracing::info!(service = SERVICE, endpoint = %at, code = %code(&e), "ACL SAVE failed (a server without an ACL file refuses it): the change lives until the server restarts");
+        }
+        Ok(())
+    }
+
+    /// `user`'s rules from `ACL LIST`, without passwords, or `None` if there is no such user.
+    async fn rules_of(
+        &self,
+        conn: &mut MultiplexedConnection,
+        at: &Endpoint,
+        user: &str,
+        tls: bool,
+    ) -> Result<Option<Vec<String>>, BackendError> {
+        let lines: Vec<String> = ::redis::cmd("ACL")
+            .arg("LIST")
+            .query_async(conn)
+            .await
+            .map_err(|e| error(at, &e, "ACL LIST", tls))?;
+        Ok(lines.iter().find_map(|l| {
+            let words = split_rules(l);
+            match words.as_slice() {
+                [u, name, rules @ ..] if u == "user" && name == user => Some(
+                    rules
+                        .iter()
+                        .filter(|r| {
+                            !(r.starts_with('#')
+                                || r.starts_with('>')
+                                || r.starts_with('<')
+                                || r.starts_with('!'))
+                        })
+                        .filter(|r| !matches!(r.as_str(), "nopass" | "resetpass"))
+                        .cloned()
+                        .collect(),
+                ),
+                _ => None,
+            }
+        }))
+    }
+}
+
+/// Splits an `ACL LIST` line at spaces outside selectors (`(…)`).
+fn split_rules(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut depth = 0u32;
+    for c in line.chars() {
+        match c {
+            '(' => {
+                depth += 1;
+                cur.push(c);
+            }
+            ')' => {
+                depth = depth.saturating_sub(1);
+                cur.push(c);
+            }
+            ' ' if depth == 0 => {
+                if !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                }
+            }
+            c => cur.push(c),
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+impl Backend for Redis {
+    async fn login(&self, creds: &SecretValue) -> Result<bool, BackendError> {
+        within(
+            CALL_TIMEOUT,
+            || format!("logging in to {SERVICE}"),
+            self.login_inner(creds),
+        )
+        .await
+    }
+
+    async fn set_password(&self, req: SetPassword<'_>) -> Result<(), BackendError> {
+        within(
+            CALL_TIMEOUT,
+            || format!("setting the password on {SERVICE}"),
+            self.set_password_inner(req),
+        )
+        .await
+    }
+
+    async fn test(&self, creds: &SecretValue) -> Result<(), BackendError> {
+        within(
+            CALL_TIMEOUT,
+            || format!("testing the login to {SERVICE}"),
+            self.test_inner(creds),
+        )
+        .await
+    }
+
+    fn max_username_len(&self) -> usize {
+        // Redis has no limit worth the name; ElastiCache user names stop at 40.
+        40
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn acl_list_lines_split_outside_selectors() {
+        assert_eq!(
+            split_rules("user app on #abc ~app:* resetchannels -@all +get (~other:* +set)"),
+            vec![
+                "user",
+                "app",
+                "on",
+                "#abc",
+                "~app:*",
+                "resetchannels",
+                "-@all",
+                "+get",
+                "(~other:* +set)"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_failure_with_a_password_in_play_does_not_show_it() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let s = SecretValue::parse(
+            r#"{"host":"127.0.0.1","port":1,"username":"app","password":"hunter2-pw","ssl":false}"#,
+        );
+        let r = Redis::default();
+        let e = rt.block_on(r.login(&s)).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Unavailable);
+        assert!(!e.message.contains("hunter2"), "{}", e.message);
+        let pending = s.with_credentials(None, "n3w-hunter2");
+        let e = rt
+            .block_on(r.set_password(SetPassword {
+                strategy: Strategy::SingleUser,
+                admin: &s,
+                current: &s,
+                pending: &pending,
+            }))
+            .unwrap_err();
+        assert!(!e.message.contains("hunter2"), "{}", e.message);
+    }
+}

@@ -1,0 +1,188 @@
+//! The shipped rotation function: the rotation protocol with the real Secrets Manager and
+//! the backend named by `ROTGEN_SERVICE`. Built once per cold start in Lambda; built the
+//! same way by `rotgen invoke` and `rotgen rotate`.
+
+use crate::backends::{self, Shipped};
+use crate::rotation::backend::{Backend, Strategy};
+use crate::rotation::lambda::{Handler, SetupError, strategy_from_env};
+use crate::rotation::password::PasswordPolicy;
+use crate::rotation::secret::SecretValue;
+use crate::rotation::steps::{CURRENT, Caller, PENDING, Rotator};
+use crate::rotation::store::{AwsStore, SecretStore};
+use crate::rotation::{RotationError, RotationEvent, Step};
+
+pub type ShippedHandler = Handler<AwsStore, Shipped>;
+
+/// Settings that flags may give instead of the environment.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub service: Option<String>,
+    pub strategy: Option<Strategy>,
+}
+
+/// Builds the handler from the environment the template sets on the function
+/// (`ROTGEN_SERVICE`, `ROTGEN_STRATEGY`, the password policy) and the standard AWS one.
+pub async fn shipped(o: &Overrides) -> Result<ShippedHandler, SetupError> {
+    let service = match &o.service {
+        Some(s) => s.clone(),
+        None => std::env::var("ROTGEN_SERVICE")
+            .ok()
+            .filter(|s| !s.is_empty())
+            .ok_or(SetupError::MissingVar("ROTGEN_SERVICE"))?,
+    };
+    let backend = backends::for_service(&service).map_err(|e| SetupError::Backend(e.message))?;
+    let strategy = match o.strategy {
+        Some(s) => s,
+        None => strategy_from_env()?,
+    };
+    Ok(Handler {
+        rotator: Rotator {
+            store: AwsStore::from_env().await,
+            backend,
+            strategy,
+            policy: PasswordPolicy::from_env(&service)?,
+        },
+    })
+}
+
+/// What `rotgen rotate` did.
+#[derive(Debug, Clone)]
+pub struct Rotated {
+    pub arn: String,
+    pub token: String,
+    /// Whether an unfinished rotation (an AWSPENDING version) was resumed.
+    pub resumed: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RotateError {
+    #[error(transparent)]
+    Step(#[from] RotationError),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A whole rotation from the command line, playing Secrets Manager's part: a fresh token
+/// (or the token of an unfinished rotation, which is resumed), the four steps with the
+/// handler's own code, then a login with the new AWSCURRENT credentials.
+pub async fn rotate<S: SecretStore, B: Backend>(
+    handler: &Handler<S, B>,
+    secret_id: &str,
+) -> Result<Rotated, RotateError> {
+    let store = &handler.rotator.store;
+    let d = store
+        .describe(secret_id)
+        .await
+        .map_err(|e| RotateError::Other(format!("cannot describe {secret_id}: {e}")))?;
+    let unfinished = d
+        .versions
+        .iter()
+        .find(|(_, stages)| {
+            stages.iter().any(|s| s == PENDING) && !stages.iter().any(|s| s == CURRENT)
+        })
+        .map(|(v, _)| v.clone());
+    let resumed = unfinished.is_some();
+    let token = unfinished.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    for step in Step::ALL {
+        let event = RotationEvent {
+            step,
+            secret_id: d.arn.clone(),
+            token: token.clone(),
+            rotation_token: None,
+        };
+        handler.rotate_step(&event, Caller::Cli).await?;
+    }
+    // The rotation is done only when the new AWSCURRENT logs in.
+    let text = store
+        .get(&d.arn, None, CURRENT)
+        .await
+        .map_err(|e| RotateError::Other(format!("cannot read the new AWSCURRENT value: {e}")))?;
+    let current = SecretValue::parse(&text);
+    handler.rotator.backend.test(&current).await.map_err(|e| {
+        RotateError::Other(format!("the new AWSCURRENT credentials do not work: {e}"))
+    })?;
+    Ok(Rotated {
+        arn: d.arn,
+        token,
+        resumed,
+    })
+}
+
+/// The deployed binary's two roles: the rotation function (the template sets
+/// `ROTGEN_SERVICE`), or the Rotgen macro's function (`rotgen macro-stack` sets none).
+pub enum Function {
+    Rotation(Box<ShippedHandler>),
+    MacroOnly,
+}
+
+impl Function {
+    pub async fn from_env(o: &Overrides) -> Result<Function, SetupError> {
+        let service_set =
+            o.service.is_some() || std::env::var("ROTGEN_SERVICE").is_ok_and(|s| !s.is_empty());
+        if service_set {
+            Ok(Function::Rotation(Box::new(shipped(o).await?)))
+        } else {
+            Ok(Function::MacroOnly)
+        }
+    }
+
+    /// One event, whatever it is: the dispatch of the Lambda and of `rotgen invoke`.
+    pub async fn handle(&self, event: serde_json::Value) -> crate::rotation::lambda::Answer {
+        use crate::rotation::lambda::{Event, classify};
+        match self {
+            Function::Rotation(h) => h.handle(event, Caller::SecretsManager).await,
+            Function::MacroOnly => match classify(event) {
+                Event::Macro(request) => Ok(crate::cfn_macro::handle_request(
+                    &request,
+                    &crate::cfn_macro::ExpandOptions::from_env(),
+                )),
+                Event::Rotation(_) => Err(lambda_runtime::Diagnostic {
+                    error_type: "NotConfigured".into(),
+                    error_message: "this function has no ROTGEN_SERVICE, so it is only the Rotgen macro; rotation functions are made by `rotgen build` or the macro".into(),
+                }),
+                Event::Unknown(why) => Err(lambda_runtime::Diagnostic {
+                    error_type: "UnrecognisedEvent".into(),
+                    error_message: why,
+                }),
+            },
+        }
+    }
+}
+
+/// The Lambda entry: builds the function once, then serves events until Lambda stops us.
+pub fn lambda_main() -> std::process::ExitCode {
+    crate::rotation::lambda::init_logging();
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the async runtime");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(async {
+        let function = match Function::from_env(&Overrides::default()).await {
+            Ok(f) => std::sync::Arc::new(f),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot set up the function");
+                return std::process::ExitCode::FAILURE;
+            }
+        };
+        let served = lambda_runtime::run(lambda_runtime::service_fn(
+            move |event: lambda_runtime::LambdaEvent<serde_json::Value>| {
+                let function = std::sync::Arc::clone(&function);
+                async move { function.handle(event.payload).await }
+            },
+        ))
+        .await;
+        match served {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                tracing::error!(error = %e, "the Lambda runtime stopped");
+                std::process::ExitCode::FAILURE
+            }
+        }
+    })
+}

@@ -1,0 +1,129 @@
+//! The binary as Lambda runs it: `AWS_LAMBDA_RUNTIME_API` set, events from a minimal local
+//! Runtime API (tests/common/runtime_api.rs), answers recorded.
+
+mod common;
+
+use common::runtime_api::{Reply, RuntimeApi};
+use serde_json::{Value, json};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+fn lambda(api: &RuntimeApi, envs: &[(&str, &str)]) -> Child {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rotgen"));
+    cmd.env("AWS_LAMBDA_RUNTIME_API", &api.addr)
+        .env("AWS_LAMBDA_FUNCTION_NAME", "rotgen-test")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env_remove("ROTGEN_SERVICE")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    cmd.spawn().unwrap()
+}
+
+fn stop(mut child: Child) -> String {
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn the_macro_function_serves_events_through_the_runtime_api() {
+    let fragment = json!({"Resources": {"R": {"Type": "Rotgen::Rotation", "Properties": {
+        "function": {"code": "s3://b/rotgen.zip"}, "schedule": {"days": 30},
+        "secret": [{"id": "Tok", "name": "tok", "service": "random"}]}}}});
+    let events = vec![
+        (
+            "req-1".to_string(),
+            json!({"requestId": "m-1", "fragment": fragment, "params": {}}).to_string(),
+        ),
+        (
+            "req-2".to_string(),
+            json!({"requestId": "m-2", "fragment": {"Resources": 3}, "params": {}}).to_string(),
+        ),
+        ("req-3".to_string(), json!({"hello": "world"}).to_string()),
+        (
+            "req-4".to_string(),
+            json!({"Step": "createSecret", "SecretId": "s", "ClientRequestToken": "t"}).to_string(),
+        ),
+    ];
+    let api = RuntimeApi::start(events);
+    let child = lambda(&api, &[]);
+    let replies = api.wait_for(4, Duration::from_secs(30));
+    let logs = stop(child);
+    assert_eq!(replies.len(), 4, "{replies:?}\n{logs}");
+    let body = |r: &Reply| -> Value {
+        match r {
+            Reply::Response(b) | Reply::Error(b) | Reply::InitError(b) => {
+                serde_json::from_str(b).unwrap()
+            }
+        }
+    };
+    let (id, r) = &replies[0];
+    assert_eq!(id, "req-1");
+    let answer = body(r);
+    assert_eq!(answer["status"], "success", "{answer}");
+    assert_eq!(answer["requestId"], "m-1");
+    assert!(answer["fragment"]["Resources"]["RRandomFunction"].is_object());
+    let answer = body(&replies[1].1);
+    assert_eq!(
+        (answer["status"].as_str(), answer["requestId"].as_str()),
+        (Some("failure"), Some("m-2"))
+    );
+    // An event that is neither: a Lambda error with a useful type.
+    assert!(matches!(&replies[2].1, Reply::Error(_)));
+    assert_eq!(body(&replies[2].1)["errorType"], "UnrecognisedEvent");
+    // A rotation event to the macro's function: it says what is missing.
+    assert_eq!(body(&replies[3].1)["errorType"], "NotConfigured");
+}
+
+#[test]
+fn a_rotation_function_without_aws_reports_a_retryable_error() {
+    // Secrets Manager unreachable (a closed port): the step fails, retryable, and the
+    // function keeps serving.
+    let events = vec![
+        (
+            "a".to_string(),
+            json!({"Step": "createSecret", "SecretId": "s", "ClientRequestToken": "t"}).to_string(),
+        ),
+        (
+            "b".to_string(),
+            json!({"Step": "testSecret", "SecretId": "s", "ClientRequestToken": "t"}).to_string(),
+        ),
+    ];
+    let api = RuntimeApi::start(events);
+    let child = lambda(
+        &api,
+        &[
+            ("ROTGEN_SERVICE", "random"),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+            ("AWS_MAX_ATTEMPTS", "1"),
+        ],
+    );
+    let replies = api.wait_for(2, Duration::from_secs(60));
+    let logs = stop(child);
+    assert_eq!(replies.len(), 2, "{replies:?}\n{logs}");
+    for (_, r) in &replies {
+        let Reply::Error(b) = r else { panic!("{r:?}") };
+        let e: Value = serde_json::from_str(b).unwrap();
+        assert_eq!(e["errorType"], "Rotation.SecretsManager", "{e}");
+        let message = e["errorMessage"].as_str().unwrap();
+        assert!(
+            message.contains("failed for s") && message.contains("(retryable)"),
+            "{message}"
+        );
+    }
+    // JSON log lines in Lambda.
+    let line = logs
+        .lines()
+        .find(|l| l.contains("step failed"))
+        .unwrap_or_else(|| panic!("{logs}"));
+    let parsed: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    assert_eq!(parsed["level"], "ERROR");
+}
