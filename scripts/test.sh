@@ -2,7 +2,8 @@
 # The whole test suite, on a fresh machine or a warm one:
 #   1. installs the Python checkers into venvs (cfn-lint, aws-sam-translator, moto, checkov);
 #   2. checks formatting and lints (cargo fmt --check, cargo clippy -D warnings);
-#   3. runs every test (cargo test), with the checkers required, not skipped.
+#   3. starts moto, PostgreSQL, MariaDB and Redis on 127.0.0.1 (scripts/services.sh);
+#   4. runs every test (cargo test), with the checkers and services required, not skipped.
 # Whatever it starts it stops, also on failure or Ctrl-C.
 #
 # Usage: scripts/test.sh            (from anywhere in the checkout)
@@ -22,7 +23,13 @@ cargo fmt --all -- --check
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --locked --all-targets -- -D warnings
 
+step "services (scripts/services.sh start)"
+trap 'scripts/services.sh stop' EXIT
+scripts/services.sh start
+# shellcheck source=/dev/null
+. target/services/env
+
 step "cargo test"
-# The oracle tests fail instead of skipping when a checker is missing.
-export ROTGEN_REQUIRE_TOOLS=1
+# The oracle and service tests fail instead of skipping when a tool or service is missing.
+export ROTGEN_REQUIRE_TOOLS=1 ROTGEN_REQUIRE_SERVICES=1
 cargo test --locked

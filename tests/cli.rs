@@ -291,3 +291,70 @@ fn readme_documents_every_key_of_the_schema() {
     }
     walk(&rotgen::spec::schema::json_schema(), &readme, "spec");
 }
+
+#[test]
+fn expand_writes_what_cloudformation_will_deploy() {
+    let dir = scratch("expand");
+    let out = dir.join("expanded.json");
+    let template = root().join("tests/fixtures/macro/issue-example.yaml");
+    let o = run(&[
+        "expand",
+        template.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--code",
+        "s3://bucket/rotgen.zip",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let expanded: Value = serde_json::from_str(&fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(expanded["Transform"], "AWS::Serverless-2016-10-31");
+    let code = &expanded["Resources"]["AppRotationPostgresFunction"]["Properties"]["Code"];
+    assert_eq!(code["S3Bucket"], "bucket");
+    assert!(
+        expanded["Parameters"]
+            .get("AppRotationCodeBucket")
+            .is_none(),
+        "--code replaces the parameters"
+    );
+    // Broken templates: exit 2, each problem with its path, the output untouched.
+    fs::write(&out, "keep\n").unwrap();
+    let bad = root().join("tests/fixtures/macro-invalid/bad-fields.yaml");
+    let o = run(&["expand", bad.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(
+        err.contains("Resources.AppRotation.Properties.secret[0].servce: unknown key `servce`"),
+        "{err}"
+    );
+    assert!(err.contains("did you mean `service`?"), "{err}");
+    assert_eq!(fs::read_to_string(&out).unwrap(), "keep\n");
+    let o = run(&["expand", "/nonexistent.yaml"]);
+    assert_eq!(o.status.code(), Some(2));
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn macro_stack_registers_the_macro() {
+    let o = run(&[
+        "macro-stack",
+        "--name",
+        "RotgenDev",
+        "--architecture",
+        "x86_64",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let t = rotgen::yaml::parse(&stdout(&o)).unwrap();
+    let res = resources(&t);
+    assert_eq!(res["Macro"]["Type"], "AWS::CloudFormation::Macro");
+    assert_eq!(res["Macro"]["Properties"]["Name"], "RotgenDev");
+    assert_eq!(
+        res["MacroFunction"]["Properties"]["Architectures"][0],
+        "x86_64"
+    );
+    // The macro passes its own zip to the functions it creates.
+    let vars = &res["MacroFunction"]["Properties"]["Environment"]["Variables"];
+    assert_eq!(
+        vars["ROTGEN_CODE_BUCKET"],
+        serde_json::json!({"Ref": "CodeBucket"})
+    );
+}

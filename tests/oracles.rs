@@ -60,6 +60,19 @@ fn every_template_passes_cfn_lint_and_checkov() {
         fs::create_dir_all(&sub).unwrap();
         files.extend(build_to(&spec, &sub, "template"));
     }
+    // The macro's own stack.
+    let macro_stack = dir.join("macro-stack");
+    fs::create_dir_all(&macro_stack).unwrap();
+    let out = macro_stack.join("template.yaml");
+    let o = common::run(&[
+        "macro-stack",
+        "-o",
+        out.to_str().unwrap(),
+        "--permissions-boundary",
+        "arn:aws:iam::123456789012:policy/b",
+    ]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    files.push(out);
     let translated = sam_translate(&files);
     let mut all = files.clone();
     all.extend(translated);
