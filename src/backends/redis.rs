@@ -495,8 +495,8 @@ impl Backend for Redis {
     }
 
     fn max_username_len(&self) -> usize {
-        // Redis has no limit worth the name; ElastiCache user names stop at 40.
-        40
+        // Redis itself sets no limit on ACL user names; this only keeps names sane.
+        128
     }
 }
 
