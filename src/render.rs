@@ -94,10 +94,16 @@ pub fn nested_template(model: &Model, group: &Group) -> Result<Value, RenderErro
         Some(_) => json!([{"Ref": "FunctionSecurityGroupId"}]),
         None => v.security_group_ids.clone(),
     });
+    // The nested template needs the model's settings, not every other group: leaving
+    // them out keeps each render proportional to its own group.
+    let head = Model {
+        groups: Vec::new(),
+        ..model.clone()
+    };
     render(
         "nested.yaml",
         context! {
-            model => ser(model),
+            model => ser(&head),
             g => ser(group),
             function_sg_ids => ser(function_sg_ids),
             endpoint_id => None::<String>,

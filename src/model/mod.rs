@@ -655,8 +655,8 @@ impl Cx {
 
     fn secrets(&mut self, spec: &Spec, naming: &Naming) -> Vec<Resolved> {
         let mut out = Vec::new();
-        let mut ids: Vec<(String, Loc)> = Vec::new();
-        let mut refs: Vec<(String, Loc)> = Vec::new();
+        let mut ids: std::collections::HashMap<String, Loc> = std::collections::HashMap::new();
+        let mut refs: std::collections::HashMap<String, Loc> = std::collections::HashMap::new();
         for secret in &spec.secrets {
             let Some(id) = &secret.id else { continue };
             let Some(service) = &secret.service else {
@@ -681,7 +681,7 @@ impl Cx {
                     "shorten it; it prefixes logical IDs, which CloudFormation caps at 255",
                 );
             }
-            if let Some((_, first)) = ids.iter().find(|(i, _)| i.eq_ignore_ascii_case(&id.v)) {
+            if let Some((_, first)) = ids.get(&id.v.to_ascii_lowercase()).map(|l| ((), l)) {
                 let first = first.clone();
                 self.errors.push(
                     Diagnostic::new(&id.loc, format!("id \"{}\" is used twice", id.v))
@@ -689,7 +689,7 @@ impl Cx {
                         .related(&first, "the first"),
                 );
             } else {
-                ids.push((id.v.clone(), id.loc.clone()));
+                ids.insert(id.v.to_ascii_lowercase(), id.loc.clone());
             }
 
             let strategy = secret
@@ -796,7 +796,7 @@ impl Cx {
                     .map_or(key.clone(), |(_, n)| {
                         n.rsplit_once('-').map_or(n, |(n, _)| n).to_string()
                     });
-                if let Some((_, first)) = refs.iter().find(|(k, _)| *k == short) {
+                if let Some((_, first)) = refs.get(&short).map(|l| ((), l)) {
                     let first = first.clone();
                     self.errors.push(
                         Diagnostic::new(
@@ -807,7 +807,7 @@ impl Cx {
                         .related(&first, "the other entry"),
                     );
                 } else {
-                    refs.push((short, secret.loc.clone()));
+                    refs.insert(short, secret.loc.clone());
                 }
             }
             let password = self.password(spec, secret, service);
@@ -1001,15 +1001,34 @@ impl Cx {
                 )),
             }
         }
-        // Split each kind so no role's inline policy passes IAM's limit.
+        // Split each kind so no role's inline policy passes IAM's limit. The policy's size
+        // is kept up to date as secrets join a chunk (recomputed whole only when a secret
+        // brings the first master secret or key, which adds a statement).
         let mut chunks: Vec<(String, String, Password, Vec<Resolved>)> = Vec::new();
         for (service, strategy, password, members) in keyed {
             let mut current: Vec<Resolved> = Vec::new();
+            let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
+            let mut size = 0;
             for s in members {
+                let items = policy_items(&s);
+                let new_statement = (s.master_arn.is_some()
+                    && !current.iter().any(|c| c.master_arn.is_some()))
+                    || (items.len() > 1 + usize::from(s.master_arn.is_some())
+                        && !current.iter().any(|c| {
+                            policy_items(c).len() > 1 + usize::from(c.master_arn.is_some())
+                        }));
+                let added: usize = items
+                    .iter()
+                    .filter(|(k, _)| !seen.contains(k))
+                    .map(|(_, v)| value_len(v) + 1)
+                    .sum();
                 current.push(s);
-                if current.len() > 1
-                    && policy_len(&statements(&current, "LogGroup")) > ROLE_POLICY_BUDGET
-                {
+                let tentative = if current.len() == 1 || new_statement {
+                    policy_len(&statements(&current, "LogGroup"))
+                } else {
+                    size + added
+                };
+                if current.len() > 1 && tentative > ROLE_POLICY_BUDGET {
                     let last = current.pop().expect("just pushed");
                     chunks.push((
                         service.clone(),
@@ -1017,8 +1036,17 @@ impl Cx {
                         password.clone(),
                         std::mem::take(&mut current),
                     ));
+                    seen.clear();
                     current.push(last);
+                    size = policy_len(&statements(&current, "LogGroup"));
+                } else {
+                    size = tentative;
                 }
+                seen.extend(
+                    policy_items(&current[current.len() - 1])
+                        .into_iter()
+                        .map(|(k, _)| k),
+                );
             }
             if !current.is_empty() {
                 chunks.push((service, strategy, password, current));
@@ -1210,42 +1238,55 @@ fn push_unique(v: &mut Vec<Value>, x: Value) {
     }
 }
 
+/// What a secret adds to its role's policy: its ARN, master secret and keys (keyed by
+/// their JSON text, for de-duplication).
+fn policy_items(r: &Resolved) -> Vec<(String, Value)> {
+    let mut out = vec![r.policy_arn.clone()];
+    out.extend(r.master_arn.iter().cloned());
+    out.extend(r.kms_keys.iter().cloned());
+    if let Some(k) = r.create.as_ref().and_then(|c| c.kms_key.clone()) {
+        out.push(k);
+    }
+    out.into_iter().map(|v| (v.to_string(), v)).collect()
+}
+
 /// The size IAM will count for these statements, at worst: pseudo-parameters and
 /// references replaced by the longest values they can take.
 pub fn policy_len(statements: &[Value]) -> usize {
-    fn len(v: &Value) -> usize {
-        match v {
-            Value::Object(m) if m.len() == 1 => {
-                let (k, inner) = m.iter().next().expect("one entry");
-                match (k.as_str(), inner) {
-                    ("Fn::Sub", Value::String(s)) => {
-                        s.replace("${AWS::Partition}", "aws-us-gov")
-                            .replace("${AWS::Region}", "ap-southeast-12")
-                            .replace("${AWS::AccountId}", "123456789012")
-                            .replace("${AWS::URLSuffix}", "amazonaws.com.cn")
-                            .len()
-                            + 2
-                    }
-                    ("Ref" | "Fn::GetAtt" | "Fn::ImportValue", _) => 2 + 160,
-                    ("Fn::Join", _) => {
-                        2 + 2048_usize
-                            .min(20 + serde_json::to_string(inner).map_or(0, |s| s.len()) * 2)
-                    }
-                    _ => 3 + k.len() + len(inner),
-                }
-            }
-            Value::Object(m) => {
-                2 + m
-                    .iter()
-                    .map(|(k, v)| k.len() + 3 + len(v) + 1)
-                    .sum::<usize>()
-            }
-            Value::Array(a) => 2 + a.iter().map(|x| len(x) + 1).sum::<usize>(),
-            other => serde_json::to_string(other).map_or(0, |s| s.len()),
-        }
-    }
     // The policy document around the statements.
-    60 + statements.iter().map(|s| len(s) + 1).sum::<usize>()
+    60 + statements.iter().map(|s| value_len(s) + 1).sum::<usize>()
+}
+
+/// The worst-case size of one policy value (see [`policy_len`]).
+fn value_len(v: &Value) -> usize {
+    match v {
+        Value::Object(m) if m.len() == 1 => {
+            let (k, inner) = m.iter().next().expect("one entry");
+            match (k.as_str(), inner) {
+                ("Fn::Sub", Value::String(s)) => {
+                    s.replace("${AWS::Partition}", "aws-us-gov")
+                        .replace("${AWS::Region}", "ap-southeast-12")
+                        .replace("${AWS::AccountId}", "123456789012")
+                        .replace("${AWS::URLSuffix}", "amazonaws.com.cn")
+                        .len()
+                        + 2
+                }
+                ("Ref" | "Fn::GetAtt" | "Fn::ImportValue", _) => 2 + 160,
+                ("Fn::Join", _) => {
+                    2 + 2048_usize.min(20 + serde_json::to_string(inner).map_or(0, |s| s.len()) * 2)
+                }
+                _ => 3 + k.len() + value_len(inner),
+            }
+        }
+        Value::Object(m) => {
+            2 + m
+                .iter()
+                .map(|(k, v)| k.len() + 3 + value_len(v) + 1)
+                .sum::<usize>()
+        }
+        Value::Array(a) => 2 + a.iter().map(|x| value_len(x) + 1).sum::<usize>(),
+        other => serde_json::to_string(other).map_or(0, |s| s.len()),
+    }
 }
 
 /// `SecretStringTemplate`: a JSON string, or a `Fn::Join` building one when a value is
