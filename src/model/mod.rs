@@ -349,7 +349,7 @@ impl Cx {
         };
         let function = FunctionSettings {
             memory_mb: f.memory_mb.as_ref().map_or(json!(128), |m| m.v.to_json()),
-            timeout_s: f.timeout_s.as_ref().map_or(json!(30), |m| m.v.to_json()),
+            timeout_s: f.timeout_s.as_ref().map_or(json!(90), |m| m.v.to_json()),
             log_retention_days: f.log_retention_days.as_ref().map_or(365, |d| d.v),
             log_kms_key: f.log_kms_key_arn.as_ref().map(|v| v.v.to_json()),
             permissions_boundary: f.permissions_boundary.as_ref().map(|v| v.v.to_json()),

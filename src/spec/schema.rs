@@ -127,7 +127,7 @@ pub static FUNCTION: Table = Table {
                 max: 900,
                 expr: true,
             },
-            "Timeout in seconds (default 30).",
+            "Timeout in seconds (default 90: a step may wait up to 60 s on a slow service).",
         ),
         f(
             "log_retention_days",
