@@ -3,7 +3,8 @@
 #   1. installs the Python checkers into venvs (cfn-lint, aws-sam-translator, moto, checkov);
 #   2. checks formatting and lints (cargo fmt --check, cargo clippy -D warnings);
 #   3. starts moto, PostgreSQL, MariaDB and Redis on 127.0.0.1 (scripts/services.sh);
-#   4. runs every test (cargo test), with the checkers and services required, not skipped.
+#   4. runs every test (cargo test), with the checkers and services required, not skipped;
+#   5. runs the benchmarks in short mode, so they never rot (they print figures only).
 # Whatever it starts it stops, also on failure or Ctrl-C.
 #
 # Usage: scripts/test.sh            (from anywhere in the checkout)
@@ -33,3 +34,6 @@ step "cargo test"
 # The oracle and service tests fail instead of skipping when a tool or service is missing.
 export ROTGEN_REQUIRE_TOOLS=1 ROTGEN_REQUIRE_SERVICES=1
 cargo test --locked
+
+step "benchmarks, short mode (scripts/bench.py --quick; full figures: README, Benchmarks)"
+.venv/bin/python scripts/bench.py --quick --binary target/debug/rotgen

@@ -248,6 +248,7 @@ impl Mysql {
         mode: MySqlSslMode,
     ) -> Result<MySqlConnection, (BackendError, bool)> {
         let service = self.service();
+        tracing::debug!(service, "connecting");
         let tls = !matches!(mode, MySqlSslMode::Disabled);
         let opts = self.options(t, user, password).ssl_mode(mode);
         match tokio::time::timeout(CONNECT_TIMEOUT, opts.connect()).await {

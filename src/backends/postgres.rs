@@ -179,6 +179,7 @@ impl Postgres {
         password: &str,
         mode: PgSslMode,
     ) -> Result<PgConnection, (BackendError, bool)> {
+        tracing::debug!(service = SERVICE, "connecting");
         let tls = !matches!(mode, PgSslMode::Disable);
         let opts = self.options(t, user, password).ssl_mode(mode);
         match tokio::time::timeout(CONNECT_TIMEOUT, opts.connect()).await {

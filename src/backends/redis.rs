@@ -273,6 +273,7 @@ impl Redis {
         user: &str,
         password: &str,
     ) -> Result<MultiplexedConnection, BackendError> {
+        tracing::debug!(service = SERVICE, "connecting");
         let tls = match t.tls {
             Tls::Require => true,
             Tls::Disable => false,

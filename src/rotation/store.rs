@@ -159,6 +159,7 @@ where
 
 impl SecretStore for AwsStore {
     async fn describe(&self, id: &str) -> Result<Description, StoreError> {
+        tracing::debug!(operation = "DescribeSecret", "calling Secrets Manager");
         let out = self
             .client
             .describe_secret()
@@ -182,6 +183,7 @@ impl SecretStore for AwsStore {
         version: Option<&str>,
         stage: &str,
     ) -> Result<String, StoreError> {
+        tracing::debug!(operation = "GetSecretValue", "calling Secrets Manager");
         let out = self
             .client
             .get_secret_value()
@@ -207,6 +209,7 @@ impl SecretStore for AwsStore {
         value: &str,
         rotation_token: Option<&str>,
     ) -> Result<(), StoreError> {
+        tracing::debug!(operation = "PutSecretValue", "calling Secrets Manager");
         self.client
             .put_secret_value()
             .secret_id(id)
@@ -221,6 +224,7 @@ impl SecretStore for AwsStore {
     }
 
     async fn random_password(&self, p: &PasswordPolicy) -> Result<String, StoreError> {
+        tracing::debug!(operation = "GetRandomPassword", "calling Secrets Manager");
         let out = self
             .client
             .get_random_password()
@@ -244,6 +248,7 @@ impl SecretStore for AwsStore {
     }
 
     async fn move_current(&self, id: &str, to: &str, from: Option<&str>) -> Result<(), StoreError> {
+        tracing::debug!(operation = "UpdateSecretVersionStage", "calling Secrets Manager");
         self.client
             .update_secret_version_stage()
             .secret_id(id)

@@ -1,0 +1,287 @@
+"""Whole-process benchmarks of rotgen: they print figures and pass or fail on nothing.
+
+    python scripts/bench.py [--quick] [--binary PATH] [--zip PATH]
+
+- `rotgen build` for specs of 1 … 2,000 secrets: median wall time, peak RSS, output
+  bytes, time per secret;
+- `rotgen expand` of templates with 1, 10 and 100 Rotgen::Rotation resources;
+- cold start: process start to the first event answered, under a minimal local Lambda
+  Runtime API (a macro request, so no AWS is needed);
+- a whole rotation of a PostgreSQL secret against moto and the local PostgreSQL, when
+  scripts/services.sh runs them: wall time per step, peak RSS, Secrets Manager calls and
+  database connections (counted from the function's debug log events);
+- the binary's size, and the Lambda zip's when there is one.
+
+--quick (what CI runs) uses small sizes and few runs so the benchmark never rots.
+The in-process split (parse, model, render, serialize) is `cargo bench --bench pipeline`.
+"""
+
+import argparse
+import http.server
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def spec(n):
+    out = [
+        '[stack]\nname = "bench"\n\n[vpc]\nvpc_id = "vpc-0abc1234def567890"\n'
+        'subnet_ids = ["subnet-0a1b2c3d4e5f60718"]\n\n[schedule]\nexpression = "rate(30 days)"\nwindow = "4h"\n'
+    ]
+    for i in range(n):
+        service = ("postgres", "mysql", "redis")[i % 3]
+        out.append(f'\n[[secret]]\nid = "S{i}"\nname = "prod/team-{i % 7}/service-{i}/credentials"\nservice = "{service}"\n')
+    return "".join(out)
+
+
+def template(rotations):
+    resources = {}
+    for i in range(rotations):
+        resources[f"R{i}"] = {
+            "Type": "Rotgen::Rotation",
+            "Properties": {
+                "function": {"code": "s3://b/rotgen.zip"},
+                "schedule": {"days": 30},
+                "secret": [{"id": "App", "name": f"app-{i}", "service": "postgres"}],
+            },
+        }
+    return {"Resources": resources}
+
+
+def run_rss(argv, env=None, stdin=None):
+    """Runs a command, reaped with wait4 to read its own peak RSS: (seconds, KiB, exit code, stdout, stderr)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=stdin, env=env)
+    out = proc.stdout.read()
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return elapsed, usage.ru_maxrss, proc.returncode, out, err
+
+
+def table(title, header, rows):
+    print(f"\n{title}")
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    fmt = "  ".join("{:>%d}" % w for w in widths)
+    print(fmt.format(*header))
+    for r in rows:
+        print(fmt.format(*r))
+
+
+def bench_build(binary, sizes, runs, tmp):
+    rows = []
+    for n in sizes:
+        path = os.path.join(tmp, f"spec-{n}.toml")
+        with open(path, "w") as f:
+            f.write(spec(n))
+        out_dir = os.path.join(tmp, f"out-{n}")
+        times, rss = [], []
+        for _ in range(runs):
+            shutil.rmtree(out_dir, ignore_errors=True)
+            os.makedirs(out_dir)
+            t, m, code, _, err = run_rss([binary, "build", path, "-o", os.path.join(out_dir, "template.yaml")])
+            if code != 0:
+                raise SystemExit(f"rotgen build failed for {n} secrets: {err.decode()}")
+            times.append(t)
+            rss.append(m)
+        size = sum(os.path.getsize(os.path.join(out_dir, f)) for f in os.listdir(out_dir))
+        med = statistics.median(times)
+        rows.append((n, f"{med * 1000:.1f}", f"{max(rss) / 1024:.1f}", size, len(os.listdir(out_dir)), f"{med * 1e6 / n:.0f}"))
+    table(
+        f"rotgen build, whole process (median of {runs} runs)",
+        ("secrets", "wall ms", "peak RSS MiB", "output bytes", "files", "µs/secret"),
+        rows,
+    )
+
+
+def bench_expand(binary, counts, runs, tmp):
+    rows = []
+    for n in counts:
+        path = os.path.join(tmp, f"template-{n}.json")
+        with open(path, "w") as f:
+            json.dump(template(n), f)
+        times, rss, codes = [], [], set()
+        for _ in range(runs):
+            t, m, code, _, _ = run_rss([binary, "expand", path])
+            times.append(t)
+            rss.append(m)
+            codes.add(code)
+        note = "ok" if codes == {0} else "refused: over a stack's quotas" if codes == {2} else f"exit {codes}"
+        rows.append((n, f"{statistics.median(times) * 1000:.1f}", f"{max(rss) / 1024:.1f}", note))
+    table(f"rotgen expand, whole process (median of {runs} runs)", ("rotations", "wall ms", "peak RSS MiB", "result"), rows)
+
+
+class RuntimeApi(http.server.BaseHTTPRequestHandler):
+    """Hands out one event, records the answer's arrival time."""
+
+    protocol_version = "HTTP/1.1"
+    event = b""
+    served = False
+    answered = None
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        cls = type(self)
+        if cls.served:
+            time.sleep(30)
+            return
+        cls.served = True
+        self.send_response(200)
+        self.send_header("Lambda-Runtime-Aws-Request-Id", "bench-1")
+        self.send_header("Lambda-Runtime-Deadline-Ms", str(int(time.time() * 1000) + 60000))
+        self.send_header("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:us-east-1:123456789012:function:rotgen")
+        self.send_header("Content-Length", str(len(cls.event)))
+        self.end_headers()
+        self.wfile.write(cls.event)
+
+    def do_POST(self):
+        type(self).answered = time.perf_counter()
+        length = int(self.headers.get("Content-Length", "0"))
+        self.rfile.read(length)
+        self.send_response(202)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+class QuietServer(http.server.ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        pass  # the function is killed mid-poll on purpose
+
+
+def bench_cold_start(binary, runs):
+    event = json.dumps({"requestId": "r", "params": {}, "fragment": template(1)}).encode()
+    times, rss = [], []
+    for _ in range(runs):
+        handler = type("Api", (RuntimeApi,), {"event": event, "served": False, "answered": None})
+        server = QuietServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        env = dict(os.environ)
+        env.pop("ROTGEN_SERVICE", None)
+        env.update(
+            AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{server.server_address[1]}",
+            AWS_LAMBDA_FUNCTION_NAME="bench",
+            AWS_LAMBDA_FUNCTION_MEMORY_SIZE="128",
+            AWS_LAMBDA_FUNCTION_VERSION="1",
+        )
+        start = time.perf_counter()
+        proc = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        while handler.answered is None and time.perf_counter() - start < 10:
+            time.sleep(0.0002)
+        times.append((handler.answered or time.perf_counter()) - start)
+        proc.kill()
+        _, _, usage = os.wait4(proc.pid, 0)
+        rss.append(usage.ru_maxrss)
+        server.shutdown()
+        server.server_close()
+    table(
+        f"cold start under a local Runtime API (median of {runs} runs)",
+        ("event", "start to answer ms", "peak RSS MiB"),
+        [("macro request", f"{statistics.median(times) * 1000:.1f}", f"{max(rss) / 1024:.1f}")],
+    )
+
+
+def bench_rotation(binary, runs):
+    needed = ("AWS_ENDPOINT_URL", "PG_PORT", "PG_SUPERUSER", "PG_SUPERPASSWORD")
+    if not all(os.environ.get(n) for n in needed):
+        print("\nrotation of a PostgreSQL secret: skipped (start scripts/services.sh and source target/services/env)")
+        return
+    try:
+        import boto3
+    except ImportError:
+        print("\nrotation of a PostgreSQL secret: skipped (run with .venv/bin/python, which has boto3)")
+        return
+    sm = boto3.client("secretsmanager")
+    pg_env = dict(os.environ, PGPASSWORD=os.environ["PG_SUPERPASSWORD"])
+    rows, per_step = [], {}
+    for i in range(runs):
+        user = f"bench{os.getpid()}x{i}"
+        subprocess.run(
+            ["psql", "-h", "127.0.0.1", "-p", os.environ["PG_PORT"], "-U", os.environ["PG_SUPERUSER"], "-d", "postgres",
+             "-q", "-c", f"CREATE ROLE {user} LOGIN PASSWORD 'bench-old-password'"],
+            env=pg_env, check=True, capture_output=True,
+        )
+        arn = sm.create_secret(
+            Name=f"bench/{user}",
+            SecretString=json.dumps({"engine": "postgres", "host": "127.0.0.1", "port": int(os.environ["PG_PORT"]),
+                                     "username": user, "password": "bench-old-password", "dbname": "postgres"}),
+        )["ARN"]
+        env = dict(os.environ, RUST_LOG="debug,aws=warn,hyper=warn,sqlx=warn,h2=warn,rustls=warn",
+                   AWS_LAMBDA_FUNCTION_NAME="bench")
+        t, m, code, _, err = run_rss([binary, "rotate", "--secret-id", arn, "--service", "postgres"], env=env)
+        if code != 0:
+            raise SystemExit(f"rotgen rotate failed: {err.decode()[-2000:]}")
+        calls, connects = {}, 0
+        for line in err.decode().splitlines():
+            try:
+                e = json.loads(line)
+            except ValueError:
+                continue
+            if e.get("message") == "calling Secrets Manager":
+                calls[e["operation"]] = calls.get(e["operation"], 0) + 1
+            elif e.get("message") == "connecting":
+                connects += 1
+            elif e.get("message") == "step finished":
+                per_step.setdefault(e["step"], []).append(e["elapsed_ms"])
+        rows.append((t, m, sum(calls.values()), connects, calls))
+        subprocess.run(
+            ["psql", "-h", "127.0.0.1", "-p", os.environ["PG_PORT"], "-U", os.environ["PG_SUPERUSER"], "-d", "postgres",
+             "-q", "-c", f"DROP ROLE {user}"],
+            env=pg_env, capture_output=True,
+        )
+    table(
+        f"a whole rotation of a PostgreSQL secret (rotgen rotate, moto + local PostgreSQL, median of {runs})",
+        ("wall ms", "peak RSS MiB", "SM calls", "DB connections", "calls by operation"),
+        [(f"{statistics.median(r[0] for r in rows) * 1000:.1f}", f"{max(r[1] for r in rows) / 1024:.1f}",
+          rows[-1][2], rows[-1][3], json.dumps(rows[-1][4], sort_keys=True))],
+    )
+    table("per step (median ms)", ("step", "ms"), [(s, f"{statistics.median(v):.1f}") for s, v in per_step.items()])
+
+
+def sizes(binary, zip_path):
+    rows = [("binary (as built)", binary, os.path.getsize(binary))]
+    if zip_path and os.path.exists(zip_path):
+        rows.append(("Lambda zip", zip_path, os.path.getsize(zip_path)))
+    else:
+        rows.append(("Lambda zip", "(none: scripts/package.sh builds it)", "-"))
+    table("sizes", ("what", "file", "bytes"), rows)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="small sizes, few runs (CI)")
+    ap.add_argument("--binary", default=None, help="rotgen binary (default: target/release/rotgen, else target/debug/rotgen)")
+    ap.add_argument("--zip", default=os.path.join(ROOT, "dist", "rotgen-arm64.zip"))
+    args = ap.parse_args()
+    binary = args.binary
+    if binary is None:
+        for candidate in ("target/release/rotgen", "target/debug/rotgen"):
+            if os.path.exists(os.path.join(ROOT, candidate)):
+                binary = os.path.join(ROOT, candidate)
+                break
+    if binary is None or not os.path.exists(binary):
+        raise SystemExit("no rotgen binary: run cargo build --release (or pass --binary)")
+    print(f"rotgen benchmarks: {binary}")
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}; {time.strftime('%Y-%m-%d')}")
+    quick = args.quick
+    with tempfile.TemporaryDirectory() as tmp:
+        bench_build(binary, [1, 10, 100] if quick else [1, 10, 100, 500, 2000], 3 if quick else 21, tmp)
+        bench_expand(binary, [1, 10, 100], 3 if quick else 21, tmp)
+    bench_cold_start(binary, 3 if quick else 21)
+    bench_rotation(binary, 1 if quick else 5)
+    sizes(binary, args.zip)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
