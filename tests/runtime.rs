@@ -127,3 +127,66 @@ fn a_rotation_function_without_aws_reports_a_retryable_error() {
     let parsed: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
     assert_eq!(parsed["level"], "ERROR");
 }
+
+#[test]
+fn invoke_runs_an_event_through_the_same_dispatch() {
+    use std::io::Write;
+    // A macro request on standard input: no AWS needed.
+    let request = json!({"requestId": "inv-1", "params": {}, "fragment": {"Resources": {"R": {"Type": "Rotgen::Rotation",
+        "Properties": {"function": {"code": "s3://b/k.zip"}, "schedule": {"days": 30},
+        "secret": [{"id": "Tok", "name": "tok", "service": "random"}]}}}}});
+    let mut child = common::rotgen()
+        .args(["invoke", "-"])
+        .env_remove("ROTGEN_SERVICE")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(request.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (answer["requestId"].as_str(), answer["status"].as_str()),
+        (Some("inv-1"), Some("success"))
+    );
+    // A rotation event whose Secrets Manager is unreachable: exit 1, the error as Lambda
+    // would report it.
+    let dir = common::scratch("invoke");
+    let event = dir.join("event.json");
+    std::fs::write(
+        &event,
+        json!({"Step": "setSecret", "SecretId": "s", "ClientRequestToken": "t"}).to_string(),
+    )
+    .unwrap();
+    let out = common::rotgen()
+        .args(["invoke", event.to_str().unwrap(), "--service", "postgres"])
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_MAX_ATTEMPTS", "1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["errorType"], "Rotation.SecretsManager");
+    // Not JSON: invalid input.
+    std::fs::write(&event, "{not json").unwrap();
+    let out = common::rotgen()
+        .args(["invoke", event.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
