@@ -320,8 +320,9 @@ fn build(args: &BuildArgs) -> ExitCode {
     };
     let dir = out_path.parent().unwrap_or(Path::new(""));
     let mut files = vec![(out_path.clone(), main_text)];
-    for (name, value) in &compiled.nested {
-        files.push((dir.join(name), output::to_text(value, format)));
+    let texts = output::to_texts(compiled.nested.iter().map(|(_, v)| v).collect(), format);
+    for ((name, _), text) in compiled.nested.iter().zip(texts) {
+        files.push((dir.join(name), text));
     }
     if args.check {
         let diffs: Vec<String> = files

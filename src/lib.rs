@@ -55,15 +55,47 @@ pub fn compile(
     }
     let main = render::main_template(&model)?;
     let nested = if model.nested {
-        model
-            .groups
-            .iter()
-            .map(|g| Ok((g.template_file.clone(), render::nested_template(&model, g)?)))
-            .collect::<Result<Vec<_>, Error>>()?
+        render_nested(&model)?
     } else {
         Vec::new()
     };
     Ok(Compiled { main, nested })
+}
+
+/// The nested templates, rendered on every core the machine has (each is independent;
+/// the order of the result is the groups' order, whatever the threads do).
+fn render_nested(model: &Model) -> Result<Vec<(String, Value)>, Error> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(model.groups.len())
+        .max(1);
+    let chunk = model.groups.len().div_ceil(threads);
+    let parts: Vec<Result<Vec<(String, Value)>, Error>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = model
+            .groups
+            .chunks(chunk.max(1))
+            .map(|groups| {
+                scope.spawn(move || {
+                    groups
+                        .iter()
+                        .map(|g| Ok((g.template_file.clone(), render::nested_template(model, g)?)))
+                        .collect::<Result<Vec<_>, Error>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
+    let mut out = Vec::with_capacity(model.groups.len());
+    for part in parts {
+        out.extend(part?);
+    }
+    Ok(out)
 }
 
 /// Compiles a spec decoded with problems or not: every problem of the decoder and of the

@@ -37,6 +37,27 @@ pub fn to_text(value: &Value, format: Format) -> String {
     }
 }
 
+/// Several templates as text, on every core (nested stacks of a large spec).
+pub fn to_texts(values: Vec<&Value>, format: Format) -> Vec<String> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = values.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = values
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || part.iter().map(|v| to_text(v, format)).collect::<Vec<_>>())
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
+}
+
 /// The file a nested template goes to: `out/template.yaml` + `postgres` →
 /// `template.postgres.yaml` (relative to the main template's folder).
 pub fn nested_file_name(main: &Path, label: &str, format: Format) -> String {
@@ -54,9 +75,10 @@ pub fn write_all_atomic(files: &[(PathBuf, String)]) -> io::Result<()> {
         for (path, text) in files {
             let temp = temp_path(path);
             temps.push((temp.clone(), path));
+            // No fsync: the rename is what keeps a failed build from leaving a half-written
+            // or clobbered template (these are files for git, not a database).
             let mut f = fs::File::create(&temp)?;
             f.write_all(text.as_bytes())?;
-            f.sync_all()?;
         }
         Ok(())
     })();

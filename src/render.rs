@@ -78,6 +78,24 @@ fn render(name: &str, ctx: minijinja::Value) -> Result<Value, RenderError> {
 /// The main template.
 pub fn main_template(model: &Model) -> Result<Value, RenderError> {
     let vpc = model.vpc.as_ref();
+    // With nested stacks the main template lists groups, not their secrets.
+    let slim;
+    let model = if model.nested {
+        slim = Model {
+            groups: model
+                .groups
+                .iter()
+                .map(|g| Group {
+                    secrets: Vec::new(),
+                    ..g.clone()
+                })
+                .collect(),
+            ..model.clone()
+        };
+        &slim
+    } else {
+        model
+    };
     render(
         "stack.yaml",
         context! {

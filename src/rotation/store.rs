@@ -248,7 +248,10 @@ impl SecretStore for AwsStore {
     }
 
     async fn move_current(&self, id: &str, to: &str, from: Option<&str>) -> Result<(), StoreError> {
-        tracing::debug!(operation = "UpdateSecretVersionStage", "calling Secrets Manager");
+        tracing::debug!(
+            operation = "UpdateSecretVersionStage",
+            "calling Secrets Manager"
+        );
         self.client
             .update_secret_version_stage()
             .secret_id(id)
