@@ -93,10 +93,19 @@ pub fn expand(template: &Value, opts: &ExpandOptions) -> Result<Value, Diagnosti
     // What each expanded resource leaves for `DependsOn: ThatResource` elsewhere.
     let mut stand_ins: Vec<(String, Vec<String>)> = Vec::new();
 
-    for id in &rotations {
-        let resource = &resources[id.as_str()];
+    // Each rotation compiles on its own, so they compile on every core; the results are
+    // merged in the template's order.
+    let compiled = parallel_map(&rotations, |id| {
+        expand_one(
+            id,
+            &resources[id.as_str()],
+            &format!("Resources.{id}"),
+            opts,
+        )
+    });
+    for (id, result) in rotations.iter().zip(compiled) {
         let path = format!("Resources.{id}");
-        match expand_one(id, resource, &path, opts) {
+        match result {
             Err(mut d) => errors.append(&mut d),
             Ok(generated) => {
                 let mut schedules = Vec::new();
@@ -214,6 +223,29 @@ pub fn expand(template: &Value, opts: &ExpandOptions) -> Result<Value, Diagnosti
     } else {
         Err(Diagnostics(errors).sorted())
     }
+}
+
+/// `f` over `items` on every core, results in the items' order.
+fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if items.len() < 8 || threads == 1 {
+        return items.iter().map(&f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    let f = &f;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(f).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
 }
 
 struct Generated {
