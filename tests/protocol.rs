@@ -66,6 +66,26 @@ fn world(strategy: Strategy) -> World {
     }
 }
 
+/// The rotator over a world's store and service, without faults.
+fn rotator(w: &World, strategy: Strategy) -> Rotator<&MemoryStore, &FakeService> {
+    Rotator {
+        store: &w.store,
+        backend: &w.service,
+        strategy,
+        policy: policy(),
+    }
+}
+
+/// Runs one step of the rotation of `token`, as Secrets Manager would invoke it.
+fn step(
+    r: &Rotator<&MemoryStore, &FakeService>,
+    w: &World,
+    step: Step,
+    token: &str,
+) -> Result<Outcome, rotgen::rotation::RotationError> {
+    block(r.handle(&event(step, &w.arn, token), Caller::SecretsManager))
+}
+
 fn current(w: &World) -> SecretValue {
     SecretValue::parse(&w.store.value(&w.arn, "AWSCURRENT").unwrap())
 }
@@ -174,12 +194,7 @@ fn a_full_rotation_for_each_strategy() {
 fn every_step_run_twice_gives_the_same_result() {
     for strategy in [Strategy::SingleUser, Strategy::AlternatingUsers] {
         let w = world(strategy);
-        let rotator = Rotator {
-            store: &w.store,
-            backend: &w.service,
-            strategy,
-            policy: policy(),
-        };
+        let rotator = rotator(&w, strategy);
         w.store.stage_pending(&w.arn, "t");
         for step in Step::ALL {
             let first =
@@ -226,15 +241,9 @@ fn a_failure_at_any_call_is_recovered_by_retrying() {
 #[test]
 fn entry_checks() {
     let w = world(Strategy::SingleUser);
-    let rotator = Rotator {
-        store: &w.store,
-        backend: &w.service,
-        strategy: Strategy::SingleUser,
-        policy: policy(),
-    };
+    let rotator = rotator(&w, Strategy::SingleUser);
     // Unknown token.
-    let e = block(rotator.handle(&event(Step::Create, &w.arn, "nope"), Caller::SecretsManager))
-        .unwrap_err();
+    let e = step(&rotator, &w, Step::Create, "nope").unwrap_err();
     assert!(
         e.message.contains("has no stage for rotation") && !e.retryable,
         "{e}"
@@ -259,7 +268,7 @@ fn entry_checks() {
     .unwrap();
     let cur = d.version_with("AWSCURRENT").unwrap().to_string();
     assert_eq!(
-        block(rotator.handle(&event(Step::Set, &w.arn, &cur), Caller::SecretsManager)).unwrap(),
+        step(&rotator, &w, Step::Set, &cur).unwrap(),
         Outcome::AlreadyCurrent
     );
 }
@@ -267,19 +276,13 @@ fn entry_checks() {
 #[test]
 fn errors_name_the_step_and_never_hold_a_password() {
     let w = world(Strategy::SingleUser);
-    let rotator = Rotator {
-        store: &w.store,
-        backend: &w.service,
-        strategy: Strategy::SingleUser,
-        policy: policy(),
-    };
+    let rotator = rotator(&w, Strategy::SingleUser);
     w.store.stage_pending(&w.arn, "t");
-    block(rotator.handle(&event(Step::Create, &w.arn, "t"), Caller::SecretsManager)).unwrap();
+    step(&rotator, &w, Step::Create, "t").unwrap();
     let pending = SecretValue::parse(&w.store.value(&w.arn, "AWSPENDING").unwrap());
     // Someone changed the password behind Secrets Manager's back: setSecret cannot log in.
     w.service.add_user("app", "changed-by-hand", &[]);
-    let e =
-        block(rotator.handle(&event(Step::Set, &w.arn, "t"), Caller::SecretsManager)).unwrap_err();
+    let e = step(&rotator, &w, Step::Set, "t").unwrap_err();
     let text = e.to_string();
     assert!(text.starts_with("setSecret failed for"), "{text}");
     assert!(text.contains("do not log in"), "{text}");
@@ -290,28 +293,21 @@ fn errors_name_the_step_and_never_hold_a_password() {
     w.service
         .down
         .store(true, std::sync::atomic::Ordering::SeqCst);
-    let e =
-        block(rotator.handle(&event(Step::Test, &w.arn, "t"), Caller::SecretsManager)).unwrap_err();
+    let e = step(&rotator, &w, Step::Test, "t").unwrap_err();
     assert!(e.retryable && e.kind == "ServiceUnavailable", "{e:?}");
 }
 
 #[test]
 fn pending_must_name_the_same_service() {
     let w = world(Strategy::SingleUser);
-    let rotator = Rotator {
-        store: &w.store,
-        backend: &w.service,
-        strategy: Strategy::SingleUser,
-        policy: policy(),
-    };
+    let rotator = rotator(&w, Strategy::SingleUser);
     w.store.stage_pending(&w.arn, "t");
-    block(rotator.handle(&event(Step::Create, &w.arn, "t"), Caller::SecretsManager)).unwrap();
+    step(&rotator, &w, Step::Create, "t").unwrap();
     // The current value moves to another host mid-rotation.
     let mut moved = current(&w).json().unwrap().clone();
     moved.insert("host".into(), "elsewhere".into());
     w.store
         .set_current_value(&w.arn, &serde_json::Value::Object(moved).to_string());
-    let e =
-        block(rotator.handle(&event(Step::Set, &w.arn, "t"), Caller::SecretsManager)).unwrap_err();
+    let e = step(&rotator, &w, Step::Set, "t").unwrap_err();
     assert!(e.message.contains("another `host`"), "{e}");
 }
