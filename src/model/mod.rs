@@ -715,7 +715,7 @@ impl Cx {
                 _ => {}
             }
             if strategy == "alternating-users"
-                && !matches!(service, "postgres" | "mysql" | "mariadb")
+                && !matches!(service, "postgres" | "mysql" | "mariadb" | "redis")
             {
                 let loc = secret
                     .strategy
@@ -723,8 +723,8 @@ impl Cx {
                     .map_or(&secret.loc, |s| &s.loc)
                     .clone();
                 self.err(&loc, format!("{service} does not rotate with alternating users"), match service {
-                    "redis" => "use single-user: Redis ACL users hold the old and new password at once, so clients never see a failed login",
-                    _ => "use strategy = \"single-user\"",
+                    "http" => "use single-user: how an http service keeps two users is its own business (see the http contract)",
+                    _ => "use strategy = \"single-user\": there are no users to alternate",
                 });
             }
             self.check_lit(

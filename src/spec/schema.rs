@@ -322,7 +322,7 @@ pub static SECRET: Table = Table {
         f(
             "strategy",
             Ty::Enum(STRATEGIES),
-            "`single-user` (default) or `alternating-users` (needs master_secret_arn).",
+            "`single-user` (default) or `alternating-users` (postgres, mysql, mariadb, redis; needs master_secret_arn).",
         ),
         f(
             "master_secret_arn",
