@@ -127,30 +127,41 @@ mod admin {
             .collect()
     }
 
-    pub async fn pg(sql: &str) {
-        let mut c = sqlx::PgConnection::connect(&pg_url(
-            &env("PG_SUPERUSER").unwrap(),
-            &env("PG_SUPERPASSWORD").unwrap(),
-        ))
-        .await
-        .unwrap();
+    /// Runs `sql` on a fresh connection to `url`; whether it worked.
+    async fn run<C>(url: &str, sql: &str) -> bool
+    where
+        C: Connection,
+        for<'c> &'c mut C: sqlx::Executor<'c, Database = C::Database>,
+    {
+        let Ok(mut c) = C::connect(url).await else {
+            return false;
+        };
         sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
             .execute(&mut c)
             .await
-            .unwrap();
+            .is_ok()
+    }
+
+    pub async fn pg(sql: &str) {
+        let url = pg_url(
+            &env("PG_SUPERUSER").unwrap(),
+            &env("PG_SUPERPASSWORD").unwrap(),
+        );
+        assert!(
+            run::<sqlx::PgConnection>(&url, sql).await,
+            "setup failed: {sql}"
+        );
     }
 
     pub async fn mysql(sql: &str) {
-        let mut c = sqlx::MySqlConnection::connect(&mysql_url(
+        let url = mysql_url(
             &env("MYSQL_ADMIN_USER").unwrap(),
             &env("MYSQL_ADMIN_PASSWORD").unwrap(),
-        ))
-        .await
-        .unwrap();
-        sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
-            .execute(&mut c)
-            .await
-            .unwrap();
+        );
+        assert!(
+            run::<sqlx::MySqlConnection>(&url, sql).await,
+            "setup failed: {sql}"
+        );
     }
 
     pub async fn redis(args: &[&str]) {
@@ -176,26 +187,15 @@ mod admin {
             return false;
         };
         match service {
-            "postgres" => match sqlx::PgConnection::connect(&pg_url(user, password)).await {
-                Ok(mut c) => {
-                    let table = creds.json().unwrap()["table"].as_str().unwrap().to_string();
-                    sqlx::raw_sql(AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
-                        .execute(&mut c)
-                        .await
-                        .is_ok()
+            "postgres" | "mariadb" => {
+                let table = creds.json().unwrap()["table"].as_str().unwrap().to_string();
+                let read = format!("SELECT count(*) FROM {table}");
+                if service == "postgres" {
+                    run::<sqlx::PgConnection>(&pg_url(user, password), &read).await
+                } else {
+                    run::<sqlx::MySqlConnection>(&mysql_url(user, password), &read).await
                 }
-                Err(_) => false,
-            },
-            "mariadb" => match sqlx::MySqlConnection::connect(&mysql_url(user, password)).await {
-                Ok(mut c) => {
-                    let table = creds.json().unwrap()["table"].as_str().unwrap().to_string();
-                    sqlx::raw_sql(AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
-                        .execute(&mut c)
-                        .await
-                        .is_ok()
-                }
-                Err(_) => false,
-            },
+            }
             "redis" => {
                 let url = format!("redis://127.0.0.1:{}/", env("REDIS_PORT").unwrap());
                 let Ok(client) = redis::Client::open(url) else {
@@ -358,6 +358,7 @@ const CASES: &[(&str, Strategy)] = &[
     ("mariadb", Strategy::SingleUser),
     ("mariadb", Strategy::AlternatingUsers),
     ("redis", Strategy::SingleUser),
+    ("redis", Strategy::AlternatingUsers),
 ];
 
 #[test]

@@ -22,7 +22,7 @@ pub mod random;
 pub mod redis;
 
 use crate::rotation::backend::{Backend, BackendError, ErrorKind, SetPassword};
-use crate::rotation::secret::{SecretFormatError, SecretValue};
+use crate::rotation::secret::{SecretFormatError, SecretValue, Tls};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -204,6 +204,23 @@ impl std::fmt::Display for Endpoint {
     }
 }
 
+impl Endpoint {
+    /// The secret's `host` (which must not be empty) and `port` (`default_port` when absent).
+    pub(crate) fn of(secret: &SecretValue, default_port: u16) -> Result<Endpoint, BackendError> {
+        let host = secret.host().map_err(format_error)?;
+        if host.is_empty() {
+            return Err(BackendError::new(
+                ErrorKind::Config,
+                "the secret's `host` is empty",
+            ));
+        }
+        Ok(Endpoint {
+            host: host.to_string(),
+            port: secret.port(default_port).map_err(format_error)?,
+        })
+    }
+}
+
 /// A problem with the secret's shape. [`SecretFormatError`] messages name keys, never values.
 pub(crate) fn format_error(e: SecretFormatError) -> BackendError {
     BackendError::new(ErrorKind::Config, e.to_string())
@@ -238,6 +255,92 @@ pub(crate) async fn within<T>(
             ErrorKind::Unavailable,
             format!("{} timed out after {} s", what(), limit.as_secs()),
         )),
+    }
+}
+
+/// Runs one [`Backend`] call (`login_inner`, …) for at most [`CALL_TIMEOUT`]; a timeout
+/// says `{doing} {service} timed out after …`.
+pub(crate) async fn call<T>(
+    doing: &str,
+    service: &str,
+    fut: impl Future<Output = Result<T, BackendError>>,
+) -> Result<T, BackendError> {
+    within(CALL_TIMEOUT, || format!("{doing} {service}"), fut).await
+}
+
+/// A connection made as the secret's `ssl` asks: `attempt(true)` is verified TLS,
+/// `attempt(false)` plaintext. With `ssl` absent ([`Tls::Prefer`]), TLS is tried first and
+/// plaintext only when the attempt's error says the TLS part failed (its `bool`).
+pub(crate) async fn connect_tls<C, Fut>(
+    service: &str,
+    at: &Endpoint,
+    tls: Tls,
+    attempt: impl Fn(bool) -> Fut,
+) -> Result<C, BackendError>
+where
+    Fut: Future<Output = Result<C, (BackendError, bool)>>,
+{
+    match tls {
+        Tls::Disable => attempt(false).await,
+        Tls::Require => attempt(true).await,
+        Tls::Prefer => match attempt(true).await {
+            Err((e, true)) => {
+                tracing::info!(
+                    service,
+                    endpoint = %at,
+                    reason = %e.message,
+                    "TLS failed and the secret does not set `ssl`: trying plaintext"
+                );
+                attempt(false).await
+            }
+            other => other,
+        },
+    }
+    .map_err(|(e, _)| e)
+}
+
+/// One sqlx connection attempt (a TLS one if `tls`) within [`CONNECT_TIMEOUT`], for
+/// [`connect_tls`]. An error the database answers is worded by `db_error` (it needs the
+/// engine's codes); any other error may allow a plaintext retry after a TLS attempt.
+pub(crate) async fn sqlx_connect<C>(
+    service: &str,
+    at: &Endpoint,
+    tls: bool,
+    connect: impl Future<Output = Result<C, sqlx::Error>>,
+    db_error: impl FnOnce(&(dyn sqlx::error::DatabaseError + 'static)) -> BackendError,
+) -> Result<C, (BackendError, bool)> {
+    match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
+        Err(_) => Err((
+            BackendError::new(
+                ErrorKind::Unavailable,
+                format!(
+                    "connecting to {service} at {at} timed out after {} s",
+                    CONNECT_TIMEOUT.as_secs()
+                ),
+            ),
+            false,
+        )),
+        Ok(Ok(conn)) => Ok(conn),
+        Ok(Err(sqlx::Error::Database(d))) => Err((db_error(d.as_ref()), false)),
+        Ok(Err(other)) => {
+            let fallback = tls && sqlx_tls_failed(&other);
+            Err((sqlx_transport_error(service, at, &other, tls), fallback))
+        }
+    }
+}
+
+/// What a login attempt says: `true` if it connected (the connection is closed), `false`
+/// if the credentials were rejected, the error otherwise.
+pub(crate) async fn sqlx_login<C: sqlx::Connection>(
+    conn: Result<C, BackendError>,
+) -> Result<bool, BackendError> {
+    match conn {
+        Ok(conn) => {
+            let _ = conn.close().await;
+            Ok(true)
+        }
+        Err(e) if e.kind == ErrorKind::Auth => Ok(false),
+        Err(e) => Err(e),
     }
 }
 
@@ -375,6 +478,30 @@ pub(crate) fn sqlx_tls_failed(e: &sqlx::Error) -> bool {
         sqlx::Error::Io(io) => !io_unreachable(io.kind()),
         _ => false,
     }
+}
+
+/// For the backends' unit tests: with `secret` pointing where nothing answers, a login
+/// and a password change both fail, and neither error shows a password (`hunter2…`).
+#[cfg(test)]
+pub(crate) fn assert_failures_hide_the_password(backend: &impl Backend, secret: &SecretValue) {
+    use crate::rotation::backend::Strategy;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let e = rt.block_on(backend.login(secret)).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Unavailable);
+    assert!(!e.message.contains("hunter2"), "{}", e.message);
+    let pending = secret.with_credentials(None, "n3w-hunter2");
+    let e = rt
+        .block_on(backend.set_password(SetPassword {
+            strategy: Strategy::SingleUser,
+            admin: secret,
+            current: secret,
+            pending: &pending,
+        }))
+        .unwrap_err();
+    assert!(!e.message.contains("hunter2"), "{}", e.message);
 }
 
 #[cfg(test)]

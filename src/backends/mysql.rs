@@ -31,8 +31,8 @@
 //! `sql_mode` (`NO_BACKSLASH_ESCAPES` or not).
 
 use super::{
-    CALL_TIMEOUT, CONNECT_TIMEOUT, Endpoint, Trust, check_password, format_error, sqlx_tls_failed,
-    sqlx_transport_error, within,
+    Endpoint, Trust, call, check_password, connect_tls, format_error, sqlx_connect, sqlx_login,
+    sqlx_transport_error,
 };
 use crate::rotation::backend::{Backend, BackendError, ErrorKind, SetPassword, Strategy};
 use crate::rotation::secret::{SecretValue, Tls};
@@ -87,18 +87,8 @@ struct Target {
 
 impl Target {
     fn of(secret: &SecretValue) -> Result<Target, BackendError> {
-        let host = secret.host().map_err(format_error)?;
-        if host.is_empty() {
-            return Err(BackendError::new(
-                ErrorKind::Config,
-                "the secret's `host` is empty",
-            ));
-        }
         Ok(Target {
-            at: Endpoint {
-                host: host.to_string(),
-                port: secret.port(DEFAULT_PORT).map_err(format_error)?,
-            },
+            at: Endpoint::of(secret, DEFAULT_PORT)?,
             dbname: secret
                 .dbname()
                 .map_err(format_error)?
@@ -240,62 +230,49 @@ impl Mysql {
         }
     }
 
+    /// One attempt to log in as `user`: verified TLS if `tls`, else plaintext.
     async fn connect_once(
         &self,
         t: &Target,
         user: &str,
         password: &str,
-        mode: MySqlSslMode,
+        tls: bool,
     ) -> Result<MySqlConnection, (BackendError, bool)> {
         let service = self.service();
         tracing::debug!(service, "connecting");
-        let tls = !matches!(mode, MySqlSslMode::Disabled);
+        let mode = if tls {
+            MySqlSslMode::VerifyIdentity
+        } else {
+            MySqlSslMode::Disabled
+        };
         let opts = self.options(t, user, password).ssl_mode(mode);
-        match tokio::time::timeout(CONNECT_TIMEOUT, opts.connect()).await {
-            Err(_) => Err((
-                BackendError::new(
-                    ErrorKind::Unavailable,
+        sqlx_connect(service, &t.at, tls, opts.connect(), |d| {
+            let n = number_of(d);
+            match kind_of(n) {
+                ErrorKind::Auth => BackendError::new(
+                    ErrorKind::Auth,
                     format!(
-                        "connecting to {service} at {} timed out after {} s",
-                        t.at,
-                        CONNECT_TIMEOUT.as_secs()
+                        "{service} at {} rejected the login for user {user} (error {n})",
+                        t.at
                     ),
                 ),
-                false,
-            )),
-            Ok(Ok(conn)) => Ok(conn),
-            Ok(Err(sqlx::Error::Database(d))) => {
-                let n = number_of(d.as_ref());
-                let e = match kind_of(n) {
-                    ErrorKind::Auth => BackendError::new(
-                        ErrorKind::Auth,
-                        format!(
-                            "{service} at {} rejected the login for user {user} (error {n})",
-                            t.at
-                        ),
+                _ if n == 1049 => BackendError::new(
+                    ErrorKind::Config,
+                    format!(
+                        "{service} at {}: the secret's database does not exist (error 1049)",
+                        t.at
                     ),
-                    _ if n == 1049 => BackendError::new(
-                        ErrorKind::Config,
-                        format!(
-                            "{service} at {}: the secret's database does not exist (error 1049)",
-                            t.at
-                        ),
+                ),
+                kind => BackendError::new(
+                    kind,
+                    format!(
+                        "{service} at {}: logging in as {user} failed (error {n})",
+                        t.at
                     ),
-                    kind => BackendError::new(
-                        kind,
-                        format!(
-                            "{service} at {}: logging in as {user} failed (error {n})",
-                            t.at
-                        ),
-                    ),
-                };
-                Err((e, false))
+                ),
             }
-            Ok(Err(other)) => {
-                let fallback = tls && sqlx_tls_failed(&other);
-                Err((sqlx_transport_error(service, &t.at, &other, tls), fallback))
-            }
-        }
+        })
+        .await
     }
 
     async fn connect(
@@ -304,33 +281,10 @@ impl Mysql {
         user: &str,
         password: &str,
     ) -> Result<MySqlConnection, BackendError> {
-        match t.tls {
-            Tls::Disable => {
-                self.connect_once(t, user, password, MySqlSslMode::Disabled)
-                    .await
-            }
-            Tls::Require => {
-                self.connect_once(t, user, password, MySqlSslMode::VerifyIdentity)
-                    .await
-            }
-            Tls::Prefer => match self
-                .connect_once(t, user, password, MySqlSslMode::VerifyIdentity)
-                .await
-            {
-                Err((e, true)) => {
-                    tracing::info!(
-                        service = self.service(),
-                        endpoint = %t.at,
-                        reason = %e.message,
-                        "TLS failed and the secret does not set `ssl`: trying plaintext"
-                    );
-                    self.connect_once(t, user, password, MySqlSslMode::Disabled)
-                        .await
-                }
-                other => other,
-            },
-        }
-        .map_err(|(e, _)| e)
+        connect_tls(self.service(), &t.at, t.tls, |tls| {
+            self.connect_once(t, user, password, tls)
+        })
+        .await
     }
 
     async fn exec(
@@ -370,14 +324,7 @@ impl Mysql {
         let t = Target::of(creds)?;
         let user = creds.username().map_err(format_error)?;
         let password = creds.password().map_err(format_error)?;
-        match self.connect(&t, user, password).await {
-            Ok(conn) => {
-                let _ = conn.close().await;
-                Ok(true)
-            }
-            Err(e) if e.kind == ErrorKind::Auth => Ok(false),
-            Err(e) => Err(e),
-        }
+        sqlx_login(self.connect(&t, user, password).await).await
     }
 
     async fn test_inner(&self, creds: &SecretValue) -> Result<(), BackendError> {
@@ -945,27 +892,22 @@ impl GrantLine {
 
 impl Backend for Mysql {
     async fn login(&self, creds: &SecretValue) -> Result<bool, BackendError> {
-        within(
-            CALL_TIMEOUT,
-            || format!("logging in to {}", self.service()),
-            self.login_inner(creds),
-        )
-        .await
+        call("logging in to", self.service(), self.login_inner(creds)).await
     }
 
     async fn set_password(&self, req: SetPassword<'_>) -> Result<(), BackendError> {
-        within(
-            CALL_TIMEOUT,
-            || format!("setting the password on {}", self.service()),
+        call(
+            "setting the password on",
+            self.service(),
             self.set_password_inner(req),
         )
         .await
     }
 
     async fn test(&self, creds: &SecretValue) -> Result<(), BackendError> {
-        within(
-            CALL_TIMEOUT,
-            || format!("testing the login to {}", self.service()),
+        call(
+            "testing the login to",
+            self.service(),
             self.test_inner(creds),
         )
         .await
@@ -1040,27 +982,13 @@ mod tests {
 
     #[test]
     fn a_failure_with_a_password_in_play_does_not_show_it() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
         let s = SecretValue::parse(
             r#"{"host":"127.0.0.1","port":1,"username":"app","password":"hunter2-pw'\\","ssl":false}"#,
         );
-        let m = Mysql::new(Flavour::Mariadb, Trust::none());
-        let e = rt.block_on(m.login(&s)).unwrap_err();
-        assert_eq!(e.kind, ErrorKind::Unavailable);
-        assert!(!e.message.contains("hunter2"), "{}", e.message);
-        let pending = s.with_credentials(None, "n3w-hunter2");
-        let e = rt
-            .block_on(m.set_password(SetPassword {
-                strategy: Strategy::SingleUser,
-                admin: &s,
-                current: &s,
-                pending: &pending,
-            }))
-            .unwrap_err();
-        assert!(!e.message.contains("hunter2"), "{}", e.message);
+        crate::backends::assert_failures_hide_the_password(
+            &Mysql::new(Flavour::Mariadb, Trust::none()),
+            &s,
+        );
     }
 
     #[test]

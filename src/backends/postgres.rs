@@ -28,8 +28,8 @@
 //!   large objects, types, languages, foreign servers, tablespaces, parameters.
 
 use super::{
-    CALL_TIMEOUT, CONNECT_TIMEOUT, Endpoint, Trust, check_password, format_error, sqlx_tls_failed,
-    sqlx_transport_error, within,
+    Endpoint, Trust, call, check_password, connect_tls, format_error, sqlx_connect, sqlx_login,
+    sqlx_transport_error,
 };
 use crate::rotation::backend::{Backend, BackendError, ErrorKind, SetPassword, Strategy};
 use crate::rotation::secret::{SecretValue, Tls};
@@ -57,18 +57,8 @@ struct Target {
 
 impl Target {
     fn of(secret: &SecretValue) -> Result<Target, BackendError> {
-        let host = secret.host().map_err(format_error)?;
-        if host.is_empty() {
-            return Err(BackendError::new(
-                ErrorKind::Config,
-                "the secret's `host` is empty",
-            ));
-        }
         Ok(Target {
-            at: Endpoint {
-                host: host.to_string(),
-                port: secret.port(DEFAULT_PORT).map_err(format_error)?,
-            },
+            at: Endpoint::of(secret, DEFAULT_PORT)?,
             dbname: secret
                 .dbname()
                 .map_err(format_error)?
@@ -172,62 +162,49 @@ impl Postgres {
         }
     }
 
+    /// One attempt to log in as `user`: verified TLS if `tls`, else plaintext.
     async fn connect_once(
         &self,
         t: &Target,
         user: &str,
         password: &str,
-        mode: PgSslMode,
+        tls: bool,
     ) -> Result<PgConnection, (BackendError, bool)> {
         tracing::debug!(service = SERVICE, "connecting");
-        let tls = !matches!(mode, PgSslMode::Disable);
+        let mode = if tls {
+            PgSslMode::VerifyFull
+        } else {
+            PgSslMode::Disable
+        };
         let opts = self.options(t, user, password).ssl_mode(mode);
-        match tokio::time::timeout(CONNECT_TIMEOUT, opts.connect()).await {
-            Err(_) => Err((
-                BackendError::new(
-                    ErrorKind::Unavailable,
+        sqlx_connect(SERVICE, &t.at, tls, opts.connect(), |d| {
+            let code = d.code().map(|c| c.into_owned()).unwrap_or_default();
+            match code.as_str() {
+                "28P01" | "28000" => BackendError::new(
+                    ErrorKind::Auth,
                     format!(
-                        "connecting to {SERVICE} at {} timed out after {} s",
-                        t.at,
-                        CONNECT_TIMEOUT.as_secs()
+                        "{SERVICE} at {} rejected the login for user {user} ({code})",
+                        t.at
                     ),
                 ),
-                false,
-            )),
-            Ok(Ok(conn)) => Ok(conn),
-            Ok(Err(sqlx::Error::Database(d))) => {
-                let code = d.code().map(|c| c.into_owned()).unwrap_or_default();
-                let e = match code.as_str() {
-                    "28P01" | "28000" => BackendError::new(
-                        ErrorKind::Auth,
-                        format!(
-                            "{SERVICE} at {} rejected the login for user {user} ({code})",
-                            t.at
-                        ),
+                "3D000" => BackendError::new(
+                    ErrorKind::Config,
+                    format!(
+                        "{SERVICE} at {}: database {} does not exist (3D000)",
+                        t.at, t.dbname
                     ),
-                    "3D000" => BackendError::new(
-                        ErrorKind::Config,
-                        format!(
-                            "{SERVICE} at {}: database {} does not exist (3D000)",
-                            t.at, t.dbname
-                        ),
+                ),
+                "42501" => BackendError::new(
+                    ErrorKind::Permission,
+                    format!(
+                        "{SERVICE} at {}: user {user} may not connect to database {} (42501)",
+                        t.at, t.dbname
                     ),
-                    "42501" => BackendError::new(
-                        ErrorKind::Permission,
-                        format!(
-                            "{SERVICE} at {}: user {user} may not connect to database {} (42501)",
-                            t.at, t.dbname
-                        ),
-                    ),
-                    _ => db_error(&t.at, &code, &format!("logging in as {user}")),
-                };
-                Err((e, false))
+                ),
+                _ => db_error(&t.at, &code, &format!("logging in as {user}")),
             }
-            Ok(Err(other)) => {
-                let fallback = tls && sqlx_tls_failed(&other);
-                Err((sqlx_transport_error(SERVICE, &t.at, &other, tls), fallback))
-            }
-        }
+        })
+        .await
     }
 
     /// A connection as `user`, with TLS as the secret's `ssl` asks.
@@ -237,47 +214,17 @@ impl Postgres {
         user: &str,
         password: &str,
     ) -> Result<PgConnection, BackendError> {
-        match t.tls {
-            Tls::Disable => {
-                self.connect_once(t, user, password, PgSslMode::Disable)
-                    .await
-            }
-            Tls::Require => {
-                self.connect_once(t, user, password, PgSslMode::VerifyFull)
-                    .await
-            }
-            Tls::Prefer => match self
-                .connect_once(t, user, password, PgSslMode::VerifyFull)
-                .await
-            {
-                Err((e, true)) => {
-                    tracing::info!(
-                        service = SERVICE,
-                        endpoint = %t.at,
-                        reason = %e.message,
-                        "TLS failed and the secret does not set `ssl`: trying plaintext"
-                    );
-                    self.connect_once(t, user, password, PgSslMode::Disable)
-                        .await
-                }
-                other => other,
-            },
-        }
-        .map_err(|(e, _)| e)
+        connect_tls(SERVICE, &t.at, t.tls, |tls| {
+            self.connect_once(t, user, password, tls)
+        })
+        .await
     }
 
     async fn login_inner(&self, creds: &SecretValue) -> Result<bool, BackendError> {
         let t = Target::of(creds)?;
         let user = creds.username().map_err(format_error)?;
         let password = creds.password().map_err(format_error)?;
-        match self.connect(&t, user, password).await {
-            Ok(conn) => {
-                let _ = conn.close().await;
-                Ok(true)
-            }
-            Err(e) if e.kind == ErrorKind::Auth => Ok(false),
-            Err(e) => Err(e),
-        }
+        sqlx_login(self.connect(&t, user, password).await).await
     }
 
     async fn test_inner(&self, creds: &SecretValue) -> Result<(), BackendError> {
@@ -720,30 +667,20 @@ async fn sync_privileges(
 
 impl Backend for Postgres {
     async fn login(&self, creds: &SecretValue) -> Result<bool, BackendError> {
-        within(
-            CALL_TIMEOUT,
-            || format!("logging in to {SERVICE}"),
-            self.login_inner(creds),
-        )
-        .await
+        call("logging in to", SERVICE, self.login_inner(creds)).await
     }
 
     async fn set_password(&self, req: SetPassword<'_>) -> Result<(), BackendError> {
-        within(
-            CALL_TIMEOUT,
-            || format!("setting the password on {SERVICE}"),
+        call(
+            "setting the password on",
+            SERVICE,
             self.set_password_inner(req),
         )
         .await
     }
 
     async fn test(&self, creds: &SecretValue) -> Result<(), BackendError> {
-        within(
-            CALL_TIMEOUT,
-            || format!("testing the login to {SERVICE}"),
-            self.test_inner(creds),
-        )
-        .await
+        call("testing the login to", SERVICE, self.test_inner(creds)).await
     }
 
     fn max_username_len(&self) -> usize {
@@ -807,26 +744,10 @@ mod tests {
 
     #[test]
     fn a_failure_with_a_password_in_play_does_not_show_it() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
         // Nothing listens on port 1: the connection is refused, with the password in play.
         let s = SecretValue::parse(
             r#"{"host":"127.0.0.1","port":1,"username":"app","password":"hunter2-pw'\\","ssl":false}"#,
         );
-        let e = rt.block_on(Postgres::default().login(&s)).unwrap_err();
-        assert_eq!(e.kind, ErrorKind::Unavailable);
-        assert!(!e.message.contains("hunter2"), "{}", e.message);
-        let pending = s.with_credentials(None, "n3w-hunter2");
-        let e = rt
-            .block_on(Postgres::default().set_password(SetPassword {
-                strategy: Strategy::SingleUser,
-                admin: &s,
-                current: &s,
-                pending: &pending,
-            }))
-            .unwrap_err();
-        assert!(!e.message.contains("hunter2"), "{}", e.message);
+        crate::backends::assert_failures_hide_the_password(&Postgres::default(), &s);
     }
 }
