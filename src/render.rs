@@ -53,26 +53,30 @@ fn env() -> &'static Environment<'static> {
 }
 
 fn render(name: &str, ctx: minijinja::Value) -> Result<Value, RenderError> {
+    let text = render_text(name, ctx)?;
+    if std::env::var_os("ROTGEN_DEBUG_RENDER").is_some() {
+        eprintln!("{text}");
+    }
+    yaml::parse_rendered(&text).map_err(|e| RenderError::Yaml {
+        name: name.into(),
+        line: e.line.unwrap_or(0),
+        message: e.message,
+    })
+}
+
+fn render_text(name: &str, ctx: minijinja::Value) -> Result<String, RenderError> {
     let template = env()
         .get_template(name)
         .map_err(|source| RenderError::Template {
             name: name.into(),
             source,
         })?;
-    let text = template
+    template
         .render(ctx)
         .map_err(|source| RenderError::Template {
             name: name.into(),
             source,
-        })?;
-    if std::env::var_os("ROTGEN_DEBUG_RENDER").is_some() {
-        eprintln!("{text}");
-    }
-    yaml::parse(&text).map_err(|e| RenderError::Yaml {
-        name: name.into(),
-        line: e.line.unwrap_or(0),
-        message: e.message,
-    })
+        })
 }
 
 /// The main template.
@@ -81,8 +85,8 @@ pub fn main_template(model: &Model) -> Result<Value, RenderError> {
     // With nested stacks the main template lists groups, not their secrets.
     let slim;
     let model = if model.nested {
-        slim = Model {
-            groups: model
+        slim = model.with_groups(
+            model
                 .groups
                 .iter()
                 .map(|g| Group {
@@ -90,8 +94,7 @@ pub fn main_template(model: &Model) -> Result<Value, RenderError> {
                     ..g.clone()
                 })
                 .collect(),
-            ..model.clone()
-        };
+        );
         &slim
     } else {
         model
@@ -114,10 +117,7 @@ pub fn nested_template(model: &Model, group: &Group) -> Result<Value, RenderErro
     });
     // The nested template needs the model's settings, not every other group: leaving
     // them out keeps each render proportional to its own group.
-    let head = Model {
-        groups: Vec::new(),
-        ..model.clone()
-    };
+    let head = model.with_groups(Vec::new());
     render(
         "nested.yaml",
         context! {
@@ -140,6 +140,61 @@ pub fn macro_stack(m: &crate::cfn_macro::MacroStack) -> Result<Value, RenderErro
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    /// The fast YAML reader takes what the templates render for every example (so the
+    /// fast path is the path taken; debug builds check it agrees with the full parser).
+    #[test]
+    fn rendered_templates_stay_in_the_fast_subset() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/examples");
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let spec = crate::spec::from_toml(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            let model = crate::model::resolve(&spec, &crate::model::Options::default()).unwrap();
+            let text = render_text(
+                "stack.yaml",
+                context! {
+                    model => ser(&model),
+                    function_sg_ids => ser(model.vpc.as_ref().map(|v| &v.security_group_ids)),
+                    endpoint_id => model.vpc.as_ref().and_then(|v| v.endpoint.as_ref()).map(|e| e.id.clone()),
+                },
+            )
+            .unwrap();
+            assert!(
+                yaml::in_fast_subset(&text),
+                "{}: the fast reader refused\n{text}",
+                path.display()
+            );
+        }
+        // A spec big enough for nested stacks: their templates too.
+        let mut big = String::from(
+            "[vpc]\nvpc_id = \"vpc-0abc1234def567890\"\nsubnet_ids = [\"subnet-0a1b2c3d4e5f60718\"]\n[schedule]\ndays = 30\n",
+        );
+        for i in 0..500 {
+            big.push_str(&format!(
+                "[[secret]]\nid = \"S{i}\"\nname = \"s/{i}\"\nservice = \"postgres\"\n"
+            ));
+        }
+        let spec = crate::spec::from_toml(&big).unwrap();
+        let model = crate::model::resolve(&spec, &crate::model::Options::default()).unwrap();
+        assert!(model.nested);
+        let head = model.with_groups(Vec::new());
+        let text = render_text(
+            "nested.yaml",
+            context! {
+                model => ser(&head),
+                g => ser(&model.groups[0]),
+                function_sg_ids => ser(serde_json::json!([{"Ref": "FunctionSecurityGroupId"}])),
+                endpoint_id => None::<String>,
+            },
+        )
+        .unwrap();
+        assert!(
+            yaml::in_fast_subset(&text),
+            "nested: the fast reader refused\n{text}"
+        );
+    }
+
     #[test]
     fn templates_parse() {
         let env = super::env();

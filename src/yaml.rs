@@ -47,6 +47,33 @@ impl YamlError {
 // Reading
 // ---------------------------------------------------------------------------
 
+mod fast;
+
+/// Whether the fast reader takes `text` (for tests of the templates).
+pub fn in_fast_subset(text: &str) -> bool {
+    fast::parse(text).is_some()
+}
+
+/// Reads what rotgen's own templates render: the fast reader for their YAML subset, or
+/// the full parser when the text holds anything else. Debug builds (every test run)
+/// check that the two agree.
+pub fn parse_rendered(text: &str) -> Result<Value, YamlError> {
+    match fast::parse(text) {
+        Some(value) => {
+            #[cfg(debug_assertions)]
+            {
+                let full = parse(text);
+                assert!(
+                    full.as_ref().is_ok_and(|v| *v == value),
+                    "the fast YAML reader disagrees with the full parser on:\n{text}"
+                );
+            }
+            Ok(value)
+        }
+        None => parse(text),
+    }
+}
+
 /// Parses one YAML document into the long-form JSON representation.
 ///
 /// Short-form tags become single-key objects: `!Ref x` -> `{"Ref": x}`,

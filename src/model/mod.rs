@@ -94,6 +94,23 @@ pub struct Model {
     pub groups: Vec<Group>,
 }
 
+impl Model {
+    /// The model's settings with the given groups instead of its own (without copying
+    /// its own): what a nested template, or the main template of nested stacks, needs.
+    pub fn with_groups(&self, groups: Vec<Group>) -> Model {
+        Model {
+            sam: self.sam,
+            description: self.description.clone(),
+            nested: self.nested,
+            architecture: self.architecture.clone(),
+            code: self.code.clone(),
+            function: self.function.clone(),
+            vpc: self.vpc.clone(),
+            groups,
+        }
+    }
+}
+
 /// Where the function's zip comes from.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
