@@ -193,7 +193,14 @@ pub fn expand(template: &Value, opts: &ExpandOptions) -> Result<Value, Diagnosti
         out.insert("Parameters".into(), Value::Object(params));
     }
     let expanded_ids: Vec<&str> = rotations.iter().map(|s| s.as_str()).collect();
-    find_references(&Value::Object(out.clone()), &expanded_ids, "", &mut errors);
+    let expanded: std::collections::HashSet<&str> = expanded_ids.iter().copied().collect();
+    let out_value = Value::Object(out);
+    if mentions_any(&out_value, &expanded) {
+        find_references(&out_value, &expanded_ids, "", &mut errors);
+    }
+    let Value::Object(mut out) = out_value else {
+        unreachable!("built as an object above")
+    };
     remove_own_transform(&mut out);
 
     let n_resources = out
@@ -437,6 +444,48 @@ fn rewrite_depends_on(deps: &Value, stand_ins: &[(String, Vec<String>)]) -> Valu
         out.pop().unwrap_or(Value::Null)
     } else {
         Value::Array(out)
+    }
+}
+
+/// Whether `v` refers to any of `ids` by `Ref`, `Fn::GetAtt` or `${...}`: a quick look that
+/// allocates nothing, before [`find_references`] walks again to say where.
+fn mentions_any(v: &Value, ids: &std::collections::HashSet<&str>) -> bool {
+    match v {
+        Value::Object(m) => {
+            if m.len() == 1 {
+                let (k, arg) = m.iter().next().expect("one entry");
+                let hit = match (k.as_str(), arg) {
+                    ("Ref", Value::String(s)) => ids.contains(s.as_str()),
+                    ("Fn::GetAtt", Value::Array(a)) => a
+                        .first()
+                        .and_then(Value::as_str)
+                        .is_some_and(|t| ids.contains(t)),
+                    ("Fn::GetAtt", Value::String(s)) => {
+                        ids.contains(s.split('.').next().unwrap_or_default())
+                    }
+                    ("Fn::Sub", sub) => {
+                        let text = match sub {
+                            Value::String(s) => s.as_str(),
+                            Value::Array(a) => {
+                                a.first().and_then(Value::as_str).unwrap_or_default()
+                            }
+                            _ => "",
+                        };
+                        text.split("${").skip(1).any(|part| {
+                            let name = part.split('}').next().unwrap_or_default();
+                            ids.contains(name.split('.').next().unwrap_or_default())
+                        })
+                    }
+                    _ => false,
+                };
+                if hit {
+                    return true;
+                }
+            }
+            m.values().any(|child| mentions_any(child, ids))
+        }
+        Value::Array(a) => a.iter().any(|child| mentions_any(child, ids)),
+        _ => false,
     }
 }
 
