@@ -177,8 +177,13 @@ fn check_rotated(w: &World, strategy: Strategy, token: &str) {
             );
         }
     }
-    // One password was generated and stored for the token, whatever was retried.
+    // One password was generated and stored for the token, whatever was retried, and
+    // the event's RotationToken went with it (cross-account rotation).
     assert_eq!(w.store.puts.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(
+        *w.store.rotation_tokens.lock().unwrap(),
+        vec![Some("rt-1".to_string())]
+    );
 }
 
 #[test]

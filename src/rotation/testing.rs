@@ -40,6 +40,8 @@ pub struct MemoryStore {
     pub calls: Mutex<BTreeMap<&'static str, usize>>,
     /// PutSecretValue calls that stored a new version.
     pub puts: AtomicUsize,
+    /// The `RotationToken` each stored version came with.
+    pub rotation_tokens: Mutex<Vec<Option<String>>>,
 }
 
 impl MemoryStore {
@@ -157,7 +159,7 @@ impl SecretStore for MemoryStore {
         id: &str,
         token: &str,
         value: &str,
-        _rotation_token: Option<&str>,
+        rotation_token: Option<&str>,
     ) -> Result<(), StoreError> {
         self.count("PutSecretValue");
         let mut secrets = self.secrets.lock().unwrap();
@@ -188,6 +190,10 @@ impl SecretStore for MemoryStore {
             stages: vec!["AWSPENDING".into()],
         });
         self.puts.fetch_add(1, Ordering::SeqCst);
+        self.rotation_tokens
+            .lock()
+            .unwrap()
+            .push(rotation_token.map(str::to_string));
         Ok(())
     }
 
