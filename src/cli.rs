@@ -324,11 +324,19 @@ fn build(args: &BuildArgs) -> ExitCode {
     for ((name, _), text) in compiled.nested.iter().zip(texts) {
         files.push((dir.join(name), text));
     }
+    let written: Vec<PathBuf> = files.iter().map(|(p, _)| p.clone()).collect();
+    let stale = output::stale_nested(out_path, format, &written);
     if args.check {
-        let diffs: Vec<String> = files
+        let mut diffs: Vec<String> = files
             .iter()
             .filter_map(|(p, t)| output::diff_against_file(p, t))
             .collect();
+        for p in &stale {
+            diffs.push(format!(
+                "{}: a nested template of an earlier build; this spec no longer uses it (delete it)\n",
+                p.display()
+            ));
+        }
         if diffs.is_empty() {
             return ExitCode::SUCCESS;
         }
@@ -346,6 +354,12 @@ fn build(args: &BuildArgs) -> ExitCode {
         Ok(()) => {
             for (p, _) in &files {
                 eprintln!("wrote {}", p.display());
+            }
+            for p in &stale {
+                eprintln!(
+                    "warning: {} is a nested template of an earlier build that this spec no longer uses; delete it",
+                    p.display()
+                );
             }
             ExitCode::SUCCESS
         }

@@ -68,6 +68,44 @@ pub fn nested_file_name(main: &Path, label: &str, format: Format) -> String {
     format!("{stem}.{label}.{}", format.extension())
 }
 
+/// The marker every nested template carries (`Metadata.rotgen.nested`).
+pub const NESTED_MARKER: &str = "A nested stack written by rotgen build";
+
+/// Nested templates of an earlier build that the current one no longer writes: files
+/// named `STEM.LABEL.EXT` next to `main` that carry the nested marker.
+pub fn stale_nested(main: &Path, format: Format, current: &[PathBuf]) -> Vec<PathBuf> {
+    let dir = match main.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let stem = main
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("template");
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut stale: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            let Some(name) = p.file_name().and_then(|n| n.to_str()) else {
+                return false;
+            };
+            let label = name
+                .strip_prefix(stem)
+                .and_then(|r| r.strip_prefix('.'))
+                .and_then(|r| r.strip_suffix(format.extension()))
+                .and_then(|r| r.strip_suffix('.'));
+            label.is_some_and(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric()))
+                && !current.iter().any(|c| c.file_name() == p.file_name())
+                && fs::read_to_string(p).is_ok_and(|t| t.contains(NESTED_MARKER))
+        })
+        .collect();
+    stale.sort();
+    stale
+}
+
 /// Writes every file or none: all are written to temporary files first, then renamed.
 pub fn write_all_atomic(files: &[(PathBuf, String)]) -> io::Result<()> {
     let mut temps: Vec<(PathBuf, &Path)> = Vec::new();

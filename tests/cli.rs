@@ -358,3 +358,46 @@ fn macro_stack_registers_the_macro() {
         serde_json::json!({"Ref": "CodeBucket"})
     );
 }
+
+#[test]
+fn nested_templates_of_an_earlier_build_are_reported() {
+    let dir = scratch("stale");
+    let spec = dir.join("spec.toml");
+    let out = dir.join("template.yaml");
+    let path = out.to_str().unwrap();
+    fs::write(&spec, big_spec(600)).unwrap();
+    assert!(
+        run(&["build", spec.to_str().unwrap(), "-o", path])
+            .status
+            .success()
+    );
+    let nested: Vec<_> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with("template.") && n != "template.yaml")
+        .collect();
+    assert!(nested.len() > 3);
+    // Someone's own file that merely looks like one is left alone.
+    fs::write(dir.join("template.notes.yaml"), "mine: true\n").unwrap();
+    // The spec shrinks to one stack: the nested files are stale.
+    fs::write(&spec, big_spec(10)).unwrap();
+    let o = run(&["build", spec.to_str().unwrap(), "-o", path]);
+    assert!(o.status.success());
+    let err = stderr(&o);
+    for n in &nested {
+        assert!(
+            err.contains(&format!("{n} is a nested template of an earlier build")),
+            "{n}: {err}"
+        );
+    }
+    assert!(!err.contains("template.notes.yaml"), "{err}");
+    let o = run(&["build", spec.to_str().unwrap(), "-o", path, "--check"]);
+    assert_eq!(o.status.code(), Some(1), "stale files are drift");
+    assert!(stdout(&o).contains("no longer uses it"));
+    for n in &nested {
+        fs::remove_file(dir.join(n)).unwrap();
+    }
+    let o = run(&["build", spec.to_str().unwrap(), "-o", path, "--check"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    fs::remove_dir_all(&dir).unwrap();
+}
