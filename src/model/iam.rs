@@ -1,0 +1,126 @@
+//! The rotation role's inline policy: its statements, computed from the secrets a
+//! function rotates, and their size as IAM counts it (to split roles before the quota).
+
+use super::{Resolved, get_att, sub};
+use serde_json::{Value, json};
+
+/// The inline policy statements of a role that rotates `members`.
+pub(super) fn statements(members: &[Resolved], log_group_id: &str) -> Vec<Value> {
+    let mut arns: Vec<Value> = Vec::new();
+    let mut masters: Vec<Value> = Vec::new();
+    let mut keys: Vec<Value> = Vec::new();
+    for m in members {
+        push_unique(&mut arns, m.policy_arn.clone());
+        if let Some(a) = &m.master_arn {
+            push_unique(&mut masters, a.clone());
+        }
+        for k in &m.kms_keys {
+            push_unique(&mut keys, k.clone());
+        }
+        if let Some(c) = &m.create
+            && let Some(k) = &c.kms_key
+        {
+            push_unique(&mut keys, k.clone());
+        }
+    }
+    let mut out = vec![
+        json!({
+            "Sid": "RotateSecrets",
+            "Effect": "Allow",
+            "Action": [
+                "secretsmanager:DescribeSecret",
+                "secretsmanager:GetSecretValue",
+                "secretsmanager:PutSecretValue",
+                "secretsmanager:UpdateSecretVersionStage",
+            ],
+            "Resource": arns,
+        }),
+        json!({
+            "Sid": "GeneratePasswords",
+            "Effect": "Allow",
+            "Action": "secretsmanager:GetRandomPassword",
+            "Resource": "*",
+        }),
+    ];
+    if !masters.is_empty() {
+        out.push(json!({
+            "Sid": "ReadMasterSecrets",
+            "Effect": "Allow",
+            "Action": ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"],
+            "Resource": masters,
+        }));
+    }
+    if !keys.is_empty() {
+        out.push(json!({
+            "Sid": "UseSecretKeys",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey"],
+            "Resource": keys,
+            "Condition": {"StringEquals": {"kms:ViaService": sub("secretsmanager.${AWS::Region}.${AWS::URLSuffix}")}},
+        }));
+    }
+    out.push(json!({
+        "Sid": "WriteLogs",
+        "Effect": "Allow",
+        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+        "Resource": get_att(log_group_id, "Arn"),
+    }));
+    out
+}
+
+fn push_unique(v: &mut Vec<Value>, x: Value) {
+    if !v.contains(&x) {
+        v.push(x);
+    }
+}
+
+/// What a secret adds to its role's policy: its ARN, master secret and keys (keyed by
+/// their JSON text, for de-duplication).
+pub(super) fn policy_items(r: &Resolved) -> Vec<(String, Value)> {
+    let mut out = vec![r.policy_arn.clone()];
+    out.extend(r.master_arn.iter().cloned());
+    out.extend(r.kms_keys.iter().cloned());
+    if let Some(k) = r.create.as_ref().and_then(|c| c.kms_key.clone()) {
+        out.push(k);
+    }
+    out.into_iter().map(|v| (v.to_string(), v)).collect()
+}
+
+/// The size IAM will count for these statements, at worst: pseudo-parameters and
+/// references replaced by the longest values they can take.
+pub fn policy_len(statements: &[Value]) -> usize {
+    // The policy document around the statements.
+    60 + statements.iter().map(|s| value_len(s) + 1).sum::<usize>()
+}
+
+/// The worst-case size of one policy value (see [`policy_len`]).
+pub(super) fn value_len(v: &Value) -> usize {
+    match v {
+        Value::Object(m) if m.len() == 1 => {
+            let (k, inner) = m.iter().next().expect("one entry");
+            match (k.as_str(), inner) {
+                ("Fn::Sub", Value::String(s)) => {
+                    s.replace("${AWS::Partition}", "aws-us-gov")
+                        .replace("${AWS::Region}", "ap-southeast-12")
+                        .replace("${AWS::AccountId}", "123456789012")
+                        .replace("${AWS::URLSuffix}", "amazonaws.com.cn")
+                        .len()
+                        + 2
+                }
+                ("Ref" | "Fn::GetAtt" | "Fn::ImportValue", _) => 2 + 160,
+                ("Fn::Join", _) => {
+                    2 + 2048_usize.min(20 + serde_json::to_string(inner).map_or(0, |s| s.len()) * 2)
+                }
+                _ => 3 + k.len() + value_len(inner),
+            }
+        }
+        Value::Object(m) => {
+            2 + m
+                .iter()
+                .map(|(k, v)| k.len() + 3 + value_len(v) + 1)
+                .sum::<usize>()
+        }
+        Value::Array(a) => 2 + a.iter().map(|x| value_len(x) + 1).sum::<usize>(),
+        other => serde_json::to_string(other).map_or(0, |s| s.len()),
+    }
+}
