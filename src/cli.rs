@@ -217,7 +217,23 @@ async fn invoke(event: Option<&Path>, args: &FunctionArgs) -> ExitCode {
 
 async fn rotate(secret_id: &str, args: &FunctionArgs) -> ExitCode {
     crate::rotation::lambda::init_logging();
-    let handler = match crate::function::shipped(&args.overrides()).await {
+    let mut overrides = args.overrides();
+    let service_set = std::env::var("ROTGEN_SERVICE").is_ok_and(|s| !s.is_empty());
+    if overrides.service.is_none() && !service_set {
+        // Without --service, the secret says what it is (AWS's JSON shape).
+        match crate::function::infer(secret_id).await {
+            Ok((service, strategy)) => {
+                eprintln!(
+                    "{secret_id}: rotating as {service} ({}), from the secret's engine",
+                    strategy_name(strategy)
+                );
+                overrides.service = Some(service.to_string());
+                overrides.strategy = overrides.strategy.or(Some(strategy));
+            }
+            Err(e) => return fail(EXIT_INVALID, &e),
+        }
+    }
+    let handler = match crate::function::shipped(&overrides).await {
         Ok(h) => h,
         Err(e) => return fail(EXIT_INVALID, &e.to_string()),
     };
@@ -364,6 +380,13 @@ fn build(args: &BuildArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => fail(1, &format!("cannot write {}: {e}", out_path.display())),
+    }
+}
+
+fn strategy_name(s: crate::rotation::backend::Strategy) -> &'static str {
+    match s {
+        crate::rotation::backend::Strategy::SingleUser => "single-user",
+        crate::rotation::backend::Strategy::AlternatingUsers => "alternating-users",
     }
 }
 

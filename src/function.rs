@@ -45,6 +45,39 @@ pub async fn shipped(o: &Overrides) -> Result<ShippedHandler, SetupError> {
     })
 }
 
+/// The service and strategy of a secret in AWS's JSON shape: `engine` names the service,
+/// and a `masterarn` on a database secret means alternating users (as AWS's own functions
+/// are chosen).
+pub fn service_of(value: &SecretValue) -> Option<(&'static str, Strategy)> {
+    let service = match value.engine().ok()??.to_ascii_lowercase().as_str() {
+        "postgres" | "postgresql" | "aurora-postgresql" => "postgres",
+        "mysql" | "aurora-mysql" | "aurora" => "mysql",
+        "mariadb" => "mariadb",
+        "redis" | "valkey" => "redis",
+        "http" => "http",
+        _ => return None,
+    };
+    let master = value.json().is_ok_and(|m| m.contains_key("masterarn"));
+    let strategy = if master && matches!(service, "postgres" | "mysql" | "mariadb") {
+        Strategy::AlternatingUsers
+    } else {
+        Strategy::SingleUser
+    };
+    Some((service, strategy))
+}
+
+/// Reads the secret's AWSCURRENT value to tell its service ([`service_of`]).
+pub async fn infer(secret_id: &str) -> Result<(&'static str, Strategy), String> {
+    let text = AwsStore::from_env()
+        .await
+        .get(secret_id, None, CURRENT)
+        .await
+        .map_err(|e| format!("cannot read {secret_id} to tell its service: {e}"))?;
+    service_of(&SecretValue::parse(&text)).ok_or_else(|| {
+        format!("{secret_id} has no `engine` rotgen knows; pass --service (postgres, mysql, mariadb, redis, http or random)")
+    })
+}
+
 /// What `rotgen rotate` did.
 #[derive(Debug, Clone)]
 pub struct Rotated {
@@ -185,4 +218,28 @@ pub fn lambda_main() -> std::process::ExitCode {
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_engine_names_the_service() {
+        let of = |text: &str| service_of(&SecretValue::parse(text));
+        assert_eq!(
+            of(r#"{"engine":"aurora-postgresql"}"#),
+            Some(("postgres", Strategy::SingleUser))
+        );
+        assert_eq!(
+            of(r#"{"engine":"mysql","masterarn":"arn:x"}"#),
+            Some(("mysql", Strategy::AlternatingUsers))
+        );
+        assert_eq!(
+            of(r#"{"engine":"redis","masterarn":"arn:x"}"#),
+            Some(("redis", Strategy::SingleUser))
+        );
+        assert_eq!(of(r#"{"engine":"oracle"}"#), None);
+        assert_eq!(of("plain"), None);
+    }
 }

@@ -561,3 +561,24 @@ fn logs_of_whole_rotations_hold_no_password() {
         assert!(!logs.contains(secret), "a password is in the logs:\n{logs}");
     }
 }
+
+#[test]
+fn rotate_tells_the_service_from_the_secret() {
+    if services().is_none() {
+        return;
+    }
+    let c = rt().block_on(case("postgres", Strategy::AlternatingUsers));
+    let o = common::rotgen()
+        .args(["rotate", "--secret-id", &c.arn])
+        .env_remove("ROTGEN_SERVICE")
+        .env_remove("ROTGEN_STRATEGY")
+        .output()
+        .unwrap();
+    let err = common::stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("rotating as postgres (alternating-users)"),
+        "{err}"
+    );
+    rt().block_on(check_rotated(&c, 1));
+}
