@@ -95,7 +95,7 @@ pub fn expand(template: &Value, opts: &ExpandOptions) -> Result<Value, Diagnosti
 
     // Each rotation compiles on its own, so they compile on every core; the results are
     // merged in the template's order.
-    let compiled = parallel_map(&rotations, |id| {
+    let compiled = crate::par::map(&rotations, |id| {
         expand_one(
             id,
             &resources[id.as_str()],
@@ -230,29 +230,6 @@ pub fn expand(template: &Value, opts: &ExpandOptions) -> Result<Value, Diagnosti
     } else {
         Err(Diagnostics(errors).sorted())
     }
-}
-
-/// `f` over `items` on every core, results in the items' order.
-fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if items.len() < 8 || threads == 1 {
-        return items.iter().map(&f).collect();
-    }
-    let chunk = items.len().div_ceil(threads);
-    let f = &f;
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = items
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(f).collect::<Vec<R>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| {
-                h.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
-    })
 }
 
 struct Generated {

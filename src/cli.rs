@@ -305,12 +305,7 @@ fn build(args: &BuildArgs) -> ExitCode {
         Ok(t) => t,
         Err(e) => return fail(EXIT_INVALID, &format!("cannot read the spec {shown}: {e}")),
     };
-    let format = match (args.format, &args.output) {
-        (Some(OutputFormat::Json), _) => Format::Json,
-        (Some(OutputFormat::Yaml), _) => Format::Yaml,
-        (None, Some(p)) if p.extension().is_some_and(|e| e == "json") => Format::Json,
-        (None, _) => Format::Yaml,
-    };
+    let format = pick_format(args.format, args.output.as_deref());
     let main_path = args
         .output
         .clone()
@@ -336,7 +331,10 @@ fn build(args: &BuildArgs) -> ExitCode {
     };
     let dir = out_path.parent().unwrap_or(Path::new(""));
     let mut files = vec![(out_path.clone(), main_text)];
-    let texts = output::to_texts(compiled.nested.iter().map(|(_, v)| v).collect(), format);
+    let texts = output::to_texts(
+        &compiled.nested.iter().map(|(_, v)| v).collect::<Vec<_>>(),
+        format,
+    );
     for ((name, _), text) in compiled.nested.iter().zip(texts) {
         files.push((dir.join(name), text));
     }

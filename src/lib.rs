@@ -11,6 +11,7 @@ pub mod diag;
 pub mod function;
 pub mod model;
 pub mod output;
+mod par;
 pub mod render;
 pub mod rotation;
 pub mod spec;
@@ -62,40 +63,13 @@ pub fn compile(
     Ok(Compiled { main, nested })
 }
 
-/// The nested templates, rendered on every core the machine has (each is independent;
-/// the order of the result is the groups' order, whatever the threads do).
+/// The nested templates, rendered on every core (each is independent).
 fn render_nested(model: &Model) -> Result<Vec<(String, Value)>, Error> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(model.groups.len())
-        .max(1);
-    let chunk = model.groups.len().div_ceil(threads);
-    let parts: Vec<Result<Vec<(String, Value)>, Error>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = model
-            .groups
-            .chunks(chunk.max(1))
-            .map(|groups| {
-                scope.spawn(move || {
-                    groups
-                        .iter()
-                        .map(|g| Ok((g.template_file.clone(), render::nested_template(model, g)?)))
-                        .collect::<Result<Vec<_>, Error>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
-    });
-    let mut out = Vec::with_capacity(model.groups.len());
-    for part in parts {
-        out.extend(part?);
-    }
-    Ok(out)
+    par::map(&model.groups, |g| {
+        Ok((g.template_file.clone(), render::nested_template(model, g)?))
+    })
+    .into_iter()
+    .collect()
 }
 
 /// Compiles a spec decoded with problems or not: every problem of the decoder and of the

@@ -38,24 +38,8 @@ pub fn to_text(value: &Value, format: Format) -> String {
 }
 
 /// Several templates as text, on every core (nested stacks of a large spec).
-pub fn to_texts(values: Vec<&Value>, format: Format) -> Vec<String> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let chunk = values.len().div_ceil(threads).max(1);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = values
-            .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || part.iter().map(|v| to_text(v, format)).collect::<Vec<_>>())
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| {
-                h.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
-    })
+pub fn to_texts(values: &[&Value], format: Format) -> Vec<String> {
+    crate::par::map(values, |v| to_text(v, format))
 }
 
 /// The file a nested template goes to: `out/template.yaml` + `postgres` →

@@ -54,9 +54,6 @@ fn env() -> &'static Environment<'static> {
 
 fn render(name: &str, ctx: minijinja::Value) -> Result<Value, RenderError> {
     let text = render_text(name, ctx)?;
-    if std::env::var_os("ROTGEN_DEBUG_RENDER").is_some() {
-        eprintln!("{text}");
-    }
     yaml::parse_rendered(&text).map_err(|e| RenderError::Yaml {
         name: name.into(),
         line: e.line.unwrap_or(0),
