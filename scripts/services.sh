@@ -465,6 +465,9 @@ unix_socket_directories = '${dir//\'/\'\'}/run'
 fsync = off
 synchronous_commit = off
 full_page_writes = off
+# Every statement is logged, as a strict audit setting would: the tests check that no
+# password rotgen sets ever appears in this log.
+log_statement = 'all'
 EOF
     log "starting PostgreSQL on 127.0.0.1:$port"
     runuser -u postgres -- touch "$dir/postgres.log"
@@ -495,7 +498,8 @@ EOF
         "PG_SUPERUSER=$PG_SUPERUSER" \
         "PG_SUPERPASSWORD=$PG_SUPERPASSWORD" \
         PG_DATABASE=postgres \
-        "PG_SOCKET_DIR=$dir/run"
+        "PG_SOCKET_DIR=$dir/run" \
+        "PG_LOG=$dir/postgres.log"
     log "PostgreSQL ready: 127.0.0.1:$port (pid $pid, at $(elapsed))"
 }
 
@@ -542,6 +546,7 @@ start_mariadb() {
         --bind-address=127.0.0.1 --port="$port" --socket="$sock" \
         --pid-file="$dir/run/mariadbd.pid" --log-error="$dir/mariadb.log" \
         --skip-grant-tables=0 --skip-name-resolve \
+        --general-log=1 --general-log-file="$dir/general.log" \
         --innodb-flush-log-at-trx-commit=2 --innodb-doublewrite=0 \
         </dev/null >>"$dir/mariadb.log" 2>&1 9>&-) &
     pid=$!
@@ -568,7 +573,8 @@ start_mariadb() {
         "MYSQL_ADMIN_USER=$MYSQL_ADMIN_USER" \
         "MYSQL_ADMIN_PASSWORD=$MYSQL_ADMIN_PASSWORD" \
         "MYSQL_ROOT_PASSWORD=$MYSQL_ROOT_PASSWORD" \
-        "MYSQL_SOCKET=$sock"
+        "MYSQL_SOCKET=$sock" \
+        "MYSQL_GENERAL_LOG=$dir/general.log"
     log "MariaDB ready: 127.0.0.1:$port (pid $pid, at $(elapsed))"
 }
 

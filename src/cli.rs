@@ -43,6 +43,10 @@ pub enum Command {
         /// The secret's ARN or name.
         #[arg(long)]
         secret_id: String,
+        /// Finish the rotation an AWSPENDING version has left unfinished (with its token)
+        /// instead of refusing to start one beside it.
+        #[arg(long)]
+        resume: bool,
         #[command(flatten)]
         function: FunctionArgs,
     },
@@ -98,6 +102,11 @@ pub struct FunctionArgs {
     /// single-user or alternating-users (default: ROTGEN_STRATEGY, else single-user).
     #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(crate::spec::schema::STRATEGIES))]
     pub strategy: Option<String>,
+    /// A master secret (ARN or name) the function may use when a secret's `masterarn`
+    /// names it, beside those of ROTGEN_MASTER_SECRETS; repeat for several. A secret's
+    /// own `masterarn` is never enough.
+    #[arg(long = "master", value_name = "SECRET")]
+    pub masters: Vec<String>,
 }
 
 impl FunctionArgs {
@@ -108,6 +117,7 @@ impl FunctionArgs {
                 .strategy
                 .as_deref()
                 .and_then(crate::rotation::backend::Strategy::parse),
+            masters: crate::rotation::trust::Masters::of(&self.masters),
         }
     }
 }
@@ -170,8 +180,9 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Invoke { event, function } => block_on(invoke(event.as_deref(), &function)),
         Command::Rotate {
             secret_id,
+            resume,
             function,
-        } => block_on(rotate(&secret_id, &function)),
+        } => block_on(rotate(&secret_id, resume, &function)),
     }
 }
 
@@ -204,7 +215,7 @@ async fn invoke(event: Option<&Path>, args: &FunctionArgs) -> ExitCode {
         Ok(f) => f,
         Err(e) => return fail(EXIT_INVALID, &e.to_string()),
     };
-    match function.handle(event).await {
+    match function.handle(event, None).await {
         Ok(answer) => print_out(&format!("{answer:#}\n")),
         Err(d) => {
             let answer =
@@ -215,7 +226,7 @@ async fn invoke(event: Option<&Path>, args: &FunctionArgs) -> ExitCode {
     }
 }
 
-async fn rotate(secret_id: &str, args: &FunctionArgs) -> ExitCode {
+async fn rotate(secret_id: &str, resume: bool, args: &FunctionArgs) -> ExitCode {
     crate::rotation::lambda::init_logging();
     let mut overrides = args.overrides();
     let service_set = std::env::var("ROTGEN_SERVICE").is_ok_and(|s| !s.is_empty());
@@ -237,7 +248,7 @@ async fn rotate(secret_id: &str, args: &FunctionArgs) -> ExitCode {
         Ok(h) => h,
         Err(e) => return fail(EXIT_INVALID, &e.to_string()),
     };
-    match crate::function::rotate(&handler, secret_id).await {
+    match crate::function::rotate(&handler, secret_id, resume).await {
         Ok(done) => {
             eprintln!(
                 "rotated {}{}: version {} is AWSCURRENT and its credentials log in",

@@ -9,6 +9,7 @@ use crate::rotation::password::PasswordPolicy;
 use crate::rotation::secret::SecretValue;
 use crate::rotation::steps::{CURRENT, Caller, PENDING, Rotator};
 use crate::rotation::store::{AwsStore, SecretStore};
+use crate::rotation::trust::Masters;
 use crate::rotation::{RotationError, RotationEvent, Step};
 
 pub type ShippedHandler = Handler<AwsStore, Shipped>;
@@ -18,6 +19,9 @@ pub type ShippedHandler = Handler<AwsStore, Shipped>;
 pub struct Overrides {
     pub service: Option<String>,
     pub strategy: Option<Strategy>,
+    /// Master secrets the command line names (`rotgen rotate --master`), beside those of
+    /// `ROTGEN_MASTER_SECRETS`.
+    pub masters: Masters,
 }
 
 /// Builds the handler from the environment the template sets on the function
@@ -31,6 +35,8 @@ pub async fn shipped(o: &Overrides) -> Result<ShippedHandler, SetupError> {
             .ok_or(SetupError::MissingVar("ROTGEN_SERVICE"))?,
     };
     let backend = backends::for_service(&service).map_err(|e| SetupError::Backend(e.message))?;
+    let mut masters = Masters::from_env();
+    masters.extend(o.masters.clone());
     let strategy = match o.strategy {
         Some(s) => s,
         None => strategy_from_env()?,
@@ -41,6 +47,7 @@ pub async fn shipped(o: &Overrides) -> Result<ShippedHandler, SetupError> {
             backend,
             strategy,
             policy: PasswordPolicy::from_env(&service)?,
+            masters,
         },
     })
 }
@@ -96,11 +103,16 @@ pub enum RotateError {
 }
 
 /// A whole rotation from the command line, playing Secrets Manager's part: a fresh token
-/// (or the token of an unfinished rotation, which is resumed), the four steps with the
+/// (or, with `resume`, the token of an unfinished rotation), the four steps with the
 /// handler's own code, then a login with the new AWSCURRENT credentials.
+///
+/// It never interleaves with a rotation Secrets Manager runs: a secret with rotation
+/// enabled is refused (Secrets Manager holds the rotation's lock only when it starts it),
+/// and so is one with an unfinished rotation, unless `resume` finishes that one.
 pub async fn rotate<S: SecretStore, B: Backend>(
     handler: &Handler<S, B>,
     secret_id: &str,
+    resume: bool,
 ) -> Result<Rotated, RotateError> {
     let store = &handler.rotator.store;
     let d = store
@@ -114,8 +126,29 @@ pub async fn rotate<S: SecretStore, B: Backend>(
             stages.iter().any(|s| s == PENDING) && !stages.iter().any(|s| s == CURRENT)
         })
         .map(|(v, _)| v.clone());
-    let resumed = unfinished.is_some();
-    let token = unfinished.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let token = match (unfinished, resume) {
+        (Some(token), true) => token,
+        (Some(token), false) => {
+            return Err(RotateError::Other(format!(
+                "{} has an unfinished rotation (AWSPENDING version {token}); starting another beside it could interleave with it. Run again with --resume to finish that one",
+                d.arn
+            )));
+        }
+        (None, _) if d.rotation_enabled => {
+            return Err(RotateError::Other(format!(
+                "{} has rotation enabled, so Secrets Manager may start a rotation at any time; rotate it through Secrets Manager instead, which holds the rotation's lock: aws secretsmanager rotate-secret --secret-id {}",
+                d.arn, d.arn
+            )));
+        }
+        (None, true) => {
+            return Err(RotateError::Other(format!(
+                "{} has no unfinished rotation to resume; run without --resume to start one",
+                d.arn
+            )));
+        }
+        (None, false) => uuid::Uuid::new_v4().to_string(),
+    };
+    let resumed = resume;
     for step in Step::ALL {
         let event = RotationEvent {
             step,
@@ -160,10 +193,19 @@ impl Function {
     }
 
     /// One event, whatever it is: the dispatch of the Lambda and of `rotgen invoke`.
-    pub async fn handle(&self, event: serde_json::Value) -> crate::rotation::lambda::Answer {
+    /// `deadline`: when a rotation step must stop (see
+    /// [`crate::rotation::lambda::step_deadline`]).
+    pub async fn handle(
+        &self,
+        event: serde_json::Value,
+        deadline: Option<tokio::time::Instant>,
+    ) -> crate::rotation::lambda::Answer {
         use crate::rotation::lambda::{Event, classify};
         match self {
-            Function::Rotation(h) => h.handle(event, Caller::SecretsManager).await,
+            Function::Rotation(h) => {
+                h.handle_until(event, Caller::SecretsManager, deadline)
+                    .await
+            }
             Function::MacroOnly => match classify(event) {
                 Event::Macro(request) => Ok(crate::cfn_macro::handle_request(
                     &request,
@@ -206,7 +248,8 @@ pub fn lambda_main() -> std::process::ExitCode {
         let served = lambda_runtime::run(lambda_runtime::service_fn(
             move |event: lambda_runtime::LambdaEvent<serde_json::Value>| {
                 let function = std::sync::Arc::clone(&function);
-                async move { function.handle(event.payload).await }
+                let deadline = crate::rotation::lambda::step_deadline(event.context.deadline);
+                async move { function.handle(event.payload, deadline).await }
             },
         ))
         .await;

@@ -8,6 +8,7 @@ use rotgen::rotation::password::PasswordPolicy;
 use rotgen::rotation::secret::SecretValue;
 use rotgen::rotation::steps::{Caller, Outcome, Rotator};
 use rotgen::rotation::testing::{FakeService, Faults, FaultyBackend, FaultyStore, MemoryStore};
+use rotgen::rotation::trust::Masters;
 use rotgen::rotation::{RotationEvent, Step};
 use std::collections::HashMap;
 
@@ -48,7 +49,7 @@ fn world(strategy: Strategy) -> World {
         service.add_user("master", "master-password", &["ALL"]);
         store.create(
             "master",
-            r#"{"engine":"postgres","host":"db","username":"master","password":"master-password"}"#,
+            r#"{"engine":"postgres","host":"db","port":5432,"username":"master","password":"master-password"}"#,
             false,
         )
     });
@@ -73,7 +74,13 @@ fn rotator(w: &World, strategy: Strategy) -> Rotator<&MemoryStore, &FakeService>
         backend: &w.service,
         strategy,
         policy: policy(),
+        masters: masters(w),
     }
+}
+
+/// The master secrets the function's configuration names: the world's.
+fn masters(w: &World) -> Masters {
+    Masters::of(w.master_arn.iter())
 }
 
 /// Runs one step of the rotation of `token`, as Secrets Manager would invoke it.
@@ -110,6 +117,7 @@ fn rotate_with_retries(
         },
         strategy,
         policy: policy(),
+        masters: masters(w),
     };
     w.store.stage_pending(&w.arn, token);
     for step in Step::ALL {

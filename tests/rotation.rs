@@ -23,6 +23,7 @@ use rotgen::rotation::secret::SecretValue;
 use rotgen::rotation::steps::{Caller, Rotator};
 use rotgen::rotation::store::AwsStore;
 use rotgen::rotation::testing::{Faults, FaultyBackend, FaultyStore};
+use rotgen::rotation::trust::Masters;
 use rotgen::rotation::{RotationEvent, Step};
 use serde_json::{Value, json};
 use sqlx::{AssertSqlSafe, Connection};
@@ -223,6 +224,15 @@ struct Case {
     strategy: Strategy,
     arn: String,
     old: SecretValue,
+    /// The master secret's ARN, when the case has one.
+    master: Option<String>,
+}
+
+impl Case {
+    /// The function's configuration names this case's master secret.
+    fn masters(&self) -> Masters {
+        Masters::of(self.master.iter())
+    }
 }
 
 async fn case(service: &'static str, strategy: Strategy) -> Case {
@@ -268,6 +278,7 @@ async fn case(service: &'static str, strategy: Strategy) -> Case {
         _ => unreachable!(),
     }
     let needs_master = strategy == Strategy::AlternatingUsers || service == "redis";
+    let mut master_arn = None;
     if needs_master {
         let master = match service {
             "postgres" => {
@@ -279,7 +290,9 @@ async fn case(service: &'static str, strategy: Strategy) -> Case {
             _ => json!({"engine": "redis", "host": "127.0.0.1", "port": port,
                 "username": env("REDIS_ADMIN_USER").unwrap(), "password": env("REDIS_ADMIN_PASSWORD").unwrap()}),
         };
-        value["masterarn"] = json!(create_secret(&unique("master-"), &master).await);
+        let arn = create_secret(&unique("master-"), &master).await;
+        value["masterarn"] = json!(arn);
+        master_arn = Some(arn);
     }
     let arn = create_secret(&format!("prod/{user}"), &value).await;
     Case {
@@ -287,6 +300,7 @@ async fn case(service: &'static str, strategy: Strategy) -> Case {
         strategy,
         arn,
         old: SecretValue::parse(&value.to_string()),
+        master: master_arn,
     }
 }
 
@@ -301,6 +315,7 @@ async fn handler(c: &Case) -> Handler<AwsStore, Shipped> {
             backend: backends::for_service(c.service).unwrap(),
             strategy: c.strategy,
             policy: policy(c.service),
+            masters: c.masters(),
         },
     }
 }
@@ -370,12 +385,12 @@ fn full_rotations_for_every_backend_and_strategy() {
         for (service, strategy) in CASES {
             let c = case(service, *strategy).await;
             let h = handler(&c).await;
-            rotate(&h, &c.arn)
+            rotate(&h, &c.arn, false)
                 .await
                 .unwrap_or_else(|e| panic!("{service} {strategy:?}: {e}"));
             check_rotated(&c, 1).await;
             // And again: the pair flips back (alternating), the window moves (redis).
-            rotate(&h, &c.arn)
+            rotate(&h, &c.arn, false)
                 .await
                 .unwrap_or_else(|e| panic!("{service} {strategy:?}, second: {e}"));
             check_rotated(&c, 2).await;
@@ -397,6 +412,7 @@ async fn rotate_with_faults(c: &Case, token: &str, faults: &Faults) -> Result<()
         },
         strategy: c.strategy,
         policy: policy(c.service),
+        masters: c.masters(),
     };
     for step in Step::ALL {
         let event = RotationEvent {
@@ -486,9 +502,10 @@ fn a_rotation_whose_service_is_down_resumes_later() {
                 backend: Down(backends::for_service("postgres").unwrap()),
                 strategy: c.strategy,
                 policy: policy(c.service),
+                masters: c.masters(),
             },
         };
-        let e = rotate(&down, &c.arn).await.unwrap_err().to_string();
+        let e = rotate(&down, &c.arn, false).await.unwrap_err().to_string();
         assert!(
             e.contains("setSecret failed") && e.contains("(retryable)"),
             "{e}"
@@ -497,8 +514,15 @@ fn a_rotation_whose_service_is_down_resumes_later() {
         let current = stage(&c.arn, "AWSCURRENT").await.unwrap();
         assert_eq!(current.password().unwrap(), c.old.password().unwrap());
         assert!(admin::works("postgres", &current).await);
-        // The service is back: `rotate` resumes the unfinished rotation, same token.
-        let done = rotate(&handler(&c).await, &c.arn).await.unwrap();
+        // The service is back: `rotate` refuses to start another rotation beside the
+        // unfinished one, and `--resume` finishes it, same token.
+        let h = handler(&c).await;
+        let e = rotate(&h, &c.arn, false).await.unwrap_err().to_string();
+        assert!(
+            e.contains("unfinished rotation") && e.contains("--resume"),
+            "{e}"
+        );
+        let done = rotate(&h, &c.arn, true).await.unwrap();
         assert!(done.resumed, "the unfinished rotation is resumed");
         check_rotated(&c, 1).await;
     });
@@ -509,12 +533,13 @@ fn logs_of_whole_rotations_hold_no_password() {
     if services().is_none() {
         return;
     }
-    let (arn, old, master_password) = rt().block_on(async {
+    let (arn, old, master_password, master) = rt().block_on(async {
         let c = case("postgres", Strategy::AlternatingUsers).await;
         (
             c.arn.clone(),
             c.old.clone(),
             env("PG_SUPERPASSWORD").unwrap(),
+            c.master.clone().unwrap(),
         )
     });
     let run = |args: &[&str]| {
@@ -533,10 +558,20 @@ fn logs_of_whole_rotations_hold_no_password() {
         "postgres",
         "--strategy",
         "alternating-users",
+        "--master",
+        &master,
     ]);
     assert!(ok.status.success(), "{}", common::stderr(&ok));
     // A failing one too: wrong strategy for this secret's users is refused by the service.
-    let bad = run(&["rotate", "--secret-id", &arn, "--service", "mariadb"]);
+    let bad = run(&[
+        "rotate",
+        "--secret-id",
+        &arn,
+        "--service",
+        "mariadb",
+        "--master",
+        &master,
+    ]);
     assert!(!bad.status.success());
     let (new, previous) = rt().block_on(async {
         (
@@ -569,7 +604,8 @@ fn rotate_tells_the_service_from_the_secret() {
     }
     let c = rt().block_on(case("postgres", Strategy::AlternatingUsers));
     let o = common::rotgen()
-        .args(["rotate", "--secret-id", &c.arn])
+        .args(["rotate", "--secret-id", &c.arn, "--master"])
+        .arg(c.master.as_deref().unwrap())
         .env_remove("ROTGEN_SERVICE")
         .env_remove("ROTGEN_STRATEGY")
         .output()

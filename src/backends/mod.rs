@@ -6,15 +6,18 @@
 //! environment (and the `ROTGEN_CA_FILE` bundle) and keeps what it read in the struct.
 //!
 //! Rules every backend here follows:
-//! - TLS is AWS's: `ssl` absent tries TLS with certificate and host name verification and
-//!   falls back to plaintext only when TLS itself fails; `ssl: true` is verified TLS or an
-//!   error; `ssl: false` is plaintext. Only rustls is used. `ROTGEN_CA_FILE` names a PEM
-//!   bundle trusted in addition to the built-in roots (RDS and ElastiCache private CAs).
+//! - TLS is stricter than AWS's: `ssl` absent tries TLS with certificate and host name
+//!   verification and uses plaintext only when the server itself declines TLS (with a
+//!   warning), never after a failed certificate or host-name check; `ssl: true` is
+//!   verified TLS or an error; `ssl: false` is plaintext. Only rustls is used. Trusted:
+//!   the drivers' Mozilla roots, the system's store (Amazon Linux's on Lambda), and the PEM
+//!   bundle `ROTGEN_CA_FILE` names (RDS and ElastiCache bundles, private CAs).
 //! - Every [`BackendError`] message is safe to log: it is built from error codes and the
 //!   backend's own words, never from SQL text, a password, or a driver message that could
 //!   echo input.
 //! - Every network call has a timeout.
 
+pub mod hash;
 pub mod http;
 pub mod mysql;
 pub mod postgres;
@@ -122,34 +125,50 @@ impl Backend for Shipped {
         delegate!(self, b => b.max_username_len())
     }
 
+    fn default_port(&self) -> u16 {
+        delegate!(self, b => b.default_port())
+    }
+
+    fn reruns_set(&self) -> bool {
+        delegate!(self, b => b.reruns_set())
+    }
+
     fn has_users(&self) -> bool {
         delegate!(self, b => b.has_users())
     }
 }
 
-/// Extra trust roots: the `ROTGEN_CA_FILE` bundle, read once.
+/// The certificates a TLS connection may chain to, read once per cold start: the
+/// system's trust store (on Lambda, Amazon Linux's bundle, which AWS's own rotation
+/// functions verify RDS against) and the bundle `ROTGEN_CA_FILE` names (a private CA, or
+/// the RDS/ElastiCache bundle where the system's lacks them). The drivers also trust the
+/// Mozilla roots they are built with.
 #[derive(Clone, Default)]
 pub struct Trust {
     extra_pem: Option<Arc<[u8]>>,
+    /// The system bundle and the extra one, as one PEM text (certificates the TLS
+    /// library cannot parse left out, so one odd entry cannot break every connection).
+    roots_pem: Option<Arc<[u8]>>,
 }
 
 impl std::fmt::Debug for Trust {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Trust")
             .field("extra_roots", &self.extra_pem.is_some())
+            .field("roots", &self.roots_pem.is_some())
             .finish()
     }
 }
 
 impl Trust {
-    /// Only the built-in roots.
+    /// Only the roots the drivers are built with.
     pub fn none() -> Trust {
-        Trust { extra_pem: None }
+        Trust::default()
     }
 
-    /// The built-in roots plus the bundle `ROTGEN_CA_FILE` names, if it is set.
+    /// The system's trust store plus the bundle `ROTGEN_CA_FILE` names, if it is set.
     pub fn from_env() -> Result<Trust, BackendError> {
-        match std::env::var_os(CA_FILE_VAR) {
+        let mut trust = match std::env::var_os(CA_FILE_VAR) {
             Some(path) if !path.is_empty() => {
                 let shown = std::path::Path::new(&path).display().to_string();
                 let pem = std::fs::read(&path).map_err(|e| {
@@ -159,13 +178,23 @@ impl Trust {
                     )
                 })?;
                 Trust::from_pem(pem)
-                    .map_err(|e| BackendError::new(e.kind, format!("{CA_FILE_VAR}={shown}: {e}")))
+                    .map_err(|e| BackendError::new(e.kind, format!("{CA_FILE_VAR}={shown}: {e}")))?
             }
-            _ => Ok(Trust::none()),
+            _ => Trust::none(),
+        };
+        if let Some(system) = system_bundle() {
+            let mut pem = parsable_certificates(&system);
+            if let Some(extra) = &trust.roots_pem {
+                pem.extend_from_slice(extra);
+            }
+            if !pem.is_empty() {
+                trust.roots_pem = Some(pem.into());
+            }
         }
+        Ok(trust)
     }
 
-    /// The built-in roots plus the certificates of a PEM bundle (at least one).
+    /// The drivers' roots plus the certificates of a PEM bundle (at least one).
     pub fn from_pem(pem: impl Into<Vec<u8>>) -> Result<Trust, BackendError> {
         let pem: Vec<u8> = pem.into();
         let certs = ::reqwest::Certificate::from_pem_bundle(&pem)
@@ -176,8 +205,16 @@ impl Trust {
                 "the CA bundle holds no certificate",
             ));
         }
+        let roots = parsable_certificates(&pem);
+        if roots.is_empty() {
+            return Err(BackendError::new(
+                ErrorKind::Config,
+                "the CA bundle holds no certificate the TLS library can use as a root",
+            ));
+        }
         Ok(Trust {
             extra_pem: Some(pem.into()),
+            roots_pem: Some(roots.into()),
         })
     }
 
@@ -185,6 +222,57 @@ impl Trust {
     pub fn extra_pem(&self) -> Option<&[u8]> {
         self.extra_pem.as_deref()
     }
+
+    /// Every root to add to the drivers' own: the system's and the extra bundle.
+    pub fn roots_pem(&self) -> Option<&[u8]> {
+        self.roots_pem.as_deref()
+    }
+}
+
+/// The system CA bundle, where Linux distributions (and Lambda's Amazon Linux) keep it.
+pub(crate) fn system_bundle() -> Option<Vec<u8>> {
+    let mut candidates: Vec<std::path::PathBuf> = Vec::new();
+    if let Some(f) = std::env::var_os("SSL_CERT_FILE") {
+        candidates.push(f.into());
+    }
+    for p in [
+        "/etc/pki/tls/certs/ca-bundle.crt",
+        "/etc/ssl/certs/ca-certificates.crt",
+        "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+        "/etc/ssl/ca-bundle.pem",
+        "/etc/ssl/cert.pem",
+    ] {
+        candidates.push(p.into());
+    }
+    candidates.into_iter().find_map(|p| std::fs::read(p).ok())
+}
+
+/// The `CERTIFICATE` blocks of a PEM text that the TLS library accepts as trust roots,
+/// as PEM again.
+fn parsable_certificates(pem: &[u8]) -> Vec<u8> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    const BEGIN: &[u8] = b"-----BEGIN CERTIFICATE-----";
+    const END: &[u8] = b"-----END CERTIFICATE-----";
+    let find = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).position(|w| w == needle);
+    let mut out = Vec::new();
+    let mut rest = pem;
+    while let Some(b) = find(rest, BEGIN) {
+        let Some(e) = find(&rest[b..], END) else {
+            break;
+        };
+        let block = &rest[b..b + e + END.len()];
+        rest = &rest[b + e + END.len()..];
+        let ok = CertificateDer::from_pem_slice(block).is_ok_and(|der| {
+            let mut store = rustls::RootCertStore::empty();
+            store.add(der).is_ok()
+        });
+        if ok {
+            out.extend_from_slice(block);
+            out.push(b'\n');
+        }
+    }
+    out
 }
 
 /// Where a service is, for messages (`host:port`).
@@ -270,7 +358,10 @@ pub(crate) async fn call<T>(
 
 /// A connection made as the secret's `ssl` asks: `attempt(true)` is verified TLS,
 /// `attempt(false)` plaintext. With `ssl` absent ([`Tls::Prefer`]), TLS is tried first and
-/// plaintext only when the attempt's error says the TLS part failed (its `bool`).
+/// plaintext only when the server itself declined TLS (the attempt's error says so with
+/// its `bool`), with a warning. A failed certificate or host-name check, a broken
+/// handshake, or anything else that could be a man in the middle is never followed by
+/// plaintext: no credential is sent in the clear after TLS was refused to us.
 pub(crate) async fn connect_tls<C, Fut>(
     service: &str,
     at: &Endpoint,
@@ -284,13 +375,8 @@ where
         Tls::Disable => attempt(false).await,
         Tls::Require => attempt(true).await,
         Tls::Prefer => match attempt(true).await {
-            Err((e, true)) => {
-                tracing::info!(
-                    service,
-                    endpoint = %at,
-                    reason = %e.message,
-                    "TLS failed and the secret does not set `ssl`: trying plaintext"
-                );
+            Err((_, true)) => {
+                warn_plaintext(service, at);
                 attempt(false).await
             }
             other => other,
@@ -299,9 +385,19 @@ where
     .map_err(|(e, _)| e)
 }
 
+/// The warning for a plaintext connection the secret allowed (the rotation's span names
+/// the secret).
+pub(crate) fn warn_plaintext(service: &str, at: &Endpoint) {
+    tracing::warn!(
+        service,
+        endpoint = %at,
+        "the server declined TLS and the secret does not set `ssl`, so credentials go to it in plaintext; enable TLS on the server and set \"ssl\": true in the secret"
+    );
+}
+
 /// One sqlx connection attempt (a TLS one if `tls`) within [`CONNECT_TIMEOUT`], for
 /// [`connect_tls`]. An error the database answers is worded by `db_error` (it needs the
-/// engine's codes); any other error may allow a plaintext retry after a TLS attempt.
+/// engine's codes); only the server's own "no TLS here" allows a plaintext retry.
 pub(crate) async fn sqlx_connect<C>(
     service: &str,
     at: &Endpoint,
@@ -323,7 +419,7 @@ pub(crate) async fn sqlx_connect<C>(
         Ok(Ok(conn)) => Ok(conn),
         Ok(Err(sqlx::Error::Database(d))) => Err((db_error(d.as_ref()), false)),
         Ok(Err(other)) => {
-            let fallback = tls && sqlx_tls_failed(&other);
+            let fallback = tls && sqlx_tls_declined(&other);
             Err((sqlx_transport_error(service, at, &other, tls), fallback))
         }
     }
@@ -470,14 +566,13 @@ pub(crate) fn sqlx_transport_error(
     }
 }
 
-/// Whether a failed TLS connection attempt may be retried in plaintext (`ssl` absent): the
-/// TLS part failed, the server was reached, and it did not answer with an error of its own.
-pub(crate) fn sqlx_tls_failed(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) => true,
-        sqlx::Error::Io(io) => !io_unreachable(io.kind()),
-        _ => false,
-    }
+/// Whether a failed TLS connection attempt may be retried in plaintext (`ssl` absent):
+/// only when the server answered the TLS request with "no" (PostgreSQL's `N` to
+/// SSLRequest, a MySQL handshake without the SSL capability), which sqlx reports in
+/// these words. A certificate, host-name or handshake failure never qualifies.
+pub(crate) fn sqlx_tls_declined(e: &sqlx::Error) -> bool {
+    const DECLINED: &str = "server does not support TLS";
+    matches!(e, sqlx::Error::Tls(inner) if inner.to_string() == DECLINED)
 }
 
 /// For the backends' unit tests: with `secret` pointing where nothing answers, a login

@@ -40,7 +40,7 @@ use sqlx::mysql::{
     MySqlConnectOptions, MySqlConnection, MySqlDatabaseError, MySqlRow, MySqlSslMode,
 };
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Row};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 const DEFAULT_PORT: u16 = 3306;
 /// The variable AWS's MySQL functions read for the alternating user name limit.
@@ -224,7 +224,7 @@ impl Mysql {
         if let Some(db) = &t.dbname {
             opts = opts.database(db);
         }
-        match self.trust.extra_pem() {
+        match self.trust.roots_pem() {
             Some(pem) => opts.ssl_ca_from_pem(pem.to_vec()),
             None => opts,
         }
@@ -384,17 +384,28 @@ impl Mysql {
     ) -> Result<(), BackendError> {
         let at = &t.at;
         let user = pending.username().map_err(format_error)?;
-        let lit = quote_str(pending.password().map_err(format_error)?, s.backslash);
+        let new_password = pending.password().map_err(format_error)?;
+        let lit = quote_str(new_password, s.backslash);
         let set_password = if s.mariadb {
             format!("SET PASSWORD = PASSWORD({lit})")
         } else {
             format!("SET PASSWORD = {lit}")
         };
         let alter_user = format!("ALTER USER CURRENT_USER() IDENTIFIED BY {lit}");
-        let attempts = if s.mariadb {
-            [set_password, alter_user]
+        // MariaDB first gets the mysql_native_password hash, so its logs never hold the
+        // password; an account of another plugin refuses that form, and then gets the
+        // literal statements.
+        let attempts: Vec<String> = if s.mariadb {
+            vec![
+                format!(
+                    "SET PASSWORD = {}",
+                    quote_str(&super::hash::mysql_native(new_password), s.backslash)
+                ),
+                set_password,
+                alter_user,
+            ]
         } else {
-            [alter_user, set_password]
+            vec![alter_user, set_password]
         };
         let doing = format!("changing the password of {user}");
         let mut first_error = None;
@@ -457,15 +468,29 @@ impl Mysql {
             .map_err(|e| self.db_error(at, &e, doing))
     }
 
-    fn set_password_sql(&self, s: Server, user: &str, host: &str, password: &str) -> String {
+    /// The statement giving `user@host` `password`: for an account of the
+    /// `mysql_native_password` plugin (MariaDB's default), its hash, so the server's logs
+    /// never hold the password; for others (MySQL 8's `caching_sha2_password`, MariaDB's
+    /// `ed25519`), the literal.
+    fn set_password_sql(
+        &self,
+        s: Server,
+        user: &str,
+        host: &str,
+        plugin: &str,
+        password: &str,
+    ) -> String {
+        let acct = account(user, host, s);
+        let native = matches!(plugin, "" | "mysql_native_password");
+        let hash = quote_str(&super::hash::mysql_native(password), s.backslash);
         let lit = quote_str(password, s.backslash);
-        if s.mariadb {
-            format!(
-                "SET PASSWORD FOR {} = PASSWORD({lit})",
-                account(user, host, s)
-            )
-        } else {
-            format!("ALTER USER {} IDENTIFIED BY {lit}", account(user, host, s))
+        match (s.mariadb, native) {
+            (true, true) => format!("SET PASSWORD FOR {acct} = {hash}"),
+            (true, false) => format!("SET PASSWORD FOR {acct} = PASSWORD({lit})"),
+            (false, true) => {
+                format!("ALTER USER {acct} IDENTIFIED WITH mysql_native_password AS {hash}")
+            }
+            (false, false) => format!("ALTER USER {acct} IDENTIFIED BY {lit}"),
         }
     }
 
@@ -485,8 +510,8 @@ impl Mysql {
                 format!("{} at {at}: user {user} does not exist", self.service()),
             ));
         }
-        for (host, _) in hosts {
-            let sql = self.set_password_sql(s, user, &host, password);
+        for (host, plugin) in hosts {
+            let sql = self.set_password_sql(s, user, &host, &plugin, password);
             self.exec(
                 conn,
                 at,
@@ -539,15 +564,19 @@ impl Mysql {
                 ),
             ));
         }
-        let existing: BTreeSet<String> = self
-            .accounts(conn, at, user)
-            .await?
-            .into_iter()
-            .map(|(h, _)| h)
-            .collect();
+        let existing: BTreeMap<String, String> =
+            self.accounts(conn, at, user).await?.into_iter().collect();
         for (host, plugin) in &template_accounts {
-            if !existing.contains(host) {
-                let lit = quote_str(password, s.backslash);
+            if !existing.contains_key(host) {
+                // Created with a password nobody knows: the pending password logs in only
+                // once the grants are complete (the last statement below), so a call cut
+                // off half-way never leaves a pending login without its privileges.
+                let throwaway = format!(
+                    "{}{}",
+                    uuid::Uuid::new_v4().simple(),
+                    uuid::Uuid::new_v4().simple()
+                );
+                let lit = quote_str(&throwaway, s.backslash);
                 let with = match plugin.as_str() {
                     p @ ("mysql_native_password" | "caching_sha2_password" | "sha256_password")
                         if !s.mariadb =>
@@ -593,25 +622,16 @@ impl Mysql {
                     }
                 }
             }
-            let wanted_keys: BTreeSet<(&str, &str)> = wanted.iter().map(GrantLine::key).collect();
+            // Nothing is revoked: what someone granted the pending user stays.
             let have_keys: BTreeSet<(&str, &str)> = have.iter().map(GrantLine::key).collect();
             let acct = account(user, host, s);
-            for g in &have {
-                if wanted_keys.contains(&g.key()) {
-                    continue;
-                }
-                for sql in g.undo(&acct) {
-                    self.exec(
-                        conn,
-                        at,
-                        sql,
-                        &format!("revoking a grant {template} no longer has from {user}@{host}"),
-                    )
-                    .await?;
-                }
-            }
+            let has_default_role = have.iter().any(|g| g.kind == LineKind::DefaultRole);
             for (i, g) in wanted.iter().enumerate() {
-                if have_keys.contains(&g.key()) {
+                // A partial revoke of the template's, or a default role where the pending
+                // user has its own, would take something from the pending user.
+                let takes_away = g.kind == LineKind::Revoke
+                    || (g.kind == LineKind::DefaultRole && has_default_role);
+                if have_keys.contains(&g.key()) || takes_away {
                     continue;
                 }
                 self.exec(
@@ -625,7 +645,8 @@ impl Mysql {
                 )
                 .await?;
             }
-            let sql = self.set_password_sql(s, user, host, password);
+            let plugin = existing.get(host).unwrap_or(plugin);
+            let sql = self.set_password_sql(s, user, host, plugin, password);
             self.exec(
                 conn,
                 at,
@@ -863,31 +884,6 @@ impl GrantLine {
     fn replay(&self, acct: &str) -> String {
         format!("{}{acct}{}", self.head, self.tail)
     }
-
-    /// The statements that take this line's grant away from `acct`.
-    fn undo(&self, acct: &str) -> Vec<String> {
-        match self.kind {
-            LineKind::Revoke => Vec::new(),
-            LineKind::DefaultRole => vec![format!("SET DEFAULT ROLE NONE FOR {acct}")],
-            LineKind::Grant => {
-                let body = self.body.trim();
-                if let Some(object) = &self.object {
-                    let privileges = body[..body.len() - object.len()].trim_end();
-                    let privileges = privileges.strip_suffix("ON").unwrap_or(privileges).trim();
-                    let mut out = Vec::new();
-                    if !privileges.eq_ignore_ascii_case("USAGE") {
-                        out.push(format!("REVOKE {body} FROM {acct}"));
-                    }
-                    if self.grant_option {
-                        out.push(format!("REVOKE GRANT OPTION ON {object} FROM {acct}"));
-                    }
-                    out
-                } else {
-                    vec![format!("REVOKE {body} FROM {acct}")]
-                }
-            }
-        }
-    }
 }
 
 impl Backend for Mysql {
@@ -916,6 +912,10 @@ impl Backend for Mysql {
     fn max_username_len(&self) -> usize {
         self.max_username
     }
+
+    fn default_port(&self) -> u16 {
+        DEFAULT_PORT
+    }
 }
 
 #[cfg(test)]
@@ -940,26 +940,16 @@ mod tests {
             g.replay("'c'@'%'"),
             "GRANT USAGE ON *.* TO 'c'@'%' REQUIRE SSL WITH MAX_QUERIES_PER_HOUR 100"
         );
-        assert!(g.undo("'c'@'%'").is_empty(), "USAGE is never revoked");
 
         let g = GrantLine::parse(
             "GRANT SELECT (`a`), INSERT ON `probe`.`t` TO `app`@`%` WITH GRANT OPTION",
         )
         .unwrap();
         assert_eq!(g.object.as_deref(), Some("`probe`.`t`"));
-        assert_eq!(
-            g.undo("'c'@'%'"),
-            vec![
-                "REVOKE SELECT (`a`), INSERT ON `probe`.`t` FROM 'c'@'%'".to_string(),
-                "REVOKE GRANT OPTION ON `probe`.`t` FROM 'c'@'%'".to_string(),
-            ]
-        );
+        assert!(g.grant_option);
 
         let g = GrantLine::parse("GRANT `r1` TO `app`@`%`").unwrap();
-        assert_eq!(
-            g.undo("'c'@'%'"),
-            vec!["REVOKE `r1` FROM 'c'@'%'".to_string()]
-        );
+        assert_eq!(g.replay("'c'@'%'"), "GRANT `r1` TO 'c'@'%'");
         let g = GrantLine::parse("SET DEFAULT ROLE `r1` FOR `app`@`%`").unwrap();
         assert_eq!(g.kind, LineKind::DefaultRole);
         assert_eq!(g.replay("'c'@'%'"), "SET DEFAULT ROLE `r1` FOR 'c'@'%'");

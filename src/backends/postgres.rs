@@ -3,29 +3,33 @@
 //! Secret keys: `host`, `port` (5432), `dbname` (`postgres`), `username`, `password`, `ssl`.
 //!
 //! - single-user: log in as the user (its current, or previous, credentials) and
-//!   `ALTER ROLE <user> WITH PASSWORD <new>`. When the secret names a master secret
+//!   `ALTER ROLE <user> WITH PASSWORD <verifier>`. When the secret names a master secret
 //!   (`masterarn`), the master logs in and runs the same statement.
 //! - alternating-users: the master logs in to the secret's database, creates the pending
 //!   user if it does not exist (`CREATE ROLE … WITH LOGIN PASSWORD …`), and then, on every
-//!   rotation, re-syncs the pending user's privileges from the current (template) user,
-//!   in one transaction with the password change:
-//!   - role memberships: grants the template's (with their ADMIN OPTION), revokes those
-//!     the template no longer has;
+//!   rotation (every retry included), gives the pending user what the current (template)
+//!   user has and it lacks, in one transaction with the password change, so the pending
+//!   password never logs in with privileges missing:
+//!   - role memberships (with their ADMIN OPTION);
 //!   - privileges the template holds directly, including as owner, on databases (all of
 //!     them), and in the secret's database on schemas, tables, views, materialized views,
 //!     foreign tables, sequences, columns, functions and procedures (with their GRANT
-//!     OPTION): grants the missing ones, revokes those the template no longer has (never
-//!     on objects the pending user owns).
+//!     OPTION).
 //!
-//!   When the template is itself a member of the pending user (a pair set up by AWS's own
-//!   rotation functions, whose clone is `GRANT`ed the original), nothing is revoked from
-//!   the pending user: the template's privileges come partly through that membership.
-//!   A membership of the pending user in the template is left as it is.
+//!   **Nothing is ever revoked.** After any rotation the AWSCURRENT user can do everything
+//!   the other user of the pair could at that moment, and a privilege someone granted
+//!   either user directly is kept: the two users converge on the union of their
+//!   privileges. To take a privilege away, revoke it from both users. (AWS's functions
+//!   instead make the clone a member of the original role; that breaks when the original
+//!   is the one rotated to, and loses what was granted to the clone, so rotgen copies.)
 //!   After the grants, the pending user's privileges are read back; if the master could
 //!   not grant one (PostgreSQL then only warns), the transaction is rolled back and the
 //!   call fails with a `Permission` error naming the privilege.
 //!   Not copied: role attributes (CREATEDB, CONNECTION LIMIT…), default privileges,
 //!   large objects, types, languages, foreign servers, tablespaces, parameters.
+//!
+//! The new password is sent as a SCRAM-SHA-256 verifier computed here (`super::hash`), so
+//! no statement the server may log (`log_statement = 'ddl'` or `'all'`) holds it.
 
 use super::{
     Endpoint, Trust, call, check_password, connect_tls, format_error, sqlx_connect, sqlx_login,
@@ -89,6 +93,21 @@ pub fn quote_literal(value: &str) -> String {
     }
     out.push('\'');
     out
+}
+
+/// The password as PostgreSQL should receive it: a SCRAM-SHA-256 verifier computed here
+/// (so `log_statement` logs no password), or, for a password SASLprep could change, the
+/// literal.
+fn password_literal(password: &str) -> String {
+    if super::hash::scram_safe(password) {
+        quote_literal(&super::hash::scram_sha256(
+            password,
+            &super::hash::salt(),
+            super::hash::SCRAM_ITERATIONS,
+        ))
+    } else {
+        quote_literal(password)
+    }
 }
 
 /// What went wrong, in safe words, from a SQLSTATE.
@@ -156,7 +175,7 @@ impl Postgres {
             .application_name("rotgen")
             .statement_cache_capacity(0)
             .disable_statement_logging();
-        match self.trust.extra_pem() {
+        match self.trust.roots_pem() {
             Some(pem) => opts.ssl_root_cert_from_pem(pem.to_vec()),
             None => opts,
         }
@@ -263,7 +282,7 @@ impl Postgres {
                     format!(
                         "ALTER ROLE {} WITH PASSWORD {}",
                         quote_ident(user),
-                        quote_literal(password)
+                        password_literal(password)
                     ),
                     &format!("changing the password of {user}"),
                 )
@@ -308,7 +327,7 @@ impl Postgres {
                     format!(
                         "CREATE ROLE {} WITH LOGIN PASSWORD {}",
                         quote_ident(user),
-                        quote_literal(password)
+                        password_literal(password)
                     ),
                     &format!("creating user {user}"),
                 )
@@ -323,7 +342,7 @@ impl Postgres {
             format!(
                 "ALTER ROLE {} WITH PASSWORD {}",
                 quote_ident(user),
-                quote_literal(password)
+                password_literal(password)
             ),
             &format!("changing the password of {user}"),
         )
@@ -397,19 +416,6 @@ impl Privilege {
             self.target(),
             quote_ident(to),
             if grantable { " WITH GRANT OPTION" } else { "" }
-        )
-    }
-
-    fn revoke(&self, from: &str, only_grant_option: bool) -> String {
-        format!(
-            "REVOKE {}{} FROM {}",
-            if only_grant_option {
-                "GRANT OPTION FOR "
-            } else {
-                ""
-            },
-            self.target(),
-            quote_ident(from)
         )
     }
 
@@ -510,7 +516,8 @@ async fn privileges(
     Ok(out)
 }
 
-/// Makes `user`'s memberships and direct privileges those of `template`.
+/// Gives `user` every membership and direct privilege `template` has and `user` lacks.
+/// Nothing is revoked: what someone granted either user directly stays.
 async fn sync_privileges(
     conn: &mut PgConnection,
     at: &Endpoint,
@@ -518,13 +525,10 @@ async fn sync_privileges(
     user: &str,
 ) -> Result<(), BackendError> {
     let mut t_roles = memberships(conn, at, template).await?;
-    let mut u_roles = memberships(conn, at, user).await?;
-    // AWS's functions make the clone a member of the original; if the template is such
-    // a member of the user, its privileges come partly from the user: revoke nothing.
-    let linked = t_roles.contains_key(user);
+    let u_roles = memberships(conn, at, user).await?;
+    // AWS's functions make the clone a member of the original: that membership is not
+    // copied back onto the original.
     t_roles.remove(user);
-    u_roles.remove(template);
-    u_roles.remove(user);
 
     for (role, admin) in &t_roles {
         let missing = match u_roles.get(role) {
@@ -565,70 +569,6 @@ async fn sync_privileges(
         }
     }
 
-    let mut kept = 0usize;
-    if linked {
-        tracing::info!(
-            service = SERVICE, endpoint = %at, user, template,
-            "the current user is a member of the pending user: privileges are added, none revoked"
-        );
-    } else {
-        let mut revokes: Vec<(String, String)> = Vec::new();
-        for (role, has_admin) in &u_roles {
-            match t_roles.get(role) {
-                None => revokes.push((
-                    format!("REVOKE {} FROM {}", quote_ident(role), quote_ident(user)),
-                    format!("revoking role {role} from {user}"),
-                )),
-                Some(admin) if *has_admin && !*admin => revokes.push((
-                    format!(
-                        "REVOKE ADMIN OPTION FOR {} FROM {}",
-                        quote_ident(role),
-                        quote_ident(user)
-                    ),
-                    format!("revoking ADMIN OPTION on role {role} from {user}"),
-                )),
-                Some(_) => {}
-            }
-        }
-        for (p, has) in &u_privs {
-            if has.owned {
-                continue;
-            }
-            match t_privs.get(p) {
-                None => revokes.push((
-                    p.revoke(user, false),
-                    format!("revoking {} from {user}", p.describe()),
-                )),
-                Some(held) if has.grantable && !held.grantable => revokes.push((
-                    p.revoke(user, true),
-                    format!("revoking GRANT OPTION for {} from {user}", p.describe()),
-                )),
-                Some(_) => {}
-            }
-        }
-        // A revoke the master may not make must not undo the rest: each in a savepoint.
-        for (sql, doing) in revokes {
-            let mut sp = conn
-                .begin()
-                .await
-                .map_err(|e| sql_error(at, &e, "starting a savepoint"))?;
-            match exec(&mut sp, at, sql, &doing).await {
-                Ok(()) => sp
-                    .commit()
-                    .await
-                    .map_err(|e| sql_error(at, &e, "releasing a savepoint"))?,
-                Err(e) if e.kind == ErrorKind::Permission => {
-                    sp.rollback()
-                        .await
-                        .map_err(|e| sql_error(at, &e, "rolling back a savepoint"))?;
-                    tracing::warn!(service = SERVICE, endpoint = %at, reason = %e.message, "a privilege the current user no longer has could not be revoked");
-                    kept += 1;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-    }
-
     // PostgreSQL only warns when a GRANT grants nothing: read back what the user holds.
     let now = privileges(conn, at, user).await?;
     let now_roles: BTreeSet<String> = memberships(conn, at, user).await?.into_keys().collect();
@@ -659,9 +599,6 @@ async fn sync_privileges(
             ),
         ));
     }
-    if kept > 0 {
-        tracing::warn!(service = SERVICE, endpoint = %at, user, count = kept, "privileges left on the pending user");
-    }
     Ok(())
 }
 
@@ -686,6 +623,10 @@ impl Backend for Postgres {
     fn max_username_len(&self) -> usize {
         63
     }
+
+    fn default_port(&self) -> u16 {
+        DEFAULT_PORT
+    }
 }
 
 #[cfg(test)]
@@ -709,10 +650,6 @@ mod tests {
         assert_eq!(
             p.grant("app_clone", true),
             r#"GRANT SELECT ON TABLE public.t TO "app_clone" WITH GRANT OPTION"#
-        );
-        assert_eq!(
-            p.revoke("app_clone", true),
-            r#"REVOKE GRANT OPTION FOR SELECT ON TABLE public.t FROM "app_clone""#
         );
         let c = Privilege {
             kind: "COLUMN".into(),

@@ -7,23 +7,30 @@
 //!   only the AUTH must succeed).
 //! - single-user (the admin is the master secret named by `masterarn`, or the user's own
 //!   credentials if it may run `ACL SETUSER`):
-//!   `ACL SETUSER <user> resetpass >current >pending`, so the user's passwords are
+//!   `ACL SETUSER <user> resetpass #<current> #<pending>`, so the user's passwords are
 //!   exactly the AWSCURRENT and the AWSPENDING ones: clients holding the current
-//!   password keep working through the rotation, and
-//!   the password before it stops working. The user must exist already.
+//!   password keep working through the rotation, and the password before it stops
+//!   working. The user must exist already. Passwords go as SHA-256 hashes (`#…`), so
+//!   `MONITOR` and the slow log never show them.
 //! - alternating-users: the pending user gets the current (template) user's rules from
-//!   `ACL LIST` (keys, channels, commands, selectors, on/off; not its passwords) in
-//!   one `ACL SETUSER <pending> reset <rules…> >pending` (created if missing), and
-//!   only the pending password.
+//!   `ACL LIST` (keys, channels, commands, selectors, on/off; not its passwords), and
+//!   keeps what it could do before as an extra selector, in one
+//!   `ACL SETUSER <pending> reset <rules…> (<its own rules>) #<pending>` (created if
+//!   missing): nothing granted to either user is ever taken away (Redis 7 selectors).
 //!
-//!   Then `ACL SAVE`, so the change survives a restart when the server uses an ACL file
-//!   (a server without one answers with an error, which is ignored).
+//!   Then `ACL SAVE`, so the change survives a restart when the server uses an ACL file.
+//!   A failed save is a retryable error (the step is retried, and runs `ACL SETUSER` and
+//!   `ACL SAVE` again); only a server with no ACL file skips it.
+//!
+//! Rights the admin needs: `+acl|setuser +acl|save` (and `+acl|getuser` for single
+//! user, `+acl|list` for alternating users).
 //!
 //! TLS: with `ssl` absent, a plaintext Redis port does not answer a TLS handshake at all
 //! (it waits for a line), so trying TLS first would cost a full timeout on every call.
 //! Instead the port is probed with an unauthenticated `PING`: a port that answers in RESP
-//! speaks plaintext, so TLS cannot work there and plaintext is used; any other port gets
-//! TLS with verification. `ssl: true` never probes and never falls back.
+//! speaks plaintext, so TLS cannot work there and plaintext is used, with a warning that
+//! names the secret; any other port gets TLS with verification, and a failed certificate
+//! or host-name check is an error, never a plaintext retry. `ssl: true` never probes.
 
 use super::{
     CALL_TIMEOUT, CONNECT_TIMEOUT, Endpoint, Trust, call, check_password, format_error,
@@ -49,7 +56,7 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 #[derive(Debug, Clone, Default)]
 pub struct Redis {
     /// When `ROTGEN_CA_FILE` is set: the system bundle plus it (the redis client replaces
-    /// its roots with what it is given, so the system roots are read once, here).
+    /// its roots with what it is given).
     roots: Option<Arc<Vec<u8>>>,
 }
 
@@ -66,24 +73,6 @@ impl Target {
             tls: secret.tls().map_err(format_error)?,
         })
     }
-}
-
-/// The system CA bundle, where Linux distributions (and Lambda's Amazon Linux) keep it.
-fn system_bundle() -> Option<Vec<u8>> {
-    let mut candidates: Vec<std::path::PathBuf> = Vec::new();
-    if let Some(f) = std::env::var_os("SSL_CERT_FILE") {
-        candidates.push(f.into());
-    }
-    for p in [
-        "/etc/ssl/certs/ca-certificates.crt",
-        "/etc/pki/tls/certs/ca-bundle.crt",
-        "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
-        "/etc/ssl/ca-bundle.pem",
-        "/etc/ssl/cert.pem",
-    ] {
-        candidates.push(p.into());
-    }
-    candidates.into_iter().find_map(|p| std::fs::read(p).ok())
 }
 
 /// The code of a server error (`WRONGPASS`, `NOPERM`, `ERR`…), never its text.
@@ -177,12 +166,12 @@ fn timed_out(at: &Endpoint, tls: bool) -> BackendError {
 
 impl Redis {
     pub fn new(trust: Trust) -> Redis {
-        let roots = trust.extra_pem().map(|extra| {
-            let mut pem = system_bundle().unwrap_or_default();
-            pem.push(b'\n');
-            pem.extend_from_slice(extra);
-            Arc::new(pem)
-        });
+        // The client trusts the system's store by itself; with an extra bundle it
+        // trusts only what it is given, so it gets both.
+        let roots = trust
+            .extra_pem()
+            .and(trust.roots_pem())
+            .map(|pem| Arc::new(pem.to_vec()));
         Redis { roots }
     }
 
@@ -270,11 +259,7 @@ impl Redis {
             Tls::Prefer => {
                 let plain = self.speaks_plaintext(&t.at).await?;
                 if plain {
-                    tracing::info!(
-                        service = SERVICE,
-                        endpoint = %t.at,
-                        "the port answers in plaintext and the secret does not set `ssl`: using plaintext"
-                    );
+                    super::warn_plaintext(SERVICE, &t.at);
                 }
                 !plain
             }
@@ -349,17 +334,18 @@ impl Redis {
         let mut setuser = ::redis::cmd("ACL");
         setuser.arg("SETUSER").arg(user);
         if req.strategy == Strategy::AlternatingUsers && template != user {
-            let rules = self.rules_of(&mut conn, at, template, tls).await?.ok_or_else(|| {
+            let lines = self.acl_list(&mut conn, at, tls).await?;
+            let rules = rules_of(&lines, template).ok_or_else(|| {
                 BackendError::new(
                     ErrorKind::Config,
                     format!("{SERVICE} at {at}: the current user {template}, whose rules {user} should get, does not exist"),
                 )
             })?;
             setuser.arg("reset");
-            for r in &rules {
+            for r in union_rules(&rules, rules_of(&lines, user).as_deref()) {
                 setuser.arg(r);
             }
-            setuser.arg(format!(">{pending}"));
+            setuser.arg(format!("#{}", super::hash::redis_sha256(pending)));
         } else {
             let exists: Value = ::redis::cmd("ACL")
                 .arg("GETUSER")
@@ -376,56 +362,137 @@ impl Redis {
             let current = req.current.password().map_err(format_error)?;
             setuser.arg("resetpass");
             if current != pending && !current.is_empty() {
-                setuser.arg(format!(">{current}"));
+                setuser.arg(format!("#{}", super::hash::redis_sha256(current)));
             }
-            setuser.arg(format!(">{pending}"));
+            setuser.arg(format!("#{}", super::hash::redis_sha256(pending)));
         }
         let _: Value = setuser
             .query_async(&mut conn)
             .await
             .map_err(|e| error(at, &e, &format!("ACL SETUSER {user}"), tls))?;
 
+        // Without a save the change lives only in memory: a restart or `ACL LOAD` would
+        // bring back the old password. Only a server with no ACL file may skip it.
         let saved: Result<Value, RedisError> =
             ::redis::cmd("ACL").arg("SAVE").query_async(&mut conn).await;
-        if let Err(e) = saved {
-            tracing::info!(service = SERVICE, endpoint = %at, code = %code(&e), "ACL SAVE failed (a server without an ACL file refuses it): the change lives until the server restarts");
+        match saved {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.detail()
+                    .is_some_and(|d| d.contains("not configured to use an ACL file")) =>
+            {
+                tracing::debug!(service = SERVICE, endpoint = %at, "the server has no ACL file: nothing to save");
+                Ok(())
+            }
+            Err(e) => Err(BackendError::new(
+                ErrorKind::Service,
+                format!(
+                    "{SERVICE} at {at}: ACL SAVE failed{}, so the new password lives only in the server's memory and a restart would lose it; {}",
+                    match code(&e).as_str() {
+                        "" => String::new(),
+                        c => format!(" ({c})"),
+                    },
+                    if matches!(
+                        e.kind(),
+                        ::redis::ErrorKind::Server(ServerErrorKind::NoPerm)
+                    ) {
+                        format!("allow {admin_user} to run it (+acl|save)")
+                    } else {
+                        "check that the server can write its ACL file".to_string()
+                    }
+                ),
+            )),
         }
-        Ok(())
     }
 
-    /// `user`'s rules from `ACL LIST`, without passwords, or `None` if there is no such user.
-    async fn rules_of(
+    async fn acl_list(
         &self,
         conn: &mut MultiplexedConnection,
         at: &Endpoint,
-        user: &str,
         tls: bool,
-    ) -> Result<Option<Vec<String>>, BackendError> {
-        let lines: Vec<String> = ::redis::cmd("ACL")
+    ) -> Result<Vec<String>, BackendError> {
+        ::redis::cmd("ACL")
             .arg("LIST")
             .query_async(conn)
             .await
-            .map_err(|e| error(at, &e, "ACL LIST", tls))?;
-        Ok(lines.iter().find_map(|l| {
-            let words = split_rules(l);
-            match words.as_slice() {
-                [u, name, rules @ ..] if u == "user" && name == user => Some(
-                    rules
-                        .iter()
-                        .filter(|r| {
-                            !(r.starts_with('#')
-                                || r.starts_with('>')
-                                || r.starts_with('<')
-                                || r.starts_with('!'))
-                        })
-                        .filter(|r| !matches!(r.as_str(), "nopass" | "resetpass"))
-                        .cloned()
-                        .collect(),
-                ),
-                _ => None,
-            }
-        }))
+            .map_err(|e| error(at, &e, "ACL LIST", tls))
     }
+}
+
+/// `user`'s rules in `ACL LIST`'s lines, without passwords, or `None` if there is no such
+/// user.
+fn rules_of(lines: &[String], user: &str) -> Option<Vec<String>> {
+    lines.iter().find_map(|l| {
+        let words = split_rules(l);
+        match words.as_slice() {
+            [u, name, rules @ ..] if u == "user" && name == user => Some(
+                rules
+                    .iter()
+                    .filter(|r| {
+                        !(r.starts_with('#')
+                            || r.starts_with('>')
+                            || r.starts_with('<')
+                            || r.starts_with('!'))
+                    })
+                    .filter(|r| !matches!(r.as_str(), "nopass" | "resetpass"))
+                    .cloned()
+                    .collect(),
+            ),
+            _ => None,
+        }
+    })
+}
+
+/// Whether an ACL rule grants or limits access (what a selector may hold), rather than
+/// being a flag (`on`, `sanitize-payload`) or a selector itself.
+fn is_permission(rule: &str) -> bool {
+    rule.starts_with(['~', '%', '&', '+', '-'])
+        || matches!(
+            rule,
+            "allkeys"
+                | "resetkeys"
+                | "allchannels"
+                | "resetchannels"
+                | "allcommands"
+                | "nocommands"
+        )
+}
+
+/// The pending user's rules: the template's (so it can do all the template can), plus,
+/// as selectors, what the pending user could do before (so nothing granted to it is
+/// taken away). Redis allows a command when the root rules or any selector allow it.
+fn union_rules(template: &[String], pending_before: Option<&[String]>) -> Vec<String> {
+    let mut out: Vec<String> = template.to_vec();
+    let selector = |perms: Vec<&str>| format!("({})", perms.join(" "));
+    let template_root = selector(
+        template
+            .iter()
+            .map(String::as_str)
+            .filter(|r| is_permission(r))
+            .collect(),
+    );
+    let Some(before) = pending_before else {
+        return out;
+    };
+    let mut extra: Vec<String> = Vec::new();
+    let root: Vec<&str> = before
+        .iter()
+        .map(String::as_str)
+        .filter(|r| is_permission(r))
+        .collect();
+    let grants = root
+        .iter()
+        .any(|r| r.starts_with('+') || *r == "allcommands");
+    if grants {
+        extra.push(selector(root));
+    }
+    extra.extend(before.iter().filter(|r| r.starts_with('(')).cloned());
+    for s in extra {
+        if s != template_root && !out.contains(&s) {
+            out.push(s);
+        }
+    }
+    out
 }
 
 /// Splits an `ACL LIST` line at spaces outside selectors (`(…)`).
@@ -479,6 +546,16 @@ impl Backend for Redis {
         // Redis itself sets no limit on ACL user names; this only keeps names sane.
         128
     }
+
+    fn default_port(&self) -> u16 {
+        DEFAULT_PORT
+    }
+
+    /// `ACL SETUSER … >current >pending` leaves the current password working, so a retry
+    /// runs it again, and `ACL SAVE` with it.
+    fn reruns_set(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]
@@ -501,6 +578,23 @@ mod tests {
                 "(~other:* +set)"
             ]
         );
+    }
+
+    #[test]
+    fn pending_keeps_its_own_rules_as_selectors() {
+        let t: Vec<String> = ["on", "~app:*", "resetchannels", "-@all", "+get"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(union_rules(&t, None), t);
+        // Before: the copy of the template, plus a grant of its own.
+        let before: Vec<String> = ["on", "~app:*", "resetchannels", "-@all", "+get", "+set"]
+            .map(String::from)
+            .to_vec();
+        let u = union_rules(&t, Some(&before));
+        assert_eq!(u.last().unwrap(), "(~app:* resetchannels -@all +get +set)");
+        // The same as the template: nothing added, and nothing added twice.
+        assert_eq!(union_rules(&t, Some(&t)), t);
+        assert_eq!(union_rules(&u, Some(&u)), u);
     }
 
     #[test]

@@ -961,8 +961,14 @@ impl Cx {
         } else if service == "postgres" {
             fields.push(("dbname", json!("postgres")));
         }
-        if let Some(s) = &c.ssl {
-            fields.push(("ssl", json!(s.v)));
+        // Secrets rotgen creates ask for verified TLS unless the spec says otherwise: with
+        // `ssl` absent a server that declines TLS would get the password in plaintext.
+        match &c.ssl {
+            Some(s) => fields.push(("ssl", json!(s.v))),
+            None if matches!(service, "postgres" | "mysql" | "mariadb" | "redis") => {
+                fields.push(("ssl", json!(true)))
+            }
+            None => {}
         }
         if let Some(u) = &c.url {
             fields.push(("url", u.v.to_json()));

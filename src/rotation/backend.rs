@@ -123,6 +123,19 @@ pub trait Backend: Send + Sync {
         63
     }
 
+    /// The port a secret without `port` means (the master check compares ports).
+    fn default_port(&self) -> u16 {
+        0
+    }
+
+    /// Whether the credentials that set a password still log in after the change (Redis
+    /// keeps the current password beside the pending one). Then setSecret runs
+    /// `set_password` on every retry, so a retry also finishes whatever else the call
+    /// does (saving the ACL file), instead of stopping at "the pending login works".
+    fn reruns_set(&self) -> bool {
+        false
+    }
+
     /// Whether the service has users at all: `random` has none, so createSecret only
     /// replaces the value.
     fn has_users(&self) -> bool {
@@ -172,6 +185,12 @@ impl<T: Backend + ?Sized> Backend for &T {
     }
     fn max_username_len(&self) -> usize {
         (**self).max_username_len()
+    }
+    fn default_port(&self) -> u16 {
+        (**self).default_port()
+    }
+    fn reruns_set(&self) -> bool {
+        (**self).reruns_set()
     }
     fn has_users(&self) -> bool {
         (**self).has_users()

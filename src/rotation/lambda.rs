@@ -58,8 +58,21 @@ fn kind_of(v: &Value) -> &'static str {
 
 impl<S: SecretStore, B: Backend> Handler<S, B> {
     pub async fn handle(&self, event: Value, caller: Caller) -> Answer {
+        self.handle_until(event, caller, None).await
+    }
+
+    /// [`Handler::handle`], with a rotation step stopped cleanly at `deadline`.
+    pub async fn handle_until(
+        &self,
+        event: Value,
+        caller: Caller,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Answer {
         match classify(event) {
-            Event::Rotation(e) => self.rotate_step(&e, caller).await.map_err(Into::into),
+            Event::Rotation(e) => self
+                .rotate_step_until(&e, caller, deadline)
+                .await
+                .map_err(Into::into),
             Event::Macro(request) => Ok(crate::cfn_macro::handle_request(
                 &request,
                 &crate::cfn_macro::ExpandOptions::from_env(),
@@ -79,8 +92,17 @@ impl<S: SecretStore, B: Backend> Handler<S, B> {
         e: &RotationEvent,
         caller: Caller,
     ) -> Result<Value, RotationError> {
+        self.rotate_step_until(e, caller, None).await
+    }
+
+    async fn rotate_step_until(
+        &self,
+        e: &RotationEvent,
+        caller: Caller,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<Value, RotationError> {
         let started = std::time::Instant::now();
-        match self.rotator.handle(e, caller).await {
+        match self.rotator.handle_until(e, caller, deadline).await {
             Ok(outcome) => {
                 tracing::info!(
                     step = e.step.name(),
@@ -108,6 +130,26 @@ impl<S: SecretStore, B: Backend> Handler<S, B> {
             }
         }
     }
+}
+
+/// How long before the invocation's deadline a step stops: time to answer Secrets
+/// Manager and flush the logs.
+pub const DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// When a step must stop, from the invocation's deadline (milliseconds since the Unix
+/// epoch, as the Runtime API gives it), less [`DEADLINE_MARGIN`]. `None` when the
+/// deadline is unknown (0) or the clock cannot be read.
+pub fn step_deadline(deadline_ms: u64) -> Option<tokio::time::Instant> {
+    if deadline_ms == 0 {
+        return None;
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?;
+    let left = std::time::Duration::from_millis(deadline_ms)
+        .saturating_sub(now)
+        .saturating_sub(DEADLINE_MARGIN);
+    Some(tokio::time::Instant::now() + left)
 }
 
 /// Structured JSON logs in Lambda (one object per line, as CloudWatch's JSON log format
@@ -195,6 +237,7 @@ pub async fn run<B: Backend + 'static>(
         backend,
         strategy: strategy_from_env()?,
         policy: PasswordPolicy::from_env(service)?,
+        masters: crate::rotation::trust::Masters::from_env(),
     };
     serve(Handler { rotator }).await
 }
@@ -209,7 +252,12 @@ where
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<Value>| {
             let handler = Arc::clone(&handler);
-            async move { handler.handle(event.payload, Caller::SecretsManager).await }
+            let deadline = step_deadline(event.context.deadline);
+            async move {
+                handler
+                    .handle_until(event.payload, Caller::SecretsManager, deadline)
+                    .await
+            }
         },
     ))
     .await

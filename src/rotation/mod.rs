@@ -12,6 +12,7 @@ pub mod secret;
 pub mod steps;
 pub mod store;
 pub mod testing;
+pub mod trust;
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

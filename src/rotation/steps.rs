@@ -17,7 +17,9 @@ use super::backend::{Backend, BackendError, ErrorKind, SetPassword, Strategy, al
 use super::password::PasswordPolicy;
 use super::secret::{SecretFormatError, SecretValue};
 use super::store::{Description, SecretStore, StoreError};
+use super::trust::{self, MASTERS_VAR, Masters, Refusal};
 use super::{Redactor, RotationError, RotationEvent, Step};
+use tracing::Instrument;
 
 pub const CURRENT: &str = "AWSCURRENT";
 pub const PENDING: &str = "AWSPENDING";
@@ -60,6 +62,9 @@ pub struct Rotator<S, B> {
     pub backend: B,
     pub strategy: Strategy,
     pub policy: PasswordPolicy,
+    /// The master secrets this function may use (its own configuration, never the
+    /// secret's word): see [`trust`].
+    pub masters: Masters,
 }
 
 /// An error inside a step, before it is tagged with the step and redacted.
@@ -101,6 +106,12 @@ impl From<SecretFormatError> for Fail {
     }
 }
 
+impl From<Refusal> for Fail {
+    fn from(r: Refusal) -> Self {
+        fail("Refused", r.0)
+    }
+}
+
 fn fail(kind: &'static str, message: impl Into<String>) -> Fail {
     Fail {
         kind,
@@ -116,8 +127,34 @@ impl<S: SecretStore, B: Backend> Rotator<S, B> {
         event: &RotationEvent,
         caller: Caller,
     ) -> Result<Outcome, RotationError> {
+        self.handle_until(event, caller, None).await
+    }
+
+    /// Runs one step of `event`, stopping it cleanly at `deadline` (the Lambda's, less a
+    /// margin) with a retryable error: every call in flight is dropped (an open database
+    /// transaction rolls back), which is a crash the steps are built to survive, but one
+    /// that still answers Secrets Manager instead of being killed half-way.
+    pub async fn handle_until(
+        &self,
+        event: &RotationEvent,
+        caller: Caller,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<Outcome, RotationError> {
         let mut redactor = Redactor::default();
-        let result = self.run(event, caller, &mut redactor).await;
+        let span =
+            tracing::info_span!("rotation", secret = %event.secret_id, step = event.step.name());
+        let work = self.run(event, caller, &mut redactor).instrument(span);
+        let result = match deadline {
+            None => work.await,
+            Some(at) => match tokio::time::timeout_at(at, work).await {
+                Ok(r) => r,
+                Err(_) => Err(Fail {
+                    kind: "Deadline",
+                    retryable: true,
+                    message: "the step stopped before the function's time ran out, leaving nothing half-done that a retry cannot finish; Secrets Manager retries it (if this repeats, raise the function's timeout or check the service's latency)".into(),
+                }),
+            },
+        };
         result.map_err(|f| RotationError {
             step: event.step,
             secret_id: event.secret_id.clone(),
@@ -155,6 +192,20 @@ impl<S: SecretStore, B: Backend> Rotator<S, B> {
         }
         if d.has_stage(token, CURRENT) {
             return Ok(Outcome::AlreadyCurrent);
+        }
+        // `rotgen rotate` starts a rotation without Secrets Manager's lock: never beside
+        // another one.
+        if cli_create
+            && !staged
+            && let Some(other) = d.version_with(PENDING)
+        {
+            return Err(fail(
+                "RotationInProgress",
+                format!(
+                    "secret {} has another rotation in progress (AWSPENDING version {other}); finish it (rotgen rotate --resume) before starting one",
+                    d.arn
+                ),
+            ));
         }
         if staged && !d.has_stage(token, PENDING) {
             return Err(fail(
@@ -254,17 +305,36 @@ impl<S: SecretStore, B: Backend> Rotator<S, B> {
         if !self.backend.has_users() {
             return Ok(Outcome::AlreadyDone);
         }
-        if self.backend.login(&pending).await? {
+        let current = self.read(id, None, CURRENT, r).await?;
+        // AWSPENDING may differ from AWSCURRENT only in its password (and the user of
+        // the pair): a tampered pending value cannot name another user or place.
+        trust::check_pending(
+            self.strategy,
+            self.backend.max_username_len(),
+            &current,
+            &pending,
+        )?;
+        let alternating = self.strategy == Strategy::AlternatingUsers;
+        // Alternating users (whose privileges must be complete, not just the login) and
+        // backends whose credentials still work after a change run set_password on every
+        // retry; the others are done once the pending credentials log in.
+        if !alternating && !self.backend.reruns_set() && self.backend.login(&pending).await? {
             return Ok(Outcome::AlreadyDone);
         }
-        let current = self.read(id, None, CURRENT, r).await?;
-        same_place(&current, &pending)?;
         // The credentials that change the password: the master secret for alternating
         // users (and for a single user whose secret names one, e.g. a Redis admin), else
         // the user's own current credentials, then its previous ones.
         let names_master = current.json().is_ok_and(|m| m.contains_key("masterarn"));
-        if self.strategy == Strategy::AlternatingUsers || names_master {
-            let master = self.master(&current, r).await?;
+        if alternating || names_master {
+            let master = self.master(&current, &pending, r).await?;
+            // The master acts only for a user whose own credentials log in: a secret
+            // naming another existing user cannot make the master reset that user.
+            if !self.backend.login(&current).await? {
+                return Err(fail(
+                    "CurrentLogin",
+                    "the AWSCURRENT credentials do not log in, so the master secret will not act for them; put the user's working password in AWSCURRENT, delete the AWSPENDING version, then rotate again",
+                ));
+            }
             return self
                 .change(&master, &current, &pending)
                 .await
@@ -322,9 +392,26 @@ impl<S: SecretStore, B: Backend> Rotator<S, B> {
         }
     }
 
-    async fn master(&self, current: &SecretValue, r: &mut Redactor) -> Result<SecretValue, Fail> {
+    /// The master secret the secret names, if the function's configuration names it too,
+    /// and only for a secret on the master's own server.
+    async fn master(
+        &self,
+        current: &SecretValue,
+        pending: &SecretValue,
+        r: &mut Redactor,
+    ) -> Result<SecretValue, Fail> {
         let arn = current.masterarn()?.to_string();
-        self.read(&arn, None, CURRENT, r).await
+        if !self.masters.allows(&arn) {
+            return Err(fail(
+                "Refused",
+                format!(
+                    "the secret names master secret {arn} (masterarn), which this function's configuration does not name ({MASTERS_VAR}); name it in the spec's master_secret_arn and deploy the rebuilt template (rotgen rotate: pass --master)"
+                ),
+            ));
+        }
+        let master = self.read(&arn, None, CURRENT, r).await?;
+        trust::check_master(self.backend.default_port(), current, pending, &master)?;
+        Ok(master)
     }
 
     async fn test(&self, id: &str, token: &str, r: &mut Redactor) -> Result<Outcome, Fail> {
@@ -352,23 +439,4 @@ impl<S: SecretStore, B: Backend> Rotator<S, B> {
         }
         Ok(Outcome::Done)
     }
-}
-
-/// Pending and current must name the same service (AWS's functions check this too), so
-/// a tampered pending value cannot redirect the password change.
-fn same_place(current: &SecretValue, pending: &SecretValue) -> Result<(), Fail> {
-    let (Ok(c), Ok(p)) = (current.json(), pending.json()) else {
-        return Ok(());
-    };
-    for key in ["host", "port", "engine", "url"] {
-        if c.get(key) != p.get(key) {
-            return Err(fail(
-                "SecretFormat",
-                format!(
-                    "the AWSPENDING value has another `{key}` than AWSCURRENT; delete the AWSPENDING version and rotate again"
-                ),
-            ));
-        }
-    }
-    Ok(())
 }

@@ -494,6 +494,12 @@ impl<B: Backend> Backend for FaultyBackend<'_, B> {
     fn max_username_len(&self) -> usize {
         self.inner.max_username_len()
     }
+    fn default_port(&self) -> u16 {
+        self.inner.default_port()
+    }
+    fn reruns_set(&self) -> bool {
+        self.inner.reruns_set()
+    }
     fn has_users(&self) -> bool {
         self.inner.has_users()
     }

@@ -289,7 +289,7 @@ pub static CREATE: Table = Table {
         f(
             "ssl",
             Ty::Bool,
-            "`ssl`: true forces TLS, false forbids it; absent tries TLS first.",
+            "`ssl` (default true: verified TLS); false forbids TLS. Set it to false only for a server without TLS.",
         ),
         f(
             "url",
