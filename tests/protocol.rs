@@ -216,7 +216,11 @@ fn every_step_run_twice_gives_the_same_result() {
             let second =
                 block(rotator.handle(&event(step, &w.arn, "t"), Caller::SecretsManager)).unwrap();
             assert_eq!(first, Outcome::Done, "{step}");
-            if step != Step::Test {
+            // testSecret always tests; with alternating users setSecret re-syncs the
+            // pending user's privileges on every run (a login alone does not prove them).
+            let repeats =
+                step == Step::Test || (step == Step::Set && strategy == Strategy::AlternatingUsers);
+            if !repeats {
                 assert_ne!(second, Outcome::Done, "{step} did its work twice");
             }
             assert_eq!(w.store.value(&w.arn, "AWSPENDING"), pending, "{step}");

@@ -143,6 +143,28 @@ mod admin {
             .is_ok()
     }
 
+    /// Whether `user` logs in to PostgreSQL with `password`.
+    pub async fn pg_login(user: &str, password: &str) -> bool {
+        run::<sqlx::PgConnection>(&pg_url(user, password), "SELECT 1").await
+    }
+
+    /// Whether `user` logs in to MariaDB with `password`.
+    pub async fn mysql_login(user: &str, password: &str) -> bool {
+        run::<sqlx::MySqlConnection>(&mysql_url(user, password), "SELECT 1").await
+    }
+
+    /// Whether `creds` log in (to a SQL service), whatever they may do then.
+    pub async fn logs_in(service: &str, creds: &SecretValue) -> bool {
+        let (Ok(user), Ok(password)) = (creds.username(), creds.password()) else {
+            return false;
+        };
+        match service {
+            "postgres" => pg_login(user, password).await,
+            "mariadb" => mysql_login(user, password).await,
+            other => panic!("no login check for {other}"),
+        }
+    }
+
     pub async fn pg(sql: &str) {
         let url = pg_url(
             &env("PG_SUPERUSER").unwrap(),
@@ -179,6 +201,31 @@ mod admin {
             cmd.arg(*a);
         }
         let _: redis::Value = cmd.query_async(&mut c).await.unwrap();
+    }
+
+    /// Whether `creds` log in to Redis and may run `args`.
+    pub async fn redis_can(creds: &SecretValue, args: &[&str]) -> bool {
+        let url = format!("redis://127.0.0.1:{}/", env("REDIS_PORT").unwrap());
+        let Ok(client) = redis::Client::open(url) else {
+            return false;
+        };
+        let Ok(mut c) = client.get_multiplexed_async_connection().await else {
+            return false;
+        };
+        let auth: Result<redis::Value, _> = redis::cmd("AUTH")
+            .arg(creds.username().unwrap())
+            .arg(creds.password().unwrap())
+            .query_async(&mut c)
+            .await;
+        if auth.is_err() {
+            return false;
+        }
+        let mut cmd = redis::cmd(args[0]);
+        for a in &args[1..] {
+            cmd.arg(*a);
+        }
+        let r: Result<redis::Value, _> = cmd.query_async(&mut c).await;
+        r.is_ok()
     }
 
     /// Whether `creds` log in and can read what they should, checked with the drivers
@@ -235,14 +282,23 @@ impl Case {
     }
 }
 
-async fn case(service: &'static str, strategy: Strategy) -> Case {
-    let user = unique("rg");
-    let old_password = format!("Old-{}-pw", unique("p"));
-    let port: u16 = match service {
+/// The port of the real `service`.
+fn port_of(service: &str) -> u16 {
+    match service {
         "postgres" => env("PG_PORT").unwrap().parse().unwrap(),
         "mariadb" => env("MYSQL_PORT").unwrap().parse().unwrap(),
         _ => env("REDIS_PORT").unwrap().parse().unwrap(),
-    };
+    }
+}
+
+async fn case(service: &'static str, strategy: Strategy) -> Case {
+    case_at(service, strategy, port_of(service)).await
+}
+
+/// A case whose secrets (the master's too) name `port` (a proxy in front of the service).
+async fn case_at(service: &'static str, strategy: Strategy, port: u16) -> Case {
+    let user = unique("rg");
+    let old_password = format!("Old-{}-pw", unique("p"));
     let table = format!("t_{user}");
     let mut value = json!({"engine": service, "host": "127.0.0.1", "port": port, "username": user, "password": old_password});
     match service {
@@ -617,4 +673,487 @@ fn rotate_tells_the_service_from_the_secret() {
         "{err}"
     );
     rt().block_on(check_rotated(&c, 1));
+}
+
+// ---------------------------------------------------------------- attacks and faults
+//
+// Whoever can write the application's secret can write any of its fields; the network
+// can cut or stall any call. None of it may change the wrong password, send one in the
+// clear, or leave AWSCURRENT without a working login.
+
+/// One step of `c`'s rotation `token`, as `rotgen rotate` runs it.
+async fn run_step(
+    h: &Handler<AwsStore, Shipped>,
+    c: &Case,
+    step: Step,
+    token: &str,
+) -> Result<rotgen::rotation::steps::Outcome, rotgen::rotation::RotationError> {
+    let event = RotationEvent {
+        step,
+        secret_id: c.arn.clone(),
+        token: token.to_string(),
+        rotation_token: None,
+    };
+    h.rotator.handle(&event, Caller::Cli).await
+}
+
+/// Writes `value` into `c`'s secret as the version `token` with `stage`, as anyone who
+/// may write the secret can.
+async fn tamper(c: &Case, token: Option<&str>, stage: &str, value: &Value) {
+    let mut put = sm()
+        .await
+        .put_secret_value()
+        .secret_id(&c.arn)
+        .secret_string(value.to_string())
+        .version_stages(stage);
+    if let Some(t) = token {
+        put = put.client_request_token(t);
+    }
+    put.send().await.unwrap();
+}
+
+fn json_of(v: &SecretValue) -> Value {
+    serde_json::from_str(&v.to_secret_string()).unwrap()
+}
+
+#[test]
+fn a_tampered_pending_value_cannot_name_another_user() {
+    if services().is_none() {
+        return;
+    }
+    rt().block_on(async {
+        for strategy in [Strategy::SingleUser, Strategy::AlternatingUsers] {
+            let c = case("postgres", strategy).await;
+            let victim = unique("victim");
+            admin::pg(&format!(
+                "CREATE ROLE {victim} LOGIN PASSWORD 'Victim-pw-1'"
+            ))
+            .await;
+            let h = handler(&c).await;
+            let token = uuid::Uuid::new_v4().to_string();
+            run_step(&h, &c, Step::Create, &token).await.unwrap();
+            let mut pending = json_of(&stage(&c.arn, "AWSPENDING").await.unwrap());
+            pending["username"] = json!(victim);
+            tamper(&c, Some(&token), "AWSPENDING", &pending).await;
+            let e = run_step(&h, &c, Step::Set, &token).await.unwrap_err();
+            assert!(!e.retryable, "{e}");
+            assert!(
+                e.to_string()
+                    .contains(&format!("AWSPENDING names user {victim}")),
+                "{e}"
+            );
+            assert!(
+                e.to_string().contains(&c.arn),
+                "the refusal names the secret: {e}"
+            );
+            assert!(
+                admin::pg_login(&victim, "Victim-pw-1").await,
+                "{strategy:?}: the victim's password is unchanged"
+            );
+            assert!(admin::works("postgres", &stage(&c.arn, "AWSCURRENT").await.unwrap()).await);
+        }
+    });
+}
+
+#[test]
+fn the_master_acts_only_for_a_user_of_its_own_server_that_logs_in() {
+    if services().is_none() {
+        return;
+    }
+    rt().block_on(async {
+        let superuser = env("PG_SUPERUSER").unwrap();
+        let superpass = env("PG_SUPERPASSWORD").unwrap();
+        // (a) The secret names another existing user, with a made-up password: the master
+        // would otherwise clone that user's privileges into a login the secret holds.
+        let c = case("postgres", Strategy::AlternatingUsers).await;
+        let victim = unique("victim");
+        admin::pg(&format!("CREATE ROLE {victim} LOGIN PASSWORD 'Victim-pw-2'; GRANT pg_read_all_data TO {victim}")).await;
+        let mut forged = json_of(&c.old);
+        forged["username"] = json!(victim);
+        forged["password"] = json!("made-up-password");
+        tamper(&c, None, "AWSCURRENT", &forged).await;
+        let e = rotate(&handler(&c).await, &c.arn, false).await.unwrap_err().to_string();
+        assert!(e.contains("AWSCURRENT credentials do not log in"), "{e}");
+        assert!(admin::pg_login(&victim, "Victim-pw-2").await);
+        assert!(
+            !admin::pg_login(&format!("{victim}_clone"), "made-up-password").await,
+            "no clone of the victim was made"
+        );
+
+        // (b) The secret names the master's own user (the pair's other name): refused
+        // before any login, and the master's password is unchanged.
+        let c = case("postgres", Strategy::AlternatingUsers).await;
+        let mut forged = json_of(&c.old);
+        forged["username"] = json!(format!("{superuser}_clone"));
+        tamper(&c, None, "AWSCURRENT", &forged).await;
+        let e = rotate(&handler(&c).await, &c.arn, false).await.unwrap_err().to_string();
+        assert!(e.contains("master's own user"), "{e}");
+        assert!(admin::pg_login(&superuser, &superpass).await, "the master still logs in");
+
+        // (b) The same through a single-user secret with an admin (Redis).
+        let c = case("redis", Strategy::SingleUser).await;
+        let mut forged = json_of(&c.old);
+        forged["username"] = json!(env("REDIS_ADMIN_USER").unwrap());
+        tamper(&c, None, "AWSCURRENT", &forged).await;
+        let e = rotate(&handler(&c).await, &c.arn, false).await.unwrap_err().to_string();
+        assert!(e.contains("master's own user"), "{e}");
+        let admin_creds = SecretValue::parse(
+            &json!({"username": env("REDIS_ADMIN_USER").unwrap(), "password": env("REDIS_ADMIN_PASSWORD").unwrap()}).to_string(),
+        );
+        assert!(admin::works("redis", &admin_creds).await, "the admin still logs in");
+
+        // (c) The secret points at another server (a recording fake): the master's
+        // credentials never leave.
+        let (port, seen) = common::net::fake(common::net::Fake::PostgresDeclines).await;
+        let c = case("postgres", Strategy::AlternatingUsers).await;
+        let mut forged = json_of(&c.old);
+        forged["port"] = json!(port);
+        tamper(&c, None, "AWSCURRENT", &forged).await;
+        let e = rotate(&handler(&c).await, &c.arn, false).await.unwrap_err().to_string();
+        assert!(e.contains("`port`"), "{e}");
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.connections, 0, "nothing was sent to the other server");
+        drop(seen);
+
+        // (d) A master the function's configuration does not name is never read.
+        let c = case("postgres", Strategy::AlternatingUsers).await;
+        let mut h = handler(&c).await;
+        h.rotator.masters = Masters::none();
+        let e = rotate(&h, &c.arn, false).await.unwrap_err().to_string();
+        assert!(e.contains("ROTGEN_MASTER_SECRETS"), "{e}");
+        assert!(admin::works("postgres", &stage(&c.arn, "AWSCURRENT").await.unwrap()).await);
+    });
+}
+
+/// After every cut: a pending password that logs in has every privilege it should.
+async fn assert_no_login_without_privileges(c: &Case, when: &str) {
+    if let Some(p) = stage(&c.arn, "AWSPENDING").await
+        && admin::logs_in(c.service, &p).await
+    {
+        assert!(
+            admin::works(c.service, &p).await,
+            "{} {when}: the pending user logs in without its privileges",
+            c.service
+        );
+    }
+}
+
+#[test]
+fn alternating_users_cut_between_any_two_statements_then_retried() {
+    if services().is_none() {
+        return;
+    }
+    rt().block_on(async {
+        for (service, proto) in [
+            ("mariadb", common::net::Proto::Mysql),
+            ("postgres", common::net::Proto::Postgres),
+        ] {
+            let proxy = common::net::Proxy::start(proto, port_of(service)).await;
+            let mut c = case_at(service, Strategy::AlternatingUsers, proxy.port).await;
+            // The tests' own checks go to the service directly; the secret has `table`.
+            c.old = stage(&c.arn, "AWSCURRENT").await.unwrap();
+            let h = handler(&c).await;
+            let token = uuid::Uuid::new_v4().to_string();
+            run_step(&h, &c, Step::Create, &token).await.unwrap();
+            let mut cuts = 0;
+            for n in 0.. {
+                proxy.limit(common::net::Limit::Cut { after: n });
+                let r = run_step(&h, &c, Step::Set, &token).await;
+                let cut = proxy.fired();
+                proxy.limit(common::net::Limit::None);
+                assert_no_login_without_privileges(&c, &format!("cut after message {n}")).await;
+                if !cut {
+                    r.unwrap_or_else(|e| panic!("{service}: setSecret without a cut: {e}"));
+                    break;
+                }
+                assert!(r.is_err(), "{service}: a cut step reports a failure");
+                cuts += 1;
+            }
+            assert!(cuts > 5, "{service}: the step was cut {cuts} times");
+            run_step(&h, &c, Step::Set, &token).await.unwrap();
+            run_step(&h, &c, Step::Test, &token).await.unwrap();
+            run_step(&h, &c, Step::Finish, &token).await.unwrap();
+            let current = stage(&c.arn, "AWSCURRENT").await.unwrap();
+            assert!(
+                admin::works(service, &current).await,
+                "{service}: the new AWSCURRENT works"
+            );
+        }
+    });
+}
+
+#[test]
+fn privileges_granted_between_rotations_are_never_revoked() {
+    if services().is_none() {
+        return;
+    }
+    rt().block_on(Box::pin(async {
+        for service in ["postgres", "mariadb"] {
+            let c = case(service, Strategy::AlternatingUsers).await;
+            let h = handler(&c).await;
+            let base = c.old.username().unwrap().to_string();
+            let clone = format!("{base}_clone");
+            rotate(&h, &c.arn, false).await.unwrap();
+            // A DBA grants the base user (and, separately, the clone) something new.
+            let (later, mine) = (format!("later_{base}"), format!("mine_{base}"));
+            grant_new_table(service, &later, &base).await;
+            grant_new_table(service, &mine, &clone).await;
+            for round in 2..=3 {
+                Box::pin(rotate(&h, &c.arn, false)).await.unwrap();
+                let current = stage(&c.arn, "AWSCURRENT").await.unwrap();
+                let previous = stage(&c.arn, "AWSPREVIOUS").await.unwrap();
+                assert!(
+                    reads(service, &current, &later).await,
+                    "{service} rotation {round}: AWSCURRENT can do what the base user can"
+                );
+                let clone_creds = if current.username().unwrap() == clone {
+                    current
+                } else {
+                    previous
+                };
+                assert!(
+                    reads(service, &clone_creds, &mine).await,
+                    "{service} rotation {round}: the clone keeps what it was granted"
+                );
+            }
+        }
+        // Redis: the same with ACL rules.
+        let c = case("redis", Strategy::AlternatingUsers).await;
+        let h = handler(&c).await;
+        let base = c.old.username().unwrap().to_string();
+        let clone = format!("{base}_clone");
+        rotate(&h, &c.arn, false).await.unwrap();
+        admin::redis(&["ACL", "SETUSER", &base, "+set"]).await;
+        admin::redis(&["ACL", "SETUSER", &clone, "+hset"]).await;
+        for round in 2..=3 {
+            rotate(&h, &c.arn, false).await.unwrap();
+            let current = stage(&c.arn, "AWSCURRENT").await.unwrap();
+            let previous = stage(&c.arn, "AWSPREVIOUS").await.unwrap();
+            assert!(
+                admin::redis_can(&current, &["SET", "app:k", "v"]).await,
+                "redis rotation {round}: AWSCURRENT can do what the base user can"
+            );
+            let clone_creds = if current.username().unwrap() == clone {
+                current
+            } else {
+                previous
+            };
+            assert!(
+                admin::redis_can(&clone_creds, &["HSET", "app:h", "f", "v"]).await,
+                "redis rotation {round}: the clone keeps what it was granted"
+            );
+        }
+    }));
+}
+
+/// Creates `table` and lets `to` read it, as a DBA would.
+async fn grant_new_table(service: &str, table: &str, to: &str) {
+    if service == "postgres" {
+        admin::pg(&format!(
+            "CREATE TABLE {table} (id int); GRANT SELECT ON {table} TO {to};"
+        ))
+        .await
+    } else {
+        admin::mysql(&format!(
+            "CREATE TABLE rotgen_test.{table} (id int); GRANT SELECT ON rotgen_test.{table} TO '{to}'@'%';"
+        ))
+        .await
+    }
+}
+
+/// Whether `creds` log in and read `table`.
+async fn reads(service: &str, creds: &SecretValue, table: &str) -> bool {
+    let mut v = json_of(creds);
+    v["table"] = json!(if service == "postgres" {
+        table.to_string()
+    } else {
+        format!("rotgen_test.{table}")
+    });
+    admin::works(service, &SecretValue::parse(&v.to_string())).await
+}
+
+#[test]
+fn a_refused_acl_save_is_retried_and_the_rotation_survives_acl_load() {
+    if services().is_none() {
+        return;
+    }
+    rt().block_on(async {
+        let mut c = case("redis", Strategy::SingleUser).await;
+        // An admin that may change users but not save the ACL file.
+        let admin_user = unique("nosave");
+        admin::redis(&["ACL", "SETUSER", &admin_user, "on", ">Admin-pw-3", "~*", "&*", "+@all", "-acl|save"]).await;
+        let master = json!({"engine": "redis", "host": "127.0.0.1", "port": port_of("redis"), "username": admin_user, "password": "Admin-pw-3"});
+        let master_arn = create_secret(&unique("nosave-master-"), &master).await;
+        let mut value = json_of(&c.old);
+        value["masterarn"] = json!(master_arn);
+        tamper(&c, None, "AWSCURRENT", &value).await;
+        c.old = SecretValue::parse(&value.to_string());
+        c.master = Some(master_arn);
+        let h = handler(&c).await;
+        let e = rotate(&h, &c.arn, false).await.unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("ACL SAVE failed (NOPERM)") && text.contains("(retryable)"), "{text}");
+        assert!(admin::works("redis", &stage(&c.arn, "AWSCURRENT").await.unwrap()).await);
+        // Allowed now: the retry saves, and a reload from the file keeps the new password.
+        admin::redis(&["ACL", "SETUSER", &admin_user, "+acl|save"]).await;
+        rotate(&h, &c.arn, true).await.unwrap();
+        admin::redis(&["ACL", "LOAD"]).await;
+        let current = stage(&c.arn, "AWSCURRENT").await.unwrap();
+        assert!(admin::works("redis", &current).await, "AWSCURRENT logs in after ACL LOAD");
+    });
+}
+
+#[test]
+fn a_step_whose_deadline_runs_out_mid_call_stops_cleanly() {
+    if services().is_none() {
+        return;
+    }
+    rt().block_on(async {
+        let proxy =
+            common::net::Proxy::start(common::net::Proto::Postgres, port_of("postgres")).await;
+        let mut c = case_at("postgres", Strategy::SingleUser, proxy.port).await;
+        c.old = stage(&c.arn, "AWSCURRENT").await.unwrap();
+        let h = handler(&c).await;
+        let token = uuid::Uuid::new_v4().to_string();
+        run_step(&h, &c, Step::Create, &token).await.unwrap();
+        // The service stops answering in the middle of the login.
+        proxy.limit(common::net::Limit::Stall { after: 1 });
+        let started = std::time::Instant::now();
+        let event = RotationEvent {
+            step: Step::Set,
+            secret_id: c.arn.clone(),
+            token: token.clone(),
+            rotation_token: None,
+        };
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(1500);
+        let e = h
+            .rotator
+            .handle_until(&event, Caller::Cli, Some(deadline))
+            .await
+            .unwrap_err();
+        let took = started.elapsed();
+        assert!(proxy.fired(), "the call was in flight");
+        assert_eq!(e.kind, "Deadline", "{e}");
+        assert!(e.retryable, "{e}");
+        assert!(
+            took < std::time::Duration::from_secs(5),
+            "stopped at the deadline, not at a timeout: {took:?}"
+        );
+        assert!(admin::works("postgres", &stage(&c.arn, "AWSCURRENT").await.unwrap()).await);
+        // The service answers again: the retry completes the rotation.
+        proxy.limit(common::net::Limit::None);
+        for step in [Step::Set, Step::Test, Step::Finish] {
+            run_step(&h, &c, step, &token).await.unwrap();
+        }
+        check_rotated(&c, 1).await;
+    });
+}
+
+#[test]
+fn rotate_refuses_a_secret_whose_rotation_secrets_manager_runs() {
+    if services().is_none() {
+        return;
+    }
+    rt().block_on(async {
+        let c = case("postgres", Strategy::SingleUser).await;
+        // What a deployed RotationSchedule leaves (moto: see shared/reference/oracles.md).
+        let client = sm().await;
+        let _ = client
+            .rotate_secret()
+            .secret_id(&c.arn)
+            .rotation_lambda_arn("arn:aws:lambda:us-east-1:123456789012:function:rotgen")
+            .rotation_rules(
+                aws_sdk_secretsmanager::types::RotationRulesType::builder()
+                    .automatically_after_days(30)
+                    .build(),
+            )
+            .rotate_immediately(false)
+            .send()
+            .await;
+        let d = client
+            .describe_secret()
+            .secret_id(&c.arn)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(d.rotation_enabled(), Some(true));
+        let h = handler(&c).await;
+        // A rotation in progress (moto's stray AWSPENDING) is refused...
+        if let Some(stray) = d.version_ids_to_stages().and_then(|m| {
+            m.iter()
+                .find(|(_, s)| {
+                    s.iter().any(|x| x == "AWSPENDING") && !s.iter().any(|x| x == "AWSCURRENT")
+                })
+                .map(|(v, _)| v.clone())
+        }) {
+            let e = rotate(&h, &c.arn, false).await.unwrap_err().to_string();
+            assert!(e.contains("unfinished rotation"), "{e}");
+            client
+                .update_secret_version_stage()
+                .secret_id(&c.arn)
+                .version_stage("AWSPENDING")
+                .remove_from_version_id(stray)
+                .send()
+                .await
+                .unwrap();
+        }
+        // ...and so is starting one while Secrets Manager may.
+        let e = rotate(&h, &c.arn, false).await.unwrap_err().to_string();
+        assert!(
+            e.contains("has rotation enabled") && e.contains("rotate-secret"),
+            "{e}"
+        );
+        assert_eq!(
+            stage(&c.arn, "AWSCURRENT")
+                .await
+                .unwrap()
+                .password()
+                .unwrap(),
+            c.old.password().unwrap()
+        );
+    });
+}
+
+#[test]
+fn database_logs_never_hold_a_new_password() {
+    if services().is_none() {
+        return;
+    }
+    let (Some(pg_log), Some(my_log)) = (env("PG_LOG"), env("MYSQL_GENERAL_LOG")) else {
+        panic!("scripts/services.sh exports PG_LOG and MYSQL_GENERAL_LOG");
+    };
+    rt().block_on(async {
+        let mut passwords = Vec::new();
+        for (service, strategy) in CASES.iter().filter(|(s, _)| *s != "redis") {
+            let c = case(service, *strategy).await;
+            let h = handler(&c).await;
+            for _ in 0..2 {
+                rotate(&h, &c.arn, false).await.unwrap();
+                passwords.push(
+                    stage(&c.arn, "AWSCURRENT")
+                        .await
+                        .unwrap()
+                        .password()
+                        .unwrap()
+                        .to_string(),
+                );
+            }
+        }
+        // Give the servers a moment to write their logs.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let pg = std::fs::read_to_string(&pg_log).unwrap();
+        let my = std::fs::read_to_string(&my_log).unwrap();
+        assert!(pg.contains("ALTER ROLE"), "log_statement = 'all' is on");
+        assert!(my.contains("SET PASSWORD"), "the general log is on");
+        for p in &passwords {
+            assert!(
+                !pg.contains(p.as_str()),
+                "a new password is in PostgreSQL's log"
+            );
+            assert!(
+                !my.contains(p.as_str()),
+                "a new password is in MariaDB's general log"
+            );
+        }
+    });
 }

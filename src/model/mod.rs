@@ -1132,6 +1132,28 @@ impl Cx {
             );
             environment.insert("ROTGEN_SERVICE".into(), json!(service));
             environment.insert("ROTGEN_STRATEGY".into(), json!(strategy));
+            // The master secrets this function may use: a secret's own `masterarn` is
+            // never enough (see rotation::trust).
+            let mut masters: Vec<&Value> = Vec::new();
+            for m in members.iter().filter_map(|s| s.master_arn.as_ref()) {
+                if !masters.contains(&m) {
+                    masters.push(m);
+                }
+            }
+            if !masters.is_empty() {
+                let value = if masters.iter().all(|m| m.is_string()) {
+                    json!(
+                        masters
+                            .iter()
+                            .filter_map(|m| m.as_str())
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    )
+                } else {
+                    json!({"Fn::Join": [",", masters]})
+                };
+                environment.insert(crate::rotation::trust::MASTERS_VAR.into(), value);
+            }
             environment.insert("PASSWORD_LENGTH".into(), json!(password.length.to_string()));
             environment.insert(
                 "EXCLUDE_CHARACTERS".into(),

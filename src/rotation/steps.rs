@@ -143,7 +143,8 @@ impl<S: SecretStore, B: Backend> Rotator<S, B> {
         let mut redactor = Redactor::default();
         let span =
             tracing::info_span!("rotation", secret = %event.secret_id, step = event.step.name());
-        let work = self.run(event, caller, &mut redactor).instrument(span);
+        // On the heap: the steps' state machine is large, and a debug build copies it.
+        let work = Box::pin(self.run(event, caller, &mut redactor).instrument(span));
         let result = match deadline {
             None => work.await,
             Some(at) => match tokio::time::timeout_at(at, work).await {
@@ -197,7 +198,9 @@ impl<S: SecretStore, B: Backend> Rotator<S, B> {
         // another one.
         if cli_create
             && !staged
-            && let Some(other) = d.version_with(PENDING)
+            && let Some((other, _)) = d.versions.iter().find(|(v, _)| {
+                d.has_stage(v, PENDING) && !d.has_stage(v, CURRENT) && v.as_str() != token
+            })
         {
             return Err(fail(
                 "RotationInProgress",

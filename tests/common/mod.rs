@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: one per kind of check.
 #![allow(dead_code)]
 
+pub mod net;
 pub mod runtime_api;
 
 use std::path::{Path, PathBuf};
