@@ -25,6 +25,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+mod common;
+
 // ------------------------------------------------------------------ helpers
 
 /// Passwords with every character a quoting bug would trip on.
@@ -1274,6 +1276,170 @@ async fn redis_tls_with_a_private_ca() {
         .unwrap_err();
     assert_ne!(e.kind, ErrorKind::Auth);
     drop(server);
+}
+
+// --------------------------------------------------- TLS: no plaintext after a refusal
+
+/// A secret for a fake server at `port`, with `ssl` as given (`Null`: absent).
+fn fake_secret(port: u16, ssl: Value) -> SecretValue {
+    let mut v = json!({"host": "127.0.0.1", "port": port, "username": "app", "password": "Mitm-Secret-pw-1"});
+    if !ssl.is_null() {
+        v["ssl"] = ssl;
+    }
+    secret(v)
+}
+
+/// Against a man in the middle whose certificate fails verification, every backend
+/// refuses, with `ssl` absent as with `ssl: true`, and sends it nothing in plaintext:
+/// one connection (the TLS attempt), no second one in the clear.
+#[tokio::test]
+async fn a_failed_certificate_check_never_falls_back_to_plaintext() {
+    use common::net::{Fake, fake};
+    let trust = Trust::from_env().unwrap();
+    let postgres = Postgres::new(trust.clone());
+    let mysql = Mysql::new(Flavour::Mariadb, trust.clone());
+    for ssl in [Value::Null, json!(true)] {
+        let (port, seen) = fake(Fake::PostgresUntrusted).await;
+        let e = postgres
+            .login(&fake_secret(port, ssl.clone()))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Unavailable, "{}", e.message);
+        assert!(e.message.contains("TLS"), "{}", e.message);
+        let seen = common::net::Seen::of(&seen);
+        assert_eq!(
+            seen.connections, 1,
+            "postgres, ssl {ssl}: no plaintext retry"
+        );
+        assert!(
+            seen.plaintext.is_empty(),
+            "postgres, ssl {ssl}: nothing sent in the clear"
+        );
+
+        let (port, seen) = fake(Fake::MysqlUntrusted).await;
+        let e = mysql
+            .login(&fake_secret(port, ssl.clone()))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Unavailable, "{}", e.message);
+        let seen = common::net::Seen::of(&seen);
+        assert_eq!(seen.connections, 1, "mysql, ssl {ssl}: no plaintext retry");
+        assert!(
+            seen.plaintext.is_empty(),
+            "mysql, ssl {ssl}: nothing sent in the clear"
+        );
+    }
+    // A password change is refused the same way, before any statement.
+    let (port, seen) = fake(Fake::PostgresUntrusted).await;
+    let s = fake_secret(port, Value::Null);
+    let pending = s.with_credentials(None, "Mitm-New-pw-2");
+    assert!(
+        postgres
+            .set_password(single(&s, &s, &pending))
+            .await
+            .is_err()
+    );
+    assert!(
+        !common::net::Seen::of(&seen).contains("Mitm"),
+        "no password reached the fake"
+    );
+}
+
+/// A server that declines TLS gets nothing when the secret says `ssl: true`; with `ssl`
+/// absent it is the one case plaintext is allowed (and logged as a warning).
+#[tokio::test]
+async fn a_server_that_declines_tls_gets_nothing_when_the_secret_requires_it() {
+    use common::net::{Fake, fake};
+    let postgres = Postgres::new(Trust::none());
+    let (port, seen) = fake(Fake::PostgresDeclines).await;
+    let e = postgres
+        .login(&fake_secret(port, json!(true)))
+        .await
+        .unwrap_err();
+    assert!(e.message.contains("does not offer TLS"), "{}", e.message);
+    assert!(common::net::Seen::of(&seen).plaintext.is_empty());
+
+    let redis = Redis::new(Trust::none());
+    let (port, seen) = fake(Fake::RedisPlaintext).await;
+    let _ = redis.login(&fake_secret(port, json!(true))).await;
+    assert!(
+        !common::net::Seen::of(&seen).contains("Mitm-Secret"),
+        "no Redis AUTH in the clear"
+    );
+}
+
+/// With `ssl` absent and a server that declines TLS, the plaintext connection is logged
+/// as a warning inside the rotation's span, which names the secret.
+#[test]
+fn plaintext_after_a_declined_tls_is_a_warning_naming_the_secret() {
+    use common::net::{Fake, fake};
+    use rotgen::rotation::password::PasswordPolicy;
+    use rotgen::rotation::steps::{Caller, Rotator};
+    use rotgen::rotation::testing::MemoryStore;
+    use rotgen::rotation::trust::Masters;
+    use rotgen::rotation::{RotationEvent, Step};
+
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buf = Buf::default();
+    let writer = buf.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    tracing::subscriber::with_default(subscriber, || {
+        rt.block_on(async {
+            let (port, seen) = fake(Fake::PostgresDeclines).await;
+            let store = MemoryStore::default();
+            let arn = store.create(
+                "prod/declined",
+                &fake_secret(port, Value::Null).to_secret_string(),
+                true,
+            );
+            let rotator = Rotator {
+                store: &store,
+                backend: Postgres::new(Trust::none()),
+                strategy: Strategy::SingleUser,
+                policy: PasswordPolicy::from_vars(&HashMap::new(), "postgres").unwrap(),
+                masters: Masters::none(),
+            };
+            store.stage_pending(&arn, "t-1");
+            for step in [Step::Create, Step::Set] {
+                let event = RotationEvent {
+                    step,
+                    secret_id: arn.clone(),
+                    token: "t-1".into(),
+                    rotation_token: None,
+                };
+                let _ = rotator.handle(&event, Caller::SecretsManager).await;
+            }
+            assert!(common::net::Seen::of(&seen).connections >= 1);
+        })
+    });
+    let logs = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    let line = logs
+        .lines()
+        .find(|l| l.contains("declined TLS"))
+        .unwrap_or_else(|| panic!("no warning in:\n{logs}"));
+    assert!(line.contains("WARN"), "{line}");
+    assert!(
+        line.contains("prod/declined"),
+        "the warning names the secret: {line}"
+    );
+    assert!(!logs.contains("Mitm-Secret"), "no password in the logs");
 }
 
 // ------------------------------------------------------------------ HTTP

@@ -811,9 +811,8 @@ fn the_master_acts_only_for_a_user_of_its_own_server_that_logs_in() {
         tamper(&c, None, "AWSCURRENT", &forged).await;
         let e = rotate(&handler(&c).await, &c.arn, false).await.unwrap_err().to_string();
         assert!(e.contains("`port`"), "{e}");
-        let seen = seen.lock().unwrap();
+        let seen = common::net::Seen::of(&seen);
         assert_eq!(seen.connections, 0, "nothing was sent to the other server");
-        drop(seen);
 
         // (d) A master the function's configuration does not name is never read.
         let c = case("postgres", Strategy::AlternatingUsers).await;

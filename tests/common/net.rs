@@ -165,7 +165,7 @@ pub enum Fake {
 }
 
 /// What a fake server saw.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Seen {
     pub connections: usize,
     /// Every byte received outside TLS.
@@ -173,6 +173,11 @@ pub struct Seen {
 }
 
 impl Seen {
+    /// A copy of what a server has seen so far (the lock is not held).
+    pub fn of(seen: &Mutex<Seen>) -> Seen {
+        seen.lock().unwrap().clone()
+    }
+
     pub fn contains(&self, text: &str) -> bool {
         self.plaintext
             .windows(text.len().max(1))
