@@ -146,16 +146,19 @@ impl Backend for Shipped {
 #[derive(Clone, Default)]
 pub struct Trust {
     extra_pem: Option<Arc<[u8]>>,
+    /// Whether the system's store joins the roots (read on the first TLS connection, not
+    /// at cold start).
+    system: bool,
     /// The system bundle and the extra one, as one PEM text (certificates the TLS
     /// library cannot parse left out, so one odd entry cannot break every connection).
-    roots_pem: Option<Arc<[u8]>>,
+    roots_pem: Arc<std::sync::OnceLock<Option<Arc<[u8]>>>>,
 }
 
 impl std::fmt::Debug for Trust {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Trust")
             .field("extra_roots", &self.extra_pem.is_some())
-            .field("roots", &self.roots_pem.is_some())
+            .field("system_roots", &self.system)
             .finish()
     }
 }
@@ -182,15 +185,7 @@ impl Trust {
             }
             _ => Trust::none(),
         };
-        if let Some(system) = system_bundle() {
-            let mut pem = parsable_certificates(&system);
-            if let Some(extra) = &trust.roots_pem {
-                pem.extend_from_slice(extra);
-            }
-            if !pem.is_empty() {
-                trust.roots_pem = Some(pem.into());
-            }
-        }
+        trust.system = true;
         Ok(trust)
     }
 
@@ -205,8 +200,7 @@ impl Trust {
                 "the CA bundle holds no certificate",
             ));
         }
-        let roots = parsable_certificates(&pem);
-        if roots.is_empty() {
+        if parsable_certificates(&pem).is_empty() {
             return Err(BackendError::new(
                 ErrorKind::Config,
                 "the CA bundle holds no certificate the TLS library can use as a root",
@@ -214,7 +208,7 @@ impl Trust {
         }
         Ok(Trust {
             extra_pem: Some(pem.into()),
-            roots_pem: Some(roots.into()),
+            ..Trust::default()
         })
     }
 
@@ -223,9 +217,24 @@ impl Trust {
         self.extra_pem.as_deref()
     }
 
-    /// Every root to add to the drivers' own: the system's and the extra bundle.
+    /// Every root to add to the drivers' own: the system's and the extra bundle, read
+    /// and filtered once, on first use.
     pub fn roots_pem(&self) -> Option<&[u8]> {
-        self.roots_pem.as_deref()
+        self.roots_pem
+            .get_or_init(|| {
+                let mut pem = if self.system {
+                    system_bundle()
+                        .map(|b| parsable_certificates(&b))
+                        .unwrap_or_default()
+                } else {
+                    Vec::new()
+                };
+                if let Some(extra) = &self.extra_pem {
+                    pem.extend_from_slice(&parsable_certificates(extra));
+                }
+                (!pem.is_empty()).then(|| pem.into())
+            })
+            .as_deref()
     }
 }
 
@@ -620,6 +629,17 @@ mod tests {
                 assert!(for_service(s).is_ok(), "{s}");
             }
         }
+    }
+
+    #[test]
+    fn roots_keep_only_certificates_the_tls_library_takes() {
+        let ca: &[u8] = include_bytes!("../../tests/fixtures/backends/ca.pem");
+        let mut bundle = b"-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n".to_vec();
+        bundle.extend_from_slice(ca);
+        let kept = parsable_certificates(&bundle);
+        assert_eq!(kept.windows(5).filter(|w| w == b"BEGIN").count(), 1);
+        let t = Trust::from_pem(bundle).unwrap();
+        assert!(t.roots_pem().is_some_and(|r| r.starts_with(b"-----BEGIN CERTIFICATE-----\nMII")));
     }
 
     #[test]
