@@ -1156,3 +1156,64 @@ fn database_logs_never_hold_a_new_password() {
         }
     });
 }
+
+#[test]
+fn tls_verifies_against_the_system_store_and_never_without_it() {
+    if services().is_none() {
+        return;
+    }
+    let ca = common::root().join("tests/fixtures/backends/ca.pem");
+    let empty = common::scratch("no-roots").join("empty.pem");
+    std::fs::write(&empty, "").unwrap();
+    // The front must outlive the subprocesses: a runtime of its own on another thread.
+    let front_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let port = front_rt.block_on(common::net::postgres_tls_front(port_of("postgres")));
+    let c = rt().block_on(async {
+        let mut c = case("postgres", Strategy::SingleUser).await;
+        let mut v = json_of(&c.old);
+        v["port"] = json!(port);
+        v["ssl"] = json!(true);
+        tamper(&c, None, "AWSCURRENT", &v).await;
+        c.old = SecretValue::parse(&v.to_string());
+        c
+    });
+    let rotate_with_store = |store: &std::path::Path, resume: bool| {
+        common::rotgen()
+            .args(["rotate", "--secret-id", &c.arn, "--service", "postgres"])
+            .args(resume.then_some("--resume"))
+            .env("SSL_CERT_FILE", store)
+            .env_remove("ROTGEN_CA_FILE")
+            .output()
+            .unwrap()
+    };
+    // The test CA is in no store: the certificate is refused, nothing changes.
+    let o = rotate_with_store(&empty, false);
+    let err = common::stderr(&o);
+    assert!(!o.status.success(), "{err}");
+    assert!(err.contains("not signed by a trusted CA"), "{err}");
+    rt().block_on(async {
+        let current = stage(&c.arn, "AWSCURRENT").await.unwrap();
+        assert_eq!(current.password().unwrap(), c.old.password().unwrap());
+        let mut direct = json_of(&current);
+        direct["port"] = json!(port_of("postgres"));
+        assert!(admin::works("postgres", &SecretValue::parse(&direct.to_string())).await);
+    });
+    // The system's store holds it (as Amazon Linux's holds its CAs): verified TLS works.
+    let o = rotate_with_store(&ca, true);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    rt().block_on(check_rotated(&c, 1));
+    // Or the bundle ROTGEN_CA_FILE names, with the system's store empty.
+    let o = common::rotgen()
+        .args(["rotate", "--secret-id", &c.arn, "--service", "postgres"])
+        .env("SSL_CERT_FILE", &empty)
+        .env("ROTGEN_CA_FILE", &ca)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    rt().block_on(check_rotated(&c, 2));
+    drop(front_rt);
+}

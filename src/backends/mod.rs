@@ -138,16 +138,18 @@ impl Backend for Shipped {
     }
 }
 
-/// The certificates a TLS connection may chain to, read once per cold start: the
-/// system's trust store (on Lambda, Amazon Linux's bundle, which AWS's own rotation
-/// functions verify RDS against) and the bundle `ROTGEN_CA_FILE` names (a private CA, or
-/// the RDS/ElastiCache bundle where the system's lacks them). The drivers also trust the
-/// Mozilla roots they are built with.
+/// The certificates a TLS connection may chain to: the Mozilla roots the drivers are
+/// built with, the bundle `ROTGEN_CA_FILE` names (a private CA, or the RDS/ElastiCache
+/// bundle), and the system's trust store (on Lambda, Amazon Linux's bundle, which AWS's
+/// own rotation functions verify against). The system's store is read, once, only when
+/// a certificate chains to none of the others.
 #[derive(Clone, Default)]
 pub struct Trust {
     extra_pem: Option<Arc<[u8]>>,
-    /// Whether the system's store joins the roots (read on the first TLS connection, not
-    /// at cold start).
+    /// The extra bundle's certificates that the TLS library takes as roots.
+    extra_roots: Option<Arc<[u8]>>,
+    /// Whether the system's store may join the roots: read only when a certificate does
+    /// not chain to the others (most services' do), not at cold start.
     system: bool,
     /// The system bundle and the extra one, as one PEM text (certificates the TLS
     /// library cannot parse left out, so one odd entry cannot break every connection).
@@ -200,7 +202,8 @@ impl Trust {
                 "the CA bundle holds no certificate",
             ));
         }
-        if parsable_certificates(&pem).is_empty() {
+        let roots = parsable_certificates(&pem);
+        if roots.is_empty() {
             return Err(BackendError::new(
                 ErrorKind::Config,
                 "the CA bundle holds no certificate the TLS library can use as a root",
@@ -208,6 +211,7 @@ impl Trust {
         }
         Ok(Trust {
             extra_pem: Some(pem.into()),
+            extra_roots: Some(roots.into()),
             ..Trust::default()
         })
     }
@@ -229,12 +233,27 @@ impl Trust {
                 } else {
                     Vec::new()
                 };
-                if let Some(extra) = &self.extra_pem {
-                    pem.extend_from_slice(&parsable_certificates(extra));
+                if let Some(extra) = &self.extra_roots {
+                    pem.extend_from_slice(extra);
                 }
                 (!pem.is_empty()).then(|| pem.into())
             })
             .as_deref()
+    }
+
+    /// The roots for a TLS attempt: the extra bundle's, plus the system's for
+    /// [`Link::TlsSystemRoots`].
+    pub(crate) fn roots_for(&self, link: Link) -> Option<&[u8]> {
+        match link {
+            Link::TlsSystemRoots => self.roots_pem(),
+            _ => self.extra_roots.as_deref(),
+        }
+    }
+
+    /// Whether a certificate that chains to no other root may be tried against the
+    /// system's store.
+    pub(crate) fn has_system_roots(&self) -> bool {
+        self.system
     }
 }
 
@@ -365,28 +384,57 @@ pub(crate) async fn call<T>(
     within(CALL_TIMEOUT, || format!("{doing} {service}"), fut).await
 }
 
-/// A connection made as the secret's `ssl` asks: `attempt(true)` is verified TLS,
-/// `attempt(false)` plaintext. With `ssl` absent ([`Tls::Prefer`]), TLS is tried first and
-/// plaintext only when the server itself declined TLS (the attempt's error says so with
-/// its `bool`), with a warning. A failed certificate or host-name check, a broken
-/// handshake, or anything else that could be a man in the middle is never followed by
-/// plaintext: no credential is sent in the clear after TLS was refused to us.
+/// How one connection attempt talks to the service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Link {
+    Plain,
+    /// Verified TLS, chaining to the drivers' roots and `ROTGEN_CA_FILE`.
+    Tls,
+    /// Verified TLS, chaining to those or to the system's store.
+    TlsSystemRoots,
+}
+
+/// What a failed attempt allows next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Retry {
+    No,
+    /// The server declined TLS (a plaintext retry is allowed when `ssl` is absent).
+    Declined,
+    /// The certificate chains to no root tried yet (the system's store may be tried).
+    UnknownIssuer,
+}
+
+/// A connection made as the secret's `ssl` asks. With `ssl` absent ([`Tls::Prefer`]),
+/// TLS is tried first and plaintext only when the server itself declined TLS, with a
+/// warning. A failed certificate or host-name check, a broken handshake, or anything
+/// else that could be a man in the middle is never followed by plaintext: no credential
+/// is sent in the clear after TLS was refused to us. A certificate that chains to no
+/// root tried yet is tried once more against the system's store (read only then).
 pub(crate) async fn connect_tls<C, Fut>(
     service: &str,
     at: &Endpoint,
     tls: Tls,
-    attempt: impl Fn(bool) -> Fut,
+    trust: &Trust,
+    attempt: impl Fn(Link) -> Fut,
 ) -> Result<C, BackendError>
 where
-    Fut: Future<Output = Result<C, (BackendError, bool)>>,
+    Fut: Future<Output = Result<C, (BackendError, Retry)>>,
 {
+    let verified = || async {
+        match attempt(Link::Tls).await {
+            Err((_, Retry::UnknownIssuer)) if trust.has_system_roots() => {
+                attempt(Link::TlsSystemRoots).await
+            }
+            other => other,
+        }
+    };
     match tls {
-        Tls::Disable => attempt(false).await,
-        Tls::Require => attempt(true).await,
-        Tls::Prefer => match attempt(true).await {
-            Err((_, true)) => {
+        Tls::Disable => attempt(Link::Plain).await,
+        Tls::Require => verified().await,
+        Tls::Prefer => match verified().await {
+            Err((_, Retry::Declined)) => {
                 warn_plaintext(service, at);
-                attempt(false).await
+                attempt(Link::Plain).await
             }
             other => other,
         },
@@ -410,10 +458,11 @@ pub(crate) fn warn_plaintext(service: &str, at: &Endpoint) {
 pub(crate) async fn sqlx_connect<C>(
     service: &str,
     at: &Endpoint,
-    tls: bool,
+    link: Link,
     connect: impl Future<Output = Result<C, sqlx::Error>>,
     db_error: impl FnOnce(&(dyn sqlx::error::DatabaseError + 'static)) -> BackendError,
-) -> Result<C, (BackendError, bool)> {
+) -> Result<C, (BackendError, Retry)> {
+    let tls = link != Link::Plain;
     match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
         Err(_) => Err((
             BackendError::new(
@@ -423,13 +472,24 @@ pub(crate) async fn sqlx_connect<C>(
                     CONNECT_TIMEOUT.as_secs()
                 ),
             ),
-            false,
+            Retry::No,
         )),
         Ok(Ok(conn)) => Ok(conn),
-        Ok(Err(sqlx::Error::Database(d))) => Err((db_error(d.as_ref()), false)),
+        Ok(Err(sqlx::Error::Database(d))) => Err((db_error(d.as_ref()), Retry::No)),
         Ok(Err(other)) => {
-            let fallback = tls && sqlx_tls_declined(&other);
-            Err((sqlx_transport_error(service, at, &other, tls), fallback))
+            let retry = match &other {
+                _ if !tls => Retry::No,
+                e if sqlx_tls_declined(e) => Retry::Declined,
+                // rustls reports it through sqlx as a TLS or an I/O error.
+                sqlx::Error::Tls(inner) if inner.to_string().contains("UnknownIssuer") => {
+                    Retry::UnknownIssuer
+                }
+                sqlx::Error::Io(io) if io.to_string().contains("UnknownIssuer") => {
+                    Retry::UnknownIssuer
+                }
+                _ => Retry::No,
+            };
+            Err((sqlx_transport_error(service, at, &other, tls), retry))
         }
     }
 }
@@ -634,12 +694,16 @@ mod tests {
     #[test]
     fn roots_keep_only_certificates_the_tls_library_takes() {
         let ca: &[u8] = include_bytes!("../../tests/fixtures/backends/ca.pem");
-        let mut bundle = b"-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n".to_vec();
+        let mut bundle =
+            b"-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n".to_vec();
         bundle.extend_from_slice(ca);
         let kept = parsable_certificates(&bundle);
         assert_eq!(kept.windows(5).filter(|w| w == b"BEGIN").count(), 1);
         let t = Trust::from_pem(bundle).unwrap();
-        assert!(t.roots_pem().is_some_and(|r| r.starts_with(b"-----BEGIN CERTIFICATE-----\nMII")));
+        assert!(
+            t.roots_pem()
+                .is_some_and(|r| r.starts_with(b"-----BEGIN CERTIFICATE-----\nMII"))
+        );
     }
 
     #[test]

@@ -31,8 +31,8 @@
 //! `sql_mode` (`NO_BACKSLASH_ESCAPES` or not).
 
 use super::{
-    Endpoint, Trust, call, check_password, connect_tls, format_error, sqlx_connect, sqlx_login,
-    sqlx_transport_error,
+    Endpoint, Link, Retry, Trust, call, check_password, connect_tls, format_error, sqlx_connect,
+    sqlx_login, sqlx_transport_error,
 };
 use crate::rotation::backend::{Backend, BackendError, ErrorKind, SetPassword, Strategy};
 use crate::rotation::secret::{SecretValue, Tls};
@@ -210,7 +210,7 @@ impl Mysql {
         }
     }
 
-    fn options(&self, t: &Target, user: &str, password: &str) -> MySqlConnectOptions {
+    fn options(&self, t: &Target, user: &str, password: &str, link: Link) -> MySqlConnectOptions {
         let mut opts = MySqlConnectOptions::new()
             .host(&t.at.host)
             .port(t.at.port)
@@ -224,29 +224,29 @@ impl Mysql {
         if let Some(db) = &t.dbname {
             opts = opts.database(db);
         }
-        match self.trust.roots_pem() {
+        match self.trust.roots_for(link) {
             Some(pem) => opts.ssl_ca_from_pem(pem.to_vec()),
             None => opts,
         }
     }
 
-    /// One attempt to log in as `user`: verified TLS if `tls`, else plaintext.
+    /// One attempt to log in as `user`, over `link`.
     async fn connect_once(
         &self,
         t: &Target,
         user: &str,
         password: &str,
-        tls: bool,
-    ) -> Result<MySqlConnection, (BackendError, bool)> {
+        link: Link,
+    ) -> Result<MySqlConnection, (BackendError, Retry)> {
         let service = self.service();
         tracing::debug!(service, "connecting");
-        let mode = if tls {
-            MySqlSslMode::VerifyIdentity
-        } else {
+        let mode = if link == Link::Plain {
             MySqlSslMode::Disabled
+        } else {
+            MySqlSslMode::VerifyIdentity
         };
-        let opts = self.options(t, user, password).ssl_mode(mode);
-        sqlx_connect(service, &t.at, tls, opts.connect(), |d| {
+        let opts = self.options(t, user, password, link).ssl_mode(mode);
+        sqlx_connect(service, &t.at, link, opts.connect(), |d| {
             let n = number_of(d);
             match kind_of(n) {
                 ErrorKind::Auth => BackendError::new(
@@ -281,8 +281,8 @@ impl Mysql {
         user: &str,
         password: &str,
     ) -> Result<MySqlConnection, BackendError> {
-        connect_tls(self.service(), &t.at, t.tls, |tls| {
-            self.connect_once(t, user, password, tls)
+        connect_tls(self.service(), &t.at, t.tls, &self.trust, |link| {
+            self.connect_once(t, user, password, link)
         })
         .await
     }

@@ -32,8 +32,8 @@
 //! no statement the server may log (`log_statement = 'ddl'` or `'all'`) holds it.
 
 use super::{
-    Endpoint, Trust, call, check_password, connect_tls, format_error, sqlx_connect, sqlx_login,
-    sqlx_transport_error,
+    Endpoint, Link, Retry, Trust, call, check_password, connect_tls, format_error, sqlx_connect,
+    sqlx_login, sqlx_transport_error,
 };
 use crate::rotation::backend::{Backend, BackendError, ErrorKind, SetPassword, Strategy};
 use crate::rotation::secret::{SecretValue, Tls};
@@ -165,7 +165,7 @@ impl Postgres {
         Postgres { trust }
     }
 
-    fn options(&self, t: &Target, user: &str, password: &str) -> PgConnectOptions {
+    fn options(&self, t: &Target, user: &str, password: &str, link: Link) -> PgConnectOptions {
         let opts = PgConnectOptions::new_without_pgpass()
             .host(&t.at.host)
             .port(t.at.port)
@@ -175,28 +175,28 @@ impl Postgres {
             .application_name("rotgen")
             .statement_cache_capacity(0)
             .disable_statement_logging();
-        match self.trust.roots_pem() {
+        match self.trust.roots_for(link) {
             Some(pem) => opts.ssl_root_cert_from_pem(pem.to_vec()),
             None => opts,
         }
     }
 
-    /// One attempt to log in as `user`: verified TLS if `tls`, else plaintext.
+    /// One attempt to log in as `user`, over `link`.
     async fn connect_once(
         &self,
         t: &Target,
         user: &str,
         password: &str,
-        tls: bool,
-    ) -> Result<PgConnection, (BackendError, bool)> {
+        link: Link,
+    ) -> Result<PgConnection, (BackendError, Retry)> {
         tracing::debug!(service = SERVICE, "connecting");
-        let mode = if tls {
-            PgSslMode::VerifyFull
-        } else {
+        let mode = if link == Link::Plain {
             PgSslMode::Disable
+        } else {
+            PgSslMode::VerifyFull
         };
-        let opts = self.options(t, user, password).ssl_mode(mode);
-        sqlx_connect(SERVICE, &t.at, tls, opts.connect(), |d| {
+        let opts = self.options(t, user, password, link).ssl_mode(mode);
+        sqlx_connect(SERVICE, &t.at, link, opts.connect(), |d| {
             let code = d.code().map(|c| c.into_owned()).unwrap_or_default();
             match code.as_str() {
                 "28P01" | "28000" => BackendError::new(
@@ -233,8 +233,8 @@ impl Postgres {
         user: &str,
         password: &str,
     ) -> Result<PgConnection, BackendError> {
-        connect_tls(SERVICE, &t.at, t.tls, |tls| {
-            self.connect_once(t, user, password, tls)
+        connect_tls(SERVICE, &t.at, t.tls, &self.trust, |link| {
+            self.connect_once(t, user, password, link)
         })
         .await
     }

@@ -183,6 +183,15 @@ pub fn check_master(
     let m = master
         .json()
         .map_err(|_| Refusal("the master secret is not a JSON object".into()))?;
+    // A service reached by URL (http): the master must name the same URL.
+    if let Some(url) = current.json().ok().and_then(|c| c.get("url")) {
+        if m.get("url") != Some(url) {
+            return Err(Refusal(
+                "the secret's `url` is not the master secret's `url`; a master acts only on its own service (give the master secret the same `url`)".into(),
+            ));
+        }
+        return check_not_master_user(m, current, pending);
+    }
     let host_of = |v: &SecretValue| v.host().ok().map(str::to_ascii_lowercase);
     let master_host = host_of(master).ok_or_else(|| {
         Refusal("the master secret has no `host`, so rotgen cannot check that it belongs to the secret's server; add `host` and `port` to it".into())
@@ -208,6 +217,15 @@ pub fn check_master(
             "the secret's `engine` ({a}) is not the master secret's ({b}); a master acts only on its own server"
         )));
     }
+    check_not_master_user(m, current, pending)
+}
+
+/// Neither the current nor the pending user is the master's own.
+fn check_not_master_user(
+    m: &serde_json::Map<String, Value>,
+    current: &SecretValue,
+    pending: &SecretValue,
+) -> Result<(), Refusal> {
     let master_user = m.get("username").and_then(Value::as_str).unwrap_or("");
     for (which, v) in [("AWSCURRENT", current), ("AWSPENDING", pending)] {
         if let Ok(u) = v.username()
@@ -283,5 +301,12 @@ mod tests {
         assert!(check_master(5432, &root, &p, &master).is_err());
         let hostless = v(r#"{"username":"root","password":"m"}"#);
         assert!(check_master(5432, &c, &p, &hostless).is_err());
+        // By URL (http).
+        let hc = v(r#"{"url":"https://api/pw","username":"app","password":"a"}"#);
+        let hp = v(r#"{"url":"https://api/pw","username":"app","password":"b"}"#);
+        let hm = v(r#"{"url":"https://api/pw","username":"admin","password":"m"}"#);
+        assert!(check_master(0, &hc, &hp, &hm).is_ok());
+        let other = v(r#"{"url":"https://evil/pw","username":"admin","password":"m"}"#);
+        assert!(check_master(0, &hc, &hp, &other).is_err());
     }
 }

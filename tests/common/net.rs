@@ -324,3 +324,33 @@ async fn serve_fake(kind: Fake, mut conn: TcpStream, seen: Arc<Mutex<Seen>>) {
         },
     }
 }
+
+/// A TLS front for a real PostgreSQL on 127.0.0.1 (which has no TLS of its own): it
+/// accepts PostgreSQL's SSLRequest, terminates TLS with the test CA's certificate (for
+/// 127.0.0.1 and localhost), and forwards the decrypted stream. Its port.
+pub async fn postgres_tls_front(upstream: u16) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut head = [0u8; 8];
+                if conn.read_exact(&mut head).await.is_err() || head != [0, 0, 0, 8, 4, 210, 22, 47]
+                {
+                    return;
+                }
+                if conn.write_all(b"S").await.is_err() {
+                    return;
+                }
+                let Ok(mut tls) = tls_acceptor().accept(conn).await else {
+                    return;
+                };
+                let Ok(mut server) = TcpStream::connect(("127.0.0.1", upstream)).await else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut server).await;
+            });
+        }
+    });
+    port
+}
