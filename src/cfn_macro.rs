@@ -156,6 +156,7 @@ pub fn expand(template: &Value, opts: &ExpandOptions) -> Result<Value, Diagnosti
     if !errors.is_empty() {
         return Err(Diagnostics(errors).sorted());
     }
+    share_endpoints(&mut new_resources);
 
     // References to an expanded resource: DependsOn moves to its schedules; Ref, GetAtt and
     // ${...} have nothing to point at.
@@ -229,6 +230,96 @@ pub fn expand(template: &Value, opts: &ExpandOptions) -> Result<Value, Diagnosti
         Ok(Value::Object(out))
     } else {
         Err(Diagnostics(errors).sorted())
+    }
+}
+
+/// Several rotations in one VPC would each make a Secrets Manager endpoint: one serves
+/// them all. For each later endpoint in the same VPC (under the same Condition), its
+/// security group's ingress rules move to the first endpoint's group, every reference
+/// to it (the functions' `SECRETS_MANAGER_ENDPOINT`, the schedules' `DependsOn`) moves to
+/// the first endpoint, and it and its group are dropped.
+fn share_endpoints(resources: &mut Map<String, Value>) {
+    let is_ours = |r: &Value| {
+        r["Type"] == "AWS::EC2::VPCEndpoint"
+            && r["Properties"]["ServiceName"]
+                == serde_json::json!({"Fn::Sub": "com.amazonaws.${AWS::Region}.secretsmanager"})
+    };
+    let group_of = |r: &Value| {
+        r["Properties"]["SecurityGroupIds"][0]["Fn::GetAtt"][0]
+            .as_str()
+            .map(str::to_string)
+    };
+    // (vpc, condition) -> the first endpoint's id and group.
+    let mut first: Vec<(Value, Value, String, String)> = Vec::new();
+    let mut moves: Vec<(String, String, String, String)> = Vec::new();
+    for (id, r) in resources.iter() {
+        if !is_ours(r) {
+            continue;
+        }
+        let Some(sg) = group_of(r) else { continue };
+        let vpc = r["Properties"]["VpcId"].clone();
+        let cond = r.get("Condition").cloned().unwrap_or(Value::Null);
+        match first.iter().find(|(v, c, _, _)| *v == vpc && *c == cond) {
+            Some((_, _, kept, kept_sg)) => {
+                moves.push((id.clone(), sg, kept.clone(), kept_sg.clone()))
+            }
+            None => first.push((vpc, cond, id.clone(), sg)),
+        }
+    }
+    for (dup, dup_sg, kept, kept_sg) in moves {
+        let rules = resources
+            .get(&dup_sg)
+            .and_then(|g| g["Properties"]["SecurityGroupIngress"].as_array())
+            .cloned()
+            .unwrap_or_default();
+        if let Some(list) = resources
+            .get_mut(&kept_sg)
+            .and_then(|g| g["Properties"]["SecurityGroupIngress"].as_array_mut())
+        {
+            for rule in rules {
+                if !list.contains(&rule) {
+                    list.push(rule);
+                }
+            }
+        }
+        resources.remove(&dup);
+        resources.remove(&dup_sg);
+        for r in resources.values_mut() {
+            rename_resource(r, &dup, &kept);
+        }
+    }
+}
+
+/// Makes every `Ref`, `Fn::GetAtt` and `DependsOn` naming `from` name `to`.
+fn rename_resource(v: &mut Value, from: &str, to: &str) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m.iter_mut() {
+                match (k.as_str(), &mut *x) {
+                    ("Ref", Value::String(s)) if s == from => *s = to.to_string(),
+                    ("Fn::GetAtt", Value::Array(a)) if a.first().is_some_and(|f| f == from) => {
+                        a[0] = Value::String(to.to_string());
+                    }
+                    ("DependsOn", Value::String(s)) if s == from => *s = to.to_string(),
+                    ("DependsOn", Value::Array(a)) => {
+                        for d in a.iter_mut() {
+                            if d == from {
+                                *d = Value::String(to.to_string());
+                            }
+                        }
+                        let mut seen = Vec::new();
+                        a.retain(|d| {
+                            let fresh = !seen.contains(d);
+                            seen.push(d.clone());
+                            fresh
+                        });
+                    }
+                    _ => rename_resource(x, from, to),
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| rename_resource(x, from, to)),
+        _ => {}
     }
 }
 

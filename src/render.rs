@@ -102,6 +102,7 @@ pub fn main_template(model: &Model) -> Result<Value, RenderError> {
             model => ser(model),
             function_sg_ids => ser(vpc.map(|v| &v.security_group_ids)),
             endpoint_id => vpc.and_then(|v| v.endpoint.as_ref()).map(|e| e.id.clone()),
+            endpoint_url => ser(vpc.and_then(|v| v.endpoint.as_ref()).map(|e| crate::model::endpoint_url(&e.id))),
         },
     )
 }
@@ -154,6 +155,7 @@ mod tests {
                     model => ser(&model),
                     function_sg_ids => ser(model.vpc.as_ref().map(|v| &v.security_group_ids)),
                     endpoint_id => model.vpc.as_ref().and_then(|v| v.endpoint.as_ref()).map(|e| e.id.clone()),
+                    endpoint_url => ser(model.vpc.as_ref().and_then(|v| v.endpoint.as_ref()).map(|e| crate::model::endpoint_url(&e.id))),
                 },
             )
             .unwrap();

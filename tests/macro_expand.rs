@@ -229,3 +229,63 @@ fn random_fragments_always_get_a_well_formed_answer() {
         }
     }
 }
+
+/// One VPC gets one Secrets Manager endpoint, whatever the number of rotations in it, and
+/// no endpoint rotgen makes turns private DNS on (which would reroute, and cut off, every
+/// other workload of the VPC).
+#[test]
+fn one_endpoint_per_vpc_and_never_private_dns() {
+    let expanded = expand(
+        &load(&root().join("tests/fixtures/macro/shared-vpc.yaml")),
+        &ExpandOptions::default(),
+    )
+    .unwrap();
+    let res = expanded["Resources"].as_object().unwrap();
+    let endpoints: Vec<&String> = res
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::EC2::VPCEndpoint")
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(endpoints.len(), 1, "{endpoints:?}");
+    let endpoint = endpoints[0];
+    assert_eq!(
+        res[endpoint]["Properties"]["PrivateDnsEnabled"],
+        json!(false)
+    );
+    // Both functions reach it by its own name, and its group admits both.
+    for (id, r) in res
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::Lambda::Function")
+    {
+        let url = &r["Properties"]["Environment"]["Variables"]["SECRETS_MANAGER_ENDPOINT"];
+        assert!(
+            serde_json::to_string(url)
+                .unwrap()
+                .contains(&format!("[\"{endpoint}\",\"DnsEntries\"]")),
+            "{id}: {url}"
+        );
+    }
+    let sg = res[endpoint]["Properties"]["SecurityGroupIds"][0]["Fn::GetAtt"][0]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        res[sg]["Properties"]["SecurityGroupIngress"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2,
+        "the endpoint admits both functions"
+    );
+    // Every template rotgen writes: no private DNS anywhere.
+    for entry in fs::read_dir(root().join("examples")).unwrap() {
+        let path = entry.unwrap().path();
+        let built = rotgen::compile_toml(&fs::read_to_string(&path).unwrap(), &|l| l.to_string())
+            .unwrap_or_else(|_| panic!("{} builds", path.display()));
+        let text = serde_json::to_string(&built.main).unwrap();
+        assert!(
+            !text.contains("\"PrivateDnsEnabled\":true"),
+            "{}",
+            path.display()
+        );
+    }
+}

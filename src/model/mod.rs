@@ -441,6 +441,21 @@ impl Cx {
                 "split the secrets over several Rotgen::Rotation resources in several stacks, or use `rotgen build`, which writes nested stacks",
             );
         }
+        // The functions reach Secrets Manager through the endpoint rotgen made, by its own
+        // DNS name: the endpoint has no private DNS, so nothing else in the VPC changes
+        // route (see templates/vpc.yaml).
+        let mut groups = groups;
+        if let Some(e) = vpc.as_ref().and_then(|v| v.endpoint.as_ref()) {
+            let url = if nested {
+                json!({"Ref": ENDPOINT_URL_PARAM})
+            } else {
+                endpoint_url(&e.id)
+            };
+            for g in &mut groups {
+                g.environment
+                    .insert("SECRETS_MANAGER_ENDPOINT".into(), url.clone());
+            }
+        }
         if nested {
             let max = groups
                 .iter()
@@ -1214,6 +1229,18 @@ impl Cx {
         }
         groups
     }
+}
+
+/// The nested templates' parameter carrying the endpoint's URL.
+pub const ENDPOINT_URL_PARAM: &str = "SecretsManagerEndpointUrl";
+
+/// `https://` and the endpoint's regional DNS name (the first of its `DnsEntries`,
+/// `ZONEID:vpce-….secretsmanager.REGION.vpce.amazonaws.com`).
+pub fn endpoint_url(endpoint_id: &str) -> Value {
+    json!({"Fn::Join": ["", [
+        "https://",
+        {"Fn::Select": [1, {"Fn::Split": [":", {"Fn::Select": [0, {"Fn::GetAtt": [endpoint_id, "DnsEntries"]}]}]}]}
+    ]]})
 }
 
 /// `SecretStringTemplate`: a JSON string, or a `Fn::Join` building one when a value is

@@ -193,7 +193,7 @@ pub static VPC: Table = Table {
         f(
             "endpoint",
             Ty::Bool,
-            "Create the Secrets Manager interface endpoint (default true). Set false when the VPC already has one, or a NAT gateway.",
+            "Create a Secrets Manager interface endpoint for the rotation functions alone (default true): private DNS off, the functions use its own DNS name, so nothing else in the VPC changes route. Set false when the functions already reach Secrets Manager (a NAT gateway, or an endpoint with private DNS that admits them).",
         ),
         f(
             "endpoint_subnet_ids",
