@@ -692,7 +692,12 @@ fn respond(request: &Value, opts: &ExpandOptions) -> Result<Value, String> {
         let mut text = d.to_string();
         // errorMessage is shown in the console; keep it readable.
         if text.len() > 4000 {
-            text.truncate(4000);
+            // At a character boundary: a message may hold any character of the template.
+            let mut end = 4000;
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            text.truncate(end);
             text.push_str(" …");
         }
         text

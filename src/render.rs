@@ -44,12 +44,50 @@ fn env() -> &'static Environment<'static> {
     ENV.get_or_init(|| {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_formatter(yaml_safe_json);
         for (name, source) in TEMPLATES {
             env.add_template(name, source)
                 .expect("embedded templates parse (checked by tests)");
         }
         env
     })
+}
+
+/// Prints a value as minijinja's JSON auto-escaping does, then escapes what JSON allows
+/// raw but YAML reads otherwise: DEL and the C1 controls (not printable in YAML), NEL,
+/// LS and PS (YAML line breaks), the BOM and the non-characters. `\uXXXX` means the same
+/// character in both.
+fn yaml_safe_json(
+    out: &mut minijinja::Output,
+    state: &mut minijinja::State,
+    value: &minijinja::Value,
+) -> Result<(), minijinja::Error> {
+    if !matches!(state.auto_escape(), minijinja::AutoEscape::Json) || value.is_safe() {
+        return minijinja::escape_formatter(out, state, value);
+    }
+    let json = serde_json::to_string(value).map_err(|e| {
+        minijinja::Error::new(minijinja::ErrorKind::BadSerialization, e.to_string())
+    })?;
+    if !json.chars().any(yaml_unsafe) {
+        return out.write_str(&json).map_err(minijinja::Error::from);
+    }
+    let mut escaped = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if yaml_unsafe(c) {
+            escaped.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            escaped.push(c);
+        }
+    }
+    out.write_str(&escaped).map_err(minijinja::Error::from)
+}
+
+fn yaml_unsafe(c: char) -> bool {
+    ('\u{7f}'..='\u{9f}').contains(&c)
+        || matches!(
+            c,
+            '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}'
+        )
 }
 
 fn render(name: &str, ctx: minijinja::Value) -> Result<Value, RenderError> {

@@ -418,7 +418,7 @@ impl Emitter {
             Value::String(s) => self.finish_line(space, &inline_string(s, false)),
             Value::Null => self.finish_line(space, "null"),
             Value::Bool(b) => self.finish_line(space, if *b { "true" } else { "false" }),
-            Value::Number(n) => self.finish_line(space, &n.to_string()),
+            Value::Number(n) => self.finish_line(space, &number(n)),
         }
     }
 
@@ -552,7 +552,7 @@ fn flow_repr(value: &Value, in_intrinsic: bool) -> Option<String> {
     Some(match value {
         Value::Null => "null".to_owned(),
         Value::Bool(b) => b.to_string(),
-        Value::Number(n) => n.to_string(),
+        Value::Number(n) => number(n),
         Value::String(s) => inline_string(s, true),
         Value::Array(items) => {
             let parts = items
@@ -567,6 +567,32 @@ fn flow_repr(value: &Value, in_intrinsic: bool) -> Option<String> {
             format!("!{name} {}", flow_repr(&argument, true)?)
         }
     })
+}
+
+/// A number as YAML 1.1 readers (PyYAML, cfn-lint) take it for one: a float with an
+/// exponent needs a `.` in its mantissa and a sign on its exponent (`1e-7` would read as
+/// a string; `1.0e-7` is a float).
+fn number(n: &serde_json::Number) -> String {
+    let text = n.to_string();
+    if !n.is_f64() {
+        return text;
+    }
+    match text.split_once(['e', 'E']) {
+        Some((mantissa, exponent)) => {
+            let mantissa = if mantissa.contains('.') {
+                mantissa.to_string()
+            } else {
+                format!("{mantissa}.0")
+            };
+            let exponent = if exponent.starts_with(['-', '+']) {
+                exponent.to_string()
+            } else {
+                format!("+{exponent}")
+            };
+            format!("{mantissa}e{exponent}")
+        }
+        None => text,
+    }
 }
 
 /// A string written on a single line: plain when that reads back as the same
@@ -1299,6 +1325,17 @@ Odd: !And
         let v = json!({ key.clone(): {"a": 1}, "short": [{ key: "v" }] });
         let text = round_trip(&v);
         assert!(text.starts_with("? kkk"), "{}", &text[..20]);
+    }
+
+    #[test]
+    fn floats_with_exponents_read_as_floats_in_yaml_1_1() {
+        let n = |v: f64| number(&serde_json::Number::from_f64(v).unwrap());
+        assert_eq!(n(1e-7), "1.0e-7");
+        assert_eq!(n(2.5e20), "2.5e+20");
+        assert_eq!(n(0.5), "0.5");
+        assert_eq!(number(&serde_json::Number::from(7)), "7");
+        let text = to_string(&serde_json::json!({"Threshold": 1e-7}));
+        assert!(text.contains("Threshold: 1.0e-7"), "{text}");
     }
 
     #[test]

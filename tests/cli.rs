@@ -407,3 +407,95 @@ fn nested_templates_of_an_earlier_build_are_reported() {
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
     fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Characters JSON allows raw but YAML reads otherwise (NEL, LS, PS are line breaks;
+/// DEL and C1 controls are not printable) in every free-text field: the build (a debug
+/// build, as the README's first command is) succeeds, and the template reads back with
+/// the text unchanged.
+#[test]
+fn any_character_in_free_text_survives_the_build() {
+    let dir = common::scratch("chars");
+    for c in [
+        '\u{85}', '\u{7f}', '\u{80}', '\u{9f}', '\u{2028}', '\u{2029}', '\u{feff}', '\u{ffff}',
+        '\t', 'é', '💡',
+    ] {
+        let text = format!("a{c}b \"q\" \\\\ 'x'");
+        let spec = format!(
+            "[stack]\nname = \"chars\"\ndescription = {0}\n[schedule]\ndays = 30\n[[secret]]\nid = \"A\"\nservice = \"postgres\"\ncreate = {{ name = \"prod/a\", description = {0}, username = \"app\", host = \"db.example.com\" }}\n",
+            toml_string(&text)
+        );
+        let path = dir.join("chars.toml");
+        std::fs::write(&path, &spec).unwrap();
+        for format in ["yaml", "json"] {
+            let o = run(&["build", path.to_str().unwrap(), "--format", format]);
+            assert!(
+                o.status.success(),
+                "U+{:04X} ({format}): {}",
+                c as u32,
+                stderr(&o)
+            );
+            let t: Value = if format == "json" {
+                serde_json::from_str(&stdout(&o)).unwrap()
+            } else {
+                rotgen::yaml::parse(&stdout(&o)).unwrap()
+            };
+            assert_eq!(
+                t["Description"],
+                text.as_str(),
+                "U+{:04X} ({format})",
+                c as u32
+            );
+            let secret = resources(&t)
+                .values()
+                .find(|r| r["Type"] == "AWS::SecretsManager::Secret")
+                .unwrap();
+            assert_eq!(secret["Properties"]["Description"], text.as_str());
+        }
+    }
+}
+
+/// A TOML basic string holding `s` (every character escaped as \uXXXX but letters).
+fn toml_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        if c.is_ascii_alphanumeric() || c == ' ' {
+            out.push(c);
+        } else if (c as u32) < 0x10000 {
+            out.push_str(&format!("\\u{:04X}", c as u32));
+        } else {
+            out.push_str(&format!("\\U{:08X}", c as u32));
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A reader that stops early (`rotgen build … | head -1`) is no error: a quiet exit 0,
+/// no panic message.
+#[test]
+fn a_closed_pipe_is_a_quiet_exit() {
+    use std::process::Stdio;
+    for args in [
+        vec!["build".to_string(), example("payments.toml")],
+        vec!["schema".to_string()],
+        vec![
+            "expand".to_string(),
+            common::root()
+                .join("tests/fixtures/macro/several.yaml")
+                .display()
+                .to_string(),
+        ],
+    ] {
+        let mut child = common::rotgen()
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let o = child.wait_with_output().unwrap();
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}

@@ -289,3 +289,28 @@ fn one_endpoint_per_vpc_and_never_private_dns() {
         );
     }
 }
+
+/// An error message over the length the console shows is cut at a character boundary,
+/// whatever characters the template's names hold.
+#[test]
+fn long_error_messages_are_cut_between_characters() {
+    for pad in 0..3 {
+        let mut resources = serde_json::Map::new();
+        for i in 0..120 {
+            let key = format!("{}€€€€€€€€€€{i}", "x".repeat(pad));
+            resources.insert(
+                format!("R{i}"),
+                json!({"Type": "Rotgen::Rotation", "Properties": {key: 1}}),
+            );
+        }
+        let request = json!({"requestId": "r", "fragment": {"Resources": resources}, "params": {}});
+        let answer = handle_request(&request, &ExpandOptions::default());
+        assert_eq!(answer["status"], "failure");
+        let message = answer["errorMessage"].as_str().unwrap();
+        assert!(
+            message.len() <= 4010 && message.ends_with('…'),
+            "{}",
+            message.len()
+        );
+    }
+}
