@@ -439,7 +439,7 @@ fn expand(
             );
         }
     };
-    let value = match crate::yaml::parse(&text) {
+    let value = match crate::yaml::parse_template(&text) {
         Ok(v) => v,
         Err(e) => {
             let at = match (e.line, e.column) {

@@ -74,6 +74,28 @@ pub fn parse_rendered(text: &str) -> Result<Value, YamlError> {
     }
 }
 
+/// Reads a template file: JSON (it starts with `{`) as JSON, with serde_json's nesting
+/// limit (128) and every JSON string it allows; anything else as YAML ([`parse`]).
+pub fn parse_template(text: &str) -> Result<Value, YamlError> {
+    if text
+        .trim_start_matches('\u{feff}')
+        .trim_start()
+        .starts_with('{')
+    {
+        return serde_json::from_str(text.trim_start_matches('\u{feff}')).map_err(|e| YamlError {
+            message: e
+                .to_string()
+                .split(" at line ")
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+            line: Some(e.line()),
+            column: Some(e.column()),
+        });
+    }
+    parse(text)
+}
+
 /// Parses one YAML document into the long-form JSON representation.
 ///
 /// Short-form tags become single-key objects: `!Ref x` -> `{"Ref": x}`,

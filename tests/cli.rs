@@ -3,7 +3,7 @@
 mod common;
 
 use common::{big_spec, root, run, scratch, stderr, stdout};
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::fs;
 
 fn example(name: &str) -> String {
@@ -498,4 +498,45 @@ fn a_closed_pipe_is_a_quiet_exit() {
         assert_eq!(o.status.code(), Some(0), "{args:?}: {err}");
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
+}
+
+/// `expand` reads a JSON template as JSON: any key length, escaped surrogate pairs, and a
+/// nesting limit that refuses a too-deep template at once (exit 2, with its position).
+#[test]
+fn expand_reads_json_as_json() {
+    let dir = common::scratch("expand-json");
+    let long_key = "K".repeat(2000);
+    let mut deep = json!("leaf");
+    for _ in 0..100 {
+        deep = json!([deep]);
+    }
+    let template = json!({
+        "Transform": "Rotgen",
+        "Metadata": {long_key.clone(): "\u{1F600}", "Deep": deep},
+        "Resources": {"R": {"Type": "Rotgen::Rotation", "Properties": {
+            "function": {"code": "s3://b/k.zip"},
+            "schedule": {"days": 30},
+            "secret": [{"id": "A", "name": "prod/a", "service": "postgres"}]
+        }}}
+    });
+    // serde_json writes the emoji raw; escape it as a surrogate pair, as other tools do.
+    let text = template.to_string().replace('\u{1F600}', "\\ud83d\\ude00");
+    let path = dir.join("t.json");
+    fs::write(&path, &text).unwrap();
+    let o = run(&["expand", path.to_str().unwrap(), "--format", "json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(out["Metadata"][&long_key], "\u{1F600}");
+
+    let too_deep = format!(
+        "{{\"Resources\": {}1{}}}",
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    fs::write(&path, &too_deep).unwrap();
+    let started = std::time::Instant::now();
+    let o = run(&["expand", path.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("t.json:1:"), "{}", stderr(&o));
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }
