@@ -151,7 +151,12 @@ pub fn render_with_source(diags: &Diagnostics, file: &str, text: &str, color: bo
     } else {
         GraphicalTheme::unicode_nocolor()
     };
-    let handler = GraphicalReportHandler::new_themed(theme).with_width(100);
+    // Lines wrap between words only: an ARN, a path or a name breaks at no hyphen, so
+    // it can be copied whole.
+    let handler = GraphicalReportHandler::new_themed(theme)
+        .with_width(100)
+        .with_break_words(false)
+        .with_word_splitter(textwrap::WordSplitter::NoHyphenation);
     let mut out = String::new();
     for d in &diags.0 {
         let (prefix, span) = match &d.loc {

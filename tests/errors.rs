@@ -31,6 +31,14 @@ fn invalid_specs() {
                 let loc = format!("{}:", rel.display());
                 assert!(line.contains(&loc), "no location in {line:?}");
             }
+            // Wrapped lines break between words, never inside an ARN or a name.
+            let lines: Vec<&str> = err.lines().collect();
+            for pair in lines.windows(2) {
+                assert!(
+                    !(pair[0].ends_with('-') && pair[1].trim_start().starts_with('│')),
+                    "a line breaks at a hyphen: {pair:?}"
+                );
+            }
             insta::assert_snapshot!(err);
             std::fs::remove_dir_all(&dir).unwrap();
         });

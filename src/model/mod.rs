@@ -1227,7 +1227,49 @@ impl Cx {
                     .collect(),
             });
         }
+        self.check_names(spec, &groups, single);
         groups
+    }
+
+    /// `function.name` and `function.role_name`, with the `-label` each function adds
+    /// when there are several, must be names Lambda and IAM accept.
+    fn check_names(&mut self, spec: &Spec, groups: &[Group], single: bool) {
+        let suffix = if single {
+            String::new()
+        } else {
+            groups
+                .iter()
+                .map(|g| format!("-{}", g.label.to_ascii_lowercase()))
+                .max_by_key(String::len)
+                .unwrap_or_default()
+        };
+        let lambda_chars = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_');
+        let iam_chars =
+            |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '=' | ',' | '.' | '@' | '-');
+        let fields: [(&str, &Option<Sp<Val>>, &dyn Fn(char) -> bool, &str); 2] = [
+            ("function.name", &spec.function.name, &lambda_chars, "letters, digits, - and _"),
+            ("function.role_name", &spec.function.role_name, &iam_chars, "letters, digits and _+=,.@-"),
+        ];
+        for (field, value, allowed, chars) in fields {
+            let Some(Sp { v: Val::Lit(name), loc }) = value else {
+                continue;
+            };
+            if name.is_empty() || !name.chars().all(allowed) {
+                self.err(loc, format!("{field} \"{name}\" is not a valid name"), format!("use only {chars}"));
+                continue;
+            }
+            let len = name.chars().count() + suffix.len();
+            if len > 64 {
+                self.err(
+                    loc,
+                    format!(
+                        "{field} \"{name}\" makes names of {len} characters (with the suffix \"{suffix}\" rotgen adds for each of the {} functions); AWS allows 64",
+                        groups.len()
+                    ),
+                    format!("shorten it to at most {} characters", 64usize.saturating_sub(suffix.len())),
+                );
+            }
+        }
     }
 }
 
