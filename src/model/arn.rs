@@ -79,8 +79,44 @@ pub fn check_secret_arn(s: &str) -> Result<(), String> {
     }
 }
 
-/// Why `s` is not a valid secret name, if it is not.
+/// The AWS service that manages the secret `s` names (an ARN or a name), when its name
+/// has the `SERVICE!` prefix only services may give (`rds!db-…`).
+pub fn managed_by(s: &str) -> Option<&str> {
+    let name = s.rsplit_once(":secret:").map_or(s, |(_, n)| n);
+    let (service, _) = name.split_once('!')?;
+    (!service.is_empty()
+        && service
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'))
+    .then_some(service)
+}
+
+/// Why `s` is not the name of a secret that can exist, if it is not: a name a user may
+/// choose, or one an AWS service makes for the secrets it manages
+/// (`SERVICE!…`, e.g. `rds!db-1a2b…` for an RDS-managed master password).
 pub fn check_secret_name(s: &str) -> Result<(), String> {
+    let rest = match s.split_once('!') {
+        Some((service, rest))
+            if !service.is_empty()
+                && service
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') =>
+        {
+            rest
+        }
+        _ => s,
+    };
+    check_user_secret_name(rest).map(|_| ()).and_then(|()| {
+        if s.len() > 512 {
+            Err("a secret name has 1 to 512 characters".into())
+        } else {
+            Ok(())
+        }
+    })
+}
+
+/// Why `s` is not a name a user may give a new secret, if it is not.
+pub fn check_user_secret_name(s: &str) -> Result<(), String> {
     if s.is_empty() || s.len() > 512 {
         return Err("a secret name has 1 to 512 characters".into());
     }
@@ -187,5 +223,16 @@ mod tests {
         assert!(check_ec2_id("subnet-12345678", "subnet").is_ok());
         assert!(check_ec2_id("sg-0a1b", "sg").is_err());
         assert!(check_secret_name("prod/db name").is_err());
+        // Names AWS services give the secrets they manage.
+        assert!(check_secret_name("rds!db-1a2b3c4d-5e6f-7a8b-9c0d-1e2f3a4b5c6d").is_ok());
+        assert!(check_secret_name("rds!cluster-1a2b3c4d-5e6f-7a8b-9c0d-1e2f3a4b5c6d").is_ok());
+        assert!(
+            check_secret_arn("arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!db-1a2b3c4d-5e6f-7a8b-9c0d-1e2f3a4b5c6d-AbCdEf").is_ok()
+        );
+        assert!(check_secret_name("!db").is_err());
+        assert!(
+            check_user_secret_name("rds!db-1").is_err(),
+            "users cannot make such names"
+        );
     }
 }

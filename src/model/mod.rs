@@ -768,6 +768,25 @@ impl Cx {
                 arn::check_secret_arn,
                 "copy the full ARN from the Secrets Manager console",
             );
+            if let Some(Sp {
+                v: Val::Lit(m),
+                loc,
+            }) = &secret.master_secret_arn
+                && let Some(service) = arn::managed_by(m)
+            {
+                self.err(loc, format!("master_secret_arn names a secret {service} manages, which holds no host: the function checks that a secret belongs to its master's server by the master's host and port"), "name a master secret of your own, in AWS's shape with host and port (for RDS: a user with CREATEROLE, or CREATE USER on MySQL)");
+            }
+            for v in [&secret.arn, &secret.name].into_iter().flatten() {
+                if let Val::Lit(s) = &v.v
+                    && let Some(service) = arn::managed_by(s)
+                {
+                    self.err(
+                        &v.loc,
+                        format!("this secret is managed by {service}, which rotates it itself"),
+                        format!("leave its rotation to {service}; rotgen rotates secrets you own"),
+                    );
+                }
+            }
             self.check_lit(
                 &secret.kms_key_arn,
                 "kms_key_arn",
@@ -938,7 +957,7 @@ impl Cx {
             v: Val::Lit(n),
             loc,
         }) = &c.name
-            && let Err(why) = arn::check_secret_name(n)
+            && let Err(why) = arn::check_user_secret_name(n)
         {
             self.err(
                 loc,
@@ -1244,18 +1263,37 @@ impl Cx {
                 .unwrap_or_default()
         };
         let lambda_chars = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_');
-        let iam_chars =
-            |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '=' | ',' | '.' | '@' | '-');
+        let iam_chars = |c: char| {
+            c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '=' | ',' | '.' | '@' | '-')
+        };
         let fields: [(&str, &Option<Sp<Val>>, &dyn Fn(char) -> bool, &str); 2] = [
-            ("function.name", &spec.function.name, &lambda_chars, "letters, digits, - and _"),
-            ("function.role_name", &spec.function.role_name, &iam_chars, "letters, digits and _+=,.@-"),
+            (
+                "function.name",
+                &spec.function.name,
+                &lambda_chars,
+                "letters, digits, - and _",
+            ),
+            (
+                "function.role_name",
+                &spec.function.role_name,
+                &iam_chars,
+                "letters, digits and _+=,.@-",
+            ),
         ];
         for (field, value, allowed, chars) in fields {
-            let Some(Sp { v: Val::Lit(name), loc }) = value else {
+            let Some(Sp {
+                v: Val::Lit(name),
+                loc,
+            }) = value
+            else {
                 continue;
             };
             if name.is_empty() || !name.chars().all(allowed) {
-                self.err(loc, format!("{field} \"{name}\" is not a valid name"), format!("use only {chars}"));
+                self.err(
+                    loc,
+                    format!("{field} \"{name}\" is not a valid name"),
+                    format!("use only {chars}"),
+                );
                 continue;
             }
             let len = name.chars().count() + suffix.len();
