@@ -170,9 +170,9 @@ fn parse_cron(inner: &str) -> Result<(String, Shape), Problem> {
     for pair in hour_set.windows(2) {
         min_gap = min_gap.min(pair[1] - pair[0]);
     }
-    // Hours repeat every day when the day fields allow consecutive days.
-    let daily = (dom == "*" || dow == "*") && month == "*";
-    if daily {
+    // The last hour of one day and the first of the next are apart by the wrap-around
+    // when the day fields allow two consecutive days.
+    if consecutive_days(dom, dow, &normal) {
         let wrap = 24 - hour_set[hour_set.len() - 1] + hour_set[0];
         min_gap = min_gap.min(wrap);
     }
@@ -189,6 +189,34 @@ fn parse_cron(inner: &str) -> Result<(String, Shape), Problem> {
             last_start_hour: hour_set[hour_set.len() - 1],
         },
     ))
+}
+
+/// Whether two consecutive calendar days can both match (`dom` and `dow` already
+/// checked). Whole months are not followed: a day-of-month set holding the 1st and a
+/// day from the 28th on counts as consecutive (month ends), whatever the months.
+fn consecutive_days(dom: &str, dow: &str, normal: &str) -> bool {
+    if dom == "?" {
+        // Nth weekdays (MON#1) and last weekdays (5L) fall once a month.
+        if dow.contains('#') || dow.ends_with('L') {
+            return false;
+        }
+        let Ok(days) = expand(dow, 1, 7, &DAYS, "day-of-week", normal) else {
+            return true;
+        };
+        days.iter().any(|d| days.contains(&(d % 7 + 1)))
+    } else {
+        if dom == "L" {
+            return false;
+        }
+        if dom.contains('W') {
+            return true;
+        }
+        let Ok(days) = expand(dom, 1, 31, &[], "day-of-month", normal) else {
+            return true;
+        };
+        days.iter().any(|d| days.contains(&(d + 1)))
+            || (days.contains(&1) && days.iter().any(|d| *d >= 28))
+    }
 }
 
 fn check_day_field(
@@ -385,6 +413,15 @@ mod tests {
         assert!(err("cron(0 4 ? * SUN 2027)").contains("year field"));
         assert!(err("cron(0 0/2 * * ? *)").contains("2 hour(s) apart"));
         assert!(err("cron(0 0,22 * * ? *)").contains("2 hour(s) apart"));
+        // Across midnight, whatever the day fields, when two consecutive days match.
+        assert!(err("cron(0 1,22 ? * MON-FRI *)").contains("3 hour(s) apart"));
+        assert!(err("cron(0 1,22 ? * SAT,SUN *)").contains("3 hour(s) apart"));
+        assert!(err("cron(0 1,22 1-5 * ? *)").contains("3 hour(s) apart"));
+        assert!(err("cron(0 1,22 1,31 * ? *)").contains("3 hour(s) apart"));
+        assert!(err("cron(0 1,22 * 1-6 ? *)").contains("3 hour(s) apart"));
+        ok("cron(0 1,22 ? * MON,WED,FRI *)");
+        ok("cron(0 1,22 1,15 * ? *)");
+        ok("cron(0 1,22 ? * MON#1 *)");
         assert!(err("cron(0 25 * * ? *)").contains("outside 0-23"));
         assert!(err("cron(0 4 * * SUN *)").contains("exactly one"));
         assert!(err("cron(0 4 ? * FUNDAY *)").contains("FUNDAY"));
