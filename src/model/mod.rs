@@ -839,16 +839,30 @@ impl Cx {
             } else {
                 (Value::Null, Value::Null)
             };
+            // The secret's name, however it is reached (ARN, name, or the name of the
+            // secret created here): one secret has one schedule.
             let key = match &secret_id {
                 Value::String(s) => Some(s.clone()),
-                _ => None,
+                _ => secret
+                    .create
+                    .as_ref()
+                    .and_then(|c| c.name.as_ref())
+                    .and_then(|n| match &n.v {
+                        Val::Lit(s) => Some(s.clone()),
+                        Val::Expr(_) => None,
+                    }),
             };
             if let Some(key) = key {
                 let short = key
                     .strip_prefix("arn:")
                     .and_then(|a| a.split_once(":secret:"))
-                    .map_or(key.clone(), |(_, n)| {
-                        n.rsplit_once('-').map_or(n, |(n, _)| n).to_string()
+                    .map_or(key.clone(), |(_, n)| match n.rsplit_once('-') {
+                        Some((name, sfx))
+                            if sfx.len() == 6 && sfx.bytes().all(|b| b.is_ascii_alphanumeric()) =>
+                        {
+                            name.to_string()
+                        }
+                        _ => n.to_string(),
                     });
                 if let Some((_, first)) = refs.get(&short).map(|l| ((), l)) {
                     let first = first.clone();
