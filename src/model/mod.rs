@@ -888,9 +888,25 @@ impl Cx {
                 .as_ref()
                 .and_then(|c| c.port.as_ref())
                 .map_or(default_port(service), |p| p.v as u16);
-            let Some((schedule_rules, rotate_immediately)) = schedule else {
+            let Some((schedule_rules, mut rotate_immediately)) = schedule else {
                 continue;
             };
+            // A secret created here holds a password the service has never seen: a
+            // rotation can only start once someone set it there (see the README, "The
+            // first password"), so the schedule does not rotate at once.
+            if secret.create.is_some() && service != "random" {
+                if rotate_immediately == Some(true) {
+                    let loc = secret
+                        .schedule
+                        .as_ref()
+                        .and_then(|s| s.rotate_immediately.as_ref())
+                        .or_else(|| spec.schedule.as_ref().and_then(|s| s.rotate_immediately.as_ref()))
+                        .map_or(&secret.loc, |r| &r.loc)
+                        .clone();
+                    self.err(&loc, format!("secret \"{}\" is created here, so the service does not know its password yet and an immediate rotation would fail", id.v), "leave rotate_immediately out (false for created secrets): set the first password on the service, then let the schedule rotate (README: \"The first password\")");
+                }
+                rotate_immediately = Some(false);
+            }
             out.push(Resolved {
                 id: id.v.clone(),
                 service: service.to_string(),
