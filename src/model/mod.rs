@@ -1296,7 +1296,8 @@ impl Cx {
         let iam_chars = |c: char| {
             c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '=' | ',' | '.' | '@' | '-')
         };
-        let fields: [(&str, &Option<Sp<Val>>, &dyn Fn(char) -> bool, &str); 2] = [
+        type CharRule<'a> = &'a dyn Fn(char) -> bool;
+        let fields: [(&str, &Option<Sp<Val>>, CharRule, &str); 2] = [
             (
                 "function.name",
                 &spec.function.name,
