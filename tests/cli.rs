@@ -540,3 +540,32 @@ fn expand_reads_json_as_json() {
     assert!(stderr(&o).contains("t.json:1:"), "{}", stderr(&o));
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }
+
+/// An existing secret on a port of its own gets egress on that port.
+#[test]
+fn an_existing_secrets_port_opens_egress() {
+    let dir = common::scratch("port");
+    let spec = dir.join("port.toml");
+    fs::write(
+        &spec,
+        "[vpc]\nvpc_id = \"vpc-0abc1234def567890\"\nsubnet_ids = [\"subnet-0a1b2c3d4e5f60718\"]\n[schedule]\ndays = 30\n[[secret]]\nid = \"Cache\"\nname = \"prod/cache\"\nservice = \"redis\"\nport = 6380\n",
+    )
+    .unwrap();
+    let o = run(&["build", spec.to_str().unwrap(), "--format", "json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let t: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let sg = resources(&t)
+        .values()
+        .find(|r| {
+            r["Type"] == "AWS::EC2::SecurityGroup"
+                && r["Properties"]["SecurityGroupEgress"].is_array()
+        })
+        .unwrap();
+    let ports: Vec<i64> = sg["Properties"]["SecurityGroupEgress"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["FromPort"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ports, vec![443, 6380]);
+}

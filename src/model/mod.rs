@@ -883,10 +883,18 @@ impl Cx {
             let mut kms_keys: Vec<Value> =
                 secret.kms_key_arn.iter().map(|k| k.v.to_json()).collect();
             kms_keys.dedup();
+            if let (Some(p), Some(_)) = (&secret.port, &secret.create) {
+                self.err(
+                    &p.loc,
+                    "port is for existing secrets; a created secret says its port in create",
+                    "write create = { ..., port = N }",
+                );
+            }
             let port = secret
                 .create
                 .as_ref()
                 .and_then(|c| c.port.as_ref())
+                .or(secret.port.as_ref())
                 .map_or(default_port(service), |p| p.v as u16);
             let Some((schedule_rules, mut rotate_immediately)) = schedule else {
                 continue;
@@ -900,7 +908,11 @@ impl Cx {
                         .schedule
                         .as_ref()
                         .and_then(|s| s.rotate_immediately.as_ref())
-                        .or_else(|| spec.schedule.as_ref().and_then(|s| s.rotate_immediately.as_ref()))
+                        .or_else(|| {
+                            spec.schedule
+                                .as_ref()
+                                .and_then(|s| s.rotate_immediately.as_ref())
+                        })
                         .map_or(&secret.loc, |r| &r.loc)
                         .clone();
                     self.err(&loc, format!("secret \"{}\" is created here, so the service does not know its password yet and an immediate rotation would fail", id.v), "leave rotate_immediately out (false for created secrets): set the first password on the service, then let the schedule rotate (README: \"The first password\")");

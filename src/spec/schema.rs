@@ -335,6 +335,15 @@ pub static SECRET: Table = Table {
             "ARN of the customer KMS key that encrypts the secret, if any.",
         ),
         f(
+            "port",
+            Ty::Int {
+                min: 1,
+                max: 65535,
+                expr: false,
+            },
+            "The port of an existing secret's service, when not its usual one: the function's security group allows egress to it. (A created secret says it in create.)",
+        ),
+        f(
             "schedule",
             Ty::Table(&SCHEDULE),
             "This secret's schedule; default: [schedule].",
