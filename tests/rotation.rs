@@ -1217,3 +1217,29 @@ fn tls_verifies_against_the_system_store_and_never_without_it() {
     rt().block_on(check_rotated(&c, 2));
     drop(front_rt);
 }
+
+#[test]
+fn a_secret_without_masterarn_uses_the_one_master_the_function_names() {
+    if services().is_none() {
+        return;
+    }
+    rt().block_on(async {
+        let mut c = case("postgres", Strategy::AlternatingUsers).await;
+        let mut v = json_of(&c.old);
+        v.as_object_mut().unwrap().remove("masterarn");
+        tamper(&c, None, "AWSCURRENT", &v).await;
+        c.old = SecretValue::parse(&v.to_string());
+        // Two masters configured: which one is the secret's cannot be told.
+        let mut h = handler(&c).await;
+        h.rotator.masters = Masters::of([c.master.clone().unwrap(), "prod/other-master".into()]);
+        let e = rotate(&h, &c.arn, false).await.unwrap_err().to_string();
+        assert!(
+            e.contains("has no `masterarn`") && e.contains("names 2 master secrets"),
+            "{e}"
+        );
+        // One: it is the one.
+        let h = handler(&c).await;
+        rotate(&h, &c.arn, true).await.unwrap();
+        check_rotated(&c, 1).await;
+    });
+}

@@ -880,8 +880,21 @@ impl Cx {
             }
             let password = self.password(spec, secret, service);
             let schedule = self.schedule(spec, secret);
-            let mut kms_keys: Vec<Value> =
-                secret.kms_key_arn.iter().map(|k| k.v.to_json()).collect();
+            self.check_lit(
+                &secret.master_kms_key_arn,
+                "master_kms_key_arn",
+                arn::check_kms_key_arn,
+                "write a key ARN: arn:aws:kms:REGION:ACCOUNT:key/ID",
+            );
+            if let (Some(k), None) = (&secret.master_kms_key_arn, &secret.master_secret_arn) {
+                self.err(&k.loc, "master_kms_key_arn without master_secret_arn", "name the master secret it encrypts with master_secret_arn, or remove master_kms_key_arn");
+            }
+            let mut kms_keys: Vec<Value> = secret
+                .kms_key_arn
+                .iter()
+                .chain(secret.master_kms_key_arn.iter())
+                .map(|k| k.v.to_json())
+                .collect();
             kms_keys.dedup();
             if let (Some(p), Some(_)) = (&secret.port, &secret.create) {
                 self.err(

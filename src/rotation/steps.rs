@@ -403,7 +403,24 @@ impl<S: SecretStore, B: Backend> Rotator<S, B> {
         pending: &SecretValue,
         r: &mut Redactor,
     ) -> Result<SecretValue, Fail> {
-        let arn = current.masterarn()?.to_string();
+        // A secret without `masterarn` (an existing one, made for another tool) uses the
+        // master of the function's configuration, when it names exactly one.
+        let arn = match current.masterarn() {
+            Ok(a) => a.to_string(),
+            Err(SecretFormatError::Missing(_)) => match self.masters.only() {
+                Some(m) => m.to_string(),
+                None => {
+                    return Err(fail(
+                        "SecretFormat",
+                        format!(
+                            "the secret has no `masterarn`, and this function's configuration ({MASTERS_VAR}) names {} master secrets, not one; add \"masterarn\": \"<the master secret's ARN>\" to the secret",
+                            self.masters.len()
+                        ),
+                    ));
+                }
+            },
+            Err(e) => return Err(e.into()),
+        };
         if !self.masters.allows(&arn) {
             return Err(fail(
                 "Refused",

@@ -63,6 +63,18 @@ impl Masters {
         self.names.is_empty()
     }
 
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// The master, when the configuration names exactly one.
+    pub fn only(&self) -> Option<&str> {
+        match self.names.as_slice() {
+            [one] => Some(one),
+            _ => None,
+        }
+    }
+
     /// Adds more names (the command line's `--master`).
     pub fn extend(&mut self, more: Masters) {
         self.names.extend(more.names);

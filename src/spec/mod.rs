@@ -161,6 +161,8 @@ pub struct Secret {
     pub strategy: Option<Sp<String>>,
     pub master_secret_arn: Option<Sp<Val>>,
     pub kms_key_arn: Option<Sp<Val>>,
+    /// The customer KMS key of the master secret, if any.
+    pub master_kms_key_arn: Option<Sp<Val>>,
     /// The port of an existing secret's service (created secrets say it in `create`).
     pub port: Option<Sp<i64>>,
     pub schedule: Option<Schedule>,
@@ -268,6 +270,7 @@ fn spec_from(d: &mut Decoder, t: &Fields<'_>, root: &Node) -> Spec {
             strategy: s.lit("strategy"),
             master_secret_arn: s.val("master_secret_arn"),
             kms_key_arn: s.val("kms_key_arn"),
+            master_kms_key_arn: s.val("master_kms_key_arn"),
             port: s.int_lit("port"),
             schedule: s.table(d, "schedule").map(|x| schedule_from(&x)),
             password: s.table(d, "password").map(|x| password_from(&x)),

@@ -335,6 +335,11 @@ pub static SECRET: Table = Table {
             "ARN of the customer KMS key that encrypts the secret, if any.",
         ),
         f(
+            "master_kms_key_arn",
+            STR,
+            "ARN of the customer KMS key that encrypts the master secret, if any: the function may then decrypt it.",
+        ),
+        f(
             "port",
             Ty::Int {
                 min: 1,
