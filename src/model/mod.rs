@@ -740,11 +740,11 @@ impl Cx {
                         .clone();
                     self.err(&loc, "alternating-users needs master_secret_arn", "add master_secret_arn = \"arn:aws:secretsmanager:...\": the secret of a user that can create users and grant privileges");
                 }
-                ("single-user", Some(m)) if service != "redis" => {
+                ("single-user", Some(m)) if service == "random" => {
                     self.err(
                         &m.loc,
-                        "master_secret_arn is only used with strategy = \"alternating-users\" (and, for redis, to name the admin that runs ACL SETUSER)",
-                        "remove it, or set strategy = \"alternating-users\"",
+                        "a random secret has no user, so no master changes its password",
+                        "remove master_secret_arn",
                     );
                 }
                 _ => {}
