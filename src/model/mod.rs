@@ -294,13 +294,28 @@ impl Cx {
         check: fn(&str) -> Result<(), String>,
         help: &str,
     ) {
-        if let Some(Sp {
-            v: Val::Lit(s),
-            loc,
-        }) = v
-            && let Err(why) = check(s)
-        {
-            self.err(loc, format!("{what} \"{s}\" is not valid: {why}"), help);
+        match v {
+            Some(Sp {
+                v: Val::Lit(s),
+                loc,
+            }) => {
+                if let Err(why) = check(s) {
+                    self.err(loc, format!("{what} \"{s}\" is not valid: {why}"), help);
+                }
+            }
+            // A function's value is known only at deploy time; what can be seen now is
+            // its text, and a `*` or `?` there would be an IAM wildcard.
+            Some(Sp {
+                v: v @ Val::Expr(_),
+                loc,
+            }) if holds_wildcard(&v.to_json()) => {
+                self.err(
+                    loc,
+                    format!("{what} is a CloudFormation function whose text holds * or ?, which IAM reads as a wildcard: the role would reach more than this resource"),
+                    "name exactly one: a full ARN, or a Ref, GetAtt or ImportValue of one",
+                );
+            }
+            _ => {}
         }
     }
 
@@ -827,10 +842,15 @@ impl Cx {
                             )),
                         )
                     }
-                    Val::Expr(e) => (
-                        e.clone(),
-                        json!({"Fn::Join": ["", [sub("arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:"), e, "-??????"]]}),
-                    ),
+                    Val::Expr(e) => {
+                        if holds_wildcard(e) {
+                            self.err(&n.loc, "name is a CloudFormation function whose text holds * or ?, which IAM reads as a wildcard: the role would reach more than this secret", "name exactly one secret: a literal name, or a Ref or ImportValue of one");
+                        }
+                        (
+                            e.clone(),
+                            json!({"Fn::Join": ["", [sub("arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:"), e, "-??????"]]}),
+                        )
+                    }
                 }
             } else if let Some(c) = &secret.create {
                 let rid = format!("{p}{}Secret", id.v);
@@ -972,6 +992,23 @@ impl Cx {
             ("port", c.port.is_some()),
             ("ssl", c.ssl.is_some()),
         ];
+        // These go inside the secret's JSON, where CloudFormation would splice a
+        // function's value unescaped (a `"` in it would add keys): literals only.
+        for (field, value) in [
+            ("username", &c.username),
+            ("host", &c.host),
+            ("dbname", &c.dbname),
+            ("url", &c.url),
+            ("master_secret_arn", &secret.master_secret_arn),
+        ] {
+            if let Some(Sp {
+                v: Val::Expr(_),
+                loc,
+            }) = value
+            {
+                self.err(loc, format!("{field} of a created secret is a CloudFormation function: CloudFormation would put its value into the secret's JSON without escaping it"), format!("write {field} as a literal value (a secret created elsewhere may take any value: name it with arn or name)"));
+            }
+        }
         for need in needs {
             if !given.iter().any(|(n, g)| n == need && *g) {
                 self.err(
@@ -1364,6 +1401,16 @@ impl Cx {
                 );
             }
         }
+    }
+}
+
+/// Whether any text inside a CloudFormation function holds an IAM wildcard.
+fn holds_wildcard(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains(['*', '?']),
+        Value::Array(a) => a.iter().any(holds_wildcard),
+        Value::Object(m) => m.values().any(holds_wildcard),
+        _ => false,
     }
 }
 
