@@ -35,6 +35,8 @@ pub struct ExpandOptions {
     /// The code location when a rotation gives no `function.code`: the macro passes its
     /// own zip; `None` adds template parameters (`{Id}CodeBucket`, `{Id}CodeKey`).
     pub code: Option<Code>,
+    /// The architecture `code` is built for (`arm64` or `x86_64`).
+    pub code_architecture: Option<String>,
 }
 
 impl ExpandOptions {
@@ -55,6 +57,14 @@ impl ExpandOptions {
                 }),
                 _ => None,
             },
+            // The macro function runs the zip it passes on: its own architecture.
+            code_architecture: Some(
+                match std::env::consts::ARCH {
+                    "aarch64" => "arm64",
+                    _ => "x86_64",
+                }
+                .to_string(),
+            ),
         }
     }
 }
@@ -362,6 +372,8 @@ fn expand_one(
         allow_nested: false,
         default_sam: false,
         default_code: opts.code.clone(),
+        default_code_architecture: opts.code_architecture.clone(),
+        forbid_sam: true,
     };
     let compiled = match crate::compile_decoded(&decoded, &options, &|label| label.to_string()) {
         Ok(c) => c,
@@ -650,6 +662,52 @@ fn remove_own_transform(t: &mut Map<String, Value>) {
             t.insert("Transform".into(), Value::Array(keep));
         }
     }
+}
+
+/// What CloudFormation would do with a whole template's transforms, checked before an
+/// offline expansion (the macro's Lambda never sees the `Transform` section): the
+/// template must name Rotgen at template level, not through `Fn::Transform` (the snippet
+/// form the Lambda refuses), and not after the SAM transform (which would run first and
+/// refuse the unknown Rotgen::Rotation type).
+pub fn check_transforms(template: &Value) -> Result<(), Diagnostic> {
+    fn snippet(v: &Value) -> bool {
+        match v {
+            Value::Object(m) => {
+                m.get("Fn::Transform")
+                    .is_some_and(|t| t["Name"] == MACRO_NAME)
+                    || m.values().any(snippet)
+            }
+            Value::Array(a) => a.iter().any(snippet),
+            _ => false,
+        }
+    }
+    if snippet(template) {
+        return Err(err(
+            "Fn::Transform",
+            "Rotgen works at template level only; the snippet form Fn::Transform cannot add the outputs and parameters a rotation needs",
+            "write Transform: [Rotgen] at the top of the template",
+        ));
+    }
+    let list: Vec<&str> = match template.get("Transform") {
+        Some(Value::String(s)) => vec![s.as_str()],
+        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    let Some(at) = list.iter().position(|t| *t == MACRO_NAME) else {
+        return Err(err(
+            "Transform",
+            "the template does not name the Rotgen transform, so CloudFormation would not expand it",
+            "add Transform: [Rotgen] at the top of the template",
+        ));
+    };
+    if list[..at].contains(&"AWS::Serverless-2016-10-31") {
+        return Err(err(
+            "Transform",
+            "the SAM transform comes before Rotgen: CloudFormation runs transforms in order, and SAM refuses the Rotgen::Rotation resources it does not know",
+            "write Transform: [Rotgen, AWS::Serverless-2016-10-31]",
+        ));
+    }
+    Ok(())
 }
 
 /// Answers a macro request (section 5 of the contract): `requestId` echoed, and either

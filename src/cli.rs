@@ -65,6 +65,10 @@ pub enum Command {
         /// function.code: s3://BUCKET/KEY (default: template parameters).
         #[arg(long, value_name = "S3_URL")]
         code: Option<String>,
+        /// The architecture the --code zip is built for, as the macro function knows its
+        /// own: a rotation that runs it gets it (and may not ask for another).
+        #[arg(long, default_value = "arm64", requires = "code", value_parser = clap::builder::PossibleValuesParser::new(crate::spec::schema::ARCHITECTURES))]
+        code_architecture: String,
     },
     /// Write the template that deploys the Rotgen macro itself (the macro, its function,
     /// role and log group).
@@ -162,7 +166,13 @@ pub fn run(cli: Cli) -> ExitCode {
             output,
             format,
             code,
-        } => expand(&template, output.as_deref(), format, code.as_deref()),
+            code_architecture,
+        } => expand(
+            &template,
+            output.as_deref(),
+            format,
+            code.as_deref().map(|c| (c, code_architecture.as_str())),
+        ),
         Command::MacroStack {
             output,
             name,
@@ -427,7 +437,7 @@ fn expand(
     template: &Path,
     output: Option<&Path>,
     format: Option<OutputFormat>,
-    code: Option<&str>,
+    code: Option<(&str, &str)>,
 ) -> ExitCode {
     let shown = template.display().to_string();
     let text = match std::fs::read_to_string(template) {
@@ -453,13 +463,14 @@ fn expand(
         }
     };
     let mut opts = crate::cfn_macro::ExpandOptions::default();
-    if let Some(url) = code {
+    if let Some((url, architecture)) = code {
         match url.strip_prefix("s3://").and_then(|r| r.split_once('/')) {
             Some((bucket, key)) if !bucket.is_empty() && !key.is_empty() => {
                 opts.code = Some(crate::model::Code::S3 {
                     bucket: serde_json::json!(bucket),
                     key: serde_json::json!(key),
                 });
+                opts.code_architecture = Some(architecture.to_string());
             }
             _ => {
                 return fail(
@@ -469,7 +480,10 @@ fn expand(
             }
         }
     }
-    match crate::cfn_macro::expand(&value, &opts) {
+    let checked = crate::cfn_macro::check_transforms(&value)
+        .map_err(|d| crate::diag::Diagnostics(vec![d]))
+        .and_then(|()| crate::cfn_macro::expand(&value, &opts));
+    match checked {
         Ok(expanded) => emit(&expanded, output, pick_format(format, output)),
         Err(diags) => {
             for d in &diags.0 {

@@ -569,3 +569,81 @@ fn an_existing_secrets_port_opens_egress() {
         .collect();
     assert_eq!(ports, vec![443, 6380]);
 }
+
+/// `expand` refuses what CloudFormation would not deploy, as the macro's Lambda does:
+/// the snippet form, a template without the Rotgen transform or with SAM before it, SAM
+/// output, and a rotation whose architecture is not that of the macro's own zip.
+#[test]
+fn expand_refuses_what_cannot_deploy() {
+    let dir = common::scratch("expand-refuses");
+    let rotation = "    Type: Rotgen::Rotation\n    Properties:\n      schedule: {days: 30}\n      secret: [{id: A, name: prod/a, service: postgres}]\n";
+    let cases = [
+        (
+            "snippet",
+            format!("Resources:\n  R:\n    Fn::Transform: {{Name: Rotgen}}\n{rotation}"),
+            "template level only",
+        ),
+        (
+            "none",
+            format!("Resources:\n  R:\n{rotation}"),
+            "does not name the Rotgen transform",
+        ),
+        (
+            "sam-first",
+            format!(
+                "Transform: [AWS::Serverless-2016-10-31, Rotgen]\nResources:\n  R:\n{rotation}"
+            ),
+            "SAM transform comes before Rotgen",
+        ),
+        (
+            "sam-format",
+            format!(
+                "Transform: [Rotgen, AWS::Serverless-2016-10-31]\nResources:\n  R:\n{rotation}      stack: {{format: sam}}\n"
+            ),
+            "writes plain CloudFormation",
+        ),
+        (
+            "arch",
+            format!(
+                "Transform: Rotgen\nResources:\n  R:\n{rotation}      function: {{architecture: x86_64}}\n"
+            ),
+            "built for arm64",
+        ),
+    ];
+    for (name, text, expected) in cases {
+        let path = dir.join(format!("{name}.yaml"));
+        fs::write(&path, text).unwrap();
+        let o = run(&[
+            "expand",
+            path.to_str().unwrap(),
+            "--code",
+            "s3://b/rotgen-arm64.zip",
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{name}: {}", stderr(&o));
+        assert!(stderr(&o).contains(expected), "{name}: {}", stderr(&o));
+    }
+    // Without an architecture, a rotation running the macro's zip takes the zip's.
+    let path = dir.join("x86.yaml");
+    fs::write(
+        &path,
+        format!("Transform: Rotgen\nResources:\n  R:\n{rotation}"),
+    )
+    .unwrap();
+    let o = run(&[
+        "expand",
+        path.to_str().unwrap(),
+        "--code",
+        "s3://b/rotgen-x86_64.zip",
+        "--code-architecture",
+        "x86_64",
+        "--format",
+        "json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let t: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let f = resources(&t)
+        .values()
+        .find(|r| r["Type"] == "AWS::Lambda::Function")
+        .unwrap();
+    assert_eq!(f["Properties"]["Architectures"], json!(["x86_64"]));
+}

@@ -72,6 +72,12 @@ pub struct Options {
     /// Where the code is when the spec does not say (the macro knows its own zip);
     /// `None`: template parameters.
     pub default_code: Option<Code>,
+    /// The architecture `default_code` is built for (the macro's own zip): a function
+    /// that runs it must have that architecture.
+    pub default_code_architecture: Option<String>,
+    /// Whether `format = "sam"` is refused (the macro cannot see whether the SAM
+    /// transform runs after it).
+    pub forbid_sam: bool,
 }
 
 impl Default for Options {
@@ -81,6 +87,8 @@ impl Default for Options {
             allow_nested: true,
             default_sam: true,
             default_code: None,
+            default_code_architecture: None,
+            forbid_sam: false,
         }
     }
 }
@@ -378,8 +386,26 @@ impl Cx {
             arn::check_kms_key_arn,
             "write a key ARN: arn:aws:kms:REGION:ACCOUNT:key/ID",
         );
+        if opts.forbid_sam
+            && let Some(fmt) = spec.stack.format.as_ref().filter(|f| f.v == "sam")
+        {
+            self.err(&fmt.loc, "the macro writes plain CloudFormation: it cannot see whether the SAM transform runs after it, and AWS::Serverless resources without it do not deploy", "leave format out (or write \"cloudformation\"); for SAM output use rotgen build");
+        }
+        let mut architecture = f
+            .architecture
+            .as_ref()
+            .map_or("arm64".to_string(), |a| a.v.clone());
         let code = match (&f.code, &opts.default_code) {
-            (None, Some(default)) => default.clone(),
+            (None, Some(default)) => {
+                // The function runs the macro's own zip: it has the zip's architecture.
+                if let Some(zip_arch) = &opts.default_code_architecture {
+                    match &f.architecture {
+                        Some(a) if a.v != *zip_arch => self.err(&a.loc, format!("architecture {} with the macro's own zip, which is built for {zip_arch}", a.v), format!("give function.code for a zip built for {}, or leave architecture out", a.v)),
+                        _ => architecture = zip_arch.clone(),
+                    }
+                }
+                default.clone()
+            }
             (code, _) => self.code(code.as_ref(), &opts.naming),
         };
         let function = FunctionSettings {
@@ -489,10 +515,7 @@ impl Cx {
             sam,
             description,
             nested,
-            architecture: f
-                .architecture
-                .as_ref()
-                .map_or("arm64".into(), |a| a.v.clone()),
+            architecture,
             code,
             function,
             vpc,
