@@ -128,7 +128,7 @@ impl FunctionArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct BuildArgs {
-    /// The spec file (TOML).
+    /// The spec file (TOML); `-` reads standard input.
     pub spec: PathBuf,
     /// Write the template to FILE (atomically) instead of standard output. Nested templates,
     /// when the spec needs them, go next to it as FILE_STEM.LABEL.EXT.
@@ -225,8 +225,21 @@ async fn invoke(event: Option<&Path>, args: &FunctionArgs) -> ExitCode {
         Ok(f) => f,
         Err(e) => return fail(EXIT_INVALID, &e.to_string()),
     };
+    if matches!(function, crate::function::Function::Rotation(_))
+        && let Err(why) = crate::rotation::store::check_environment().await
+    {
+        return fail(EXIT_INVALID, &why);
+    }
     match function.handle(event, None).await {
-        Ok(answer) => print_out(&format!("{answer:#}\n")),
+        // A macro answer carries its own status: a failure is a failure here too.
+        Ok(answer) => {
+            let printed = print_out(&format!("{answer:#}\n"));
+            if answer.get("status").is_some_and(|s| s != "success") {
+                ExitCode::from(1)
+            } else {
+                printed
+            }
+        }
         Err(d) => {
             let answer =
                 serde_json::json!({"errorType": d.error_type, "errorMessage": d.error_message});
@@ -238,6 +251,9 @@ async fn invoke(event: Option<&Path>, args: &FunctionArgs) -> ExitCode {
 
 async fn rotate(secret_id: &str, resume: bool, args: &FunctionArgs) -> ExitCode {
     crate::rotation::lambda::init_logging();
+    if let Err(why) = crate::rotation::store::check_environment().await {
+        return fail(EXIT_INVALID, &why);
+    }
     let mut overrides = args.overrides();
     let service_set = std::env::var("ROTGEN_SERVICE").is_ok_and(|s| !s.is_empty());
     if overrides.service.is_none() && !service_set {
@@ -321,8 +337,18 @@ fn init(output: Option<&Path>, force: bool) -> ExitCode {
 }
 
 fn build(args: &BuildArgs) -> ExitCode {
-    let shown = args.spec.display().to_string();
-    let text = match std::fs::read_to_string(&args.spec) {
+    let stdin = args.spec == Path::new("-");
+    let shown = if stdin {
+        "<stdin>".to_string()
+    } else {
+        args.spec.display().to_string()
+    };
+    let read = if stdin {
+        std::io::read_to_string(std::io::stdin())
+    } else {
+        std::fs::read_to_string(&args.spec)
+    };
+    let text = match read {
         Ok(t) => t,
         Err(e) => return fail(EXIT_INVALID, &format!("cannot read the spec {shown}: {e}")),
     };
@@ -413,7 +439,12 @@ fn pick_format(explicit: Option<OutputFormat>, output: Option<&Path>) -> Format 
     match (explicit, output) {
         (Some(OutputFormat::Json), _) => Format::Json,
         (Some(OutputFormat::Yaml), _) => Format::Yaml,
-        (None, Some(p)) if p.extension().is_some_and(|e| e == "json") => Format::Json,
+        (None, Some(p))
+            if p.extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("json")) =>
+        {
+            Format::Json
+        }
         (None, _) => Format::Yaml,
     }
 }
@@ -506,6 +537,31 @@ fn expand(
 }
 
 fn macro_stack(output: Option<&Path>, m: crate::cfn_macro::MacroStack) -> ExitCode {
+    let name_ok = !m.name.is_empty()
+        && m.name.len() <= 128
+        && !m.name.starts_with("AWS::")
+        && m.name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | ':'));
+    if !name_ok {
+        return fail(
+            EXIT_INVALID,
+            &format!(
+                "--name {:?} is not a macro name: use 1 to 128 letters, digits and _-: (not starting with AWS::)",
+                m.name
+            ),
+        );
+    }
+    if let Some(b) = &m.permissions_boundary
+        && let Err(why) = crate::model::arn::check_policy_arn(b)
+    {
+        return fail(
+            EXIT_INVALID,
+            &format!(
+                "--permissions-boundary {b} is not valid: {why}; write arn:aws:iam::ACCOUNT:policy/NAME"
+            ),
+        );
+    }
     match crate::render::macro_stack(&m) {
         Ok(v) => emit(&v, output, pick_format(None, output)),
         Err(e) => fail(1, &e.to_string()),

@@ -91,16 +91,25 @@ pub fn stale_nested(main: &Path, format: Format, current: &[PathBuf]) -> Vec<Pat
 }
 
 /// Writes every file or none: all are written to temporary files first, then renamed.
+/// A path that is a symbolic link writes the file it points to (the link stays), and an
+/// existing file keeps its permissions.
 pub fn write_all_atomic(files: &[(PathBuf, String)]) -> io::Result<()> {
+    let targets: Vec<PathBuf> = files
+        .iter()
+        .map(|(p, _)| resolve_links(p))
+        .collect::<io::Result<_>>()?;
     let mut temps: Vec<(PathBuf, &Path)> = Vec::new();
     let result = (|| {
-        for (path, text) in files {
+        for ((_, text), path) in files.iter().zip(&targets) {
             let temp = temp_path(path);
             temps.push((temp.clone(), path));
             // No fsync: the rename is what keeps a failed build from leaving a half-written
             // or clobbered template (these are files for git, not a database).
             let mut f = fs::File::create(&temp)?;
             f.write_all(text.as_bytes())?;
+            if let Ok(meta) = fs::metadata(path) {
+                fs::set_permissions(&temp, meta.permissions())?;
+            }
         }
         Ok(())
     })();
@@ -119,6 +128,27 @@ pub fn write_all_atomic(files: &[(PathBuf, String)]) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The file a path names, following symbolic links (a dangling link names its target).
+fn resolve_links(path: &Path) -> io::Result<PathBuf> {
+    let mut p = path.to_path_buf();
+    for _ in 0..40 {
+        match fs::symlink_metadata(&p) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let target = fs::read_link(&p)?;
+                p = match p.parent() {
+                    Some(dir) if target.is_relative() => dir.join(target),
+                    _ => target,
+                };
+            }
+            _ => return Ok(p),
+        }
+    }
+    Err(io::Error::other(format!(
+        "{}: too many levels of symbolic links",
+        path.display()
+    )))
 }
 
 fn temp_path(path: &Path) -> PathBuf {

@@ -647,3 +647,126 @@ fn expand_refuses_what_cannot_deploy() {
         .unwrap();
     assert_eq!(f["Properties"]["Architectures"], json!(["x86_64"]));
 }
+
+/// The small promises of the command line: `build -` reads standard input, `-o x.JSON`
+/// writes JSON, `-o` onto a symbolic link writes its target and keeps the file's mode,
+/// `macro-stack` checks its flags, `invoke` fails on a failed macro answer, and missing
+/// AWS settings are one line each.
+#[test]
+fn command_line_details() {
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    use std::process::Stdio;
+    let dir = common::scratch("details");
+    // build -
+    let mut child = common::rotgen()
+        .args(["build", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(
+            fs::read_to_string(example("payments.toml"))
+                .unwrap()
+                .as_bytes(),
+        )
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).starts_with("AWSTemplateFormatVersion"));
+    // -o t.JSON
+    let upper = dir.join("t.JSON");
+    let o = run(&[
+        "build",
+        &example("payments.toml"),
+        "-o",
+        upper.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(serde_json::from_str::<Value>(&fs::read_to_string(&upper).unwrap()).is_ok());
+    // -o onto a link
+    let target = dir.join("real.yaml");
+    fs::write(&target, "old\n").unwrap();
+    fs::set_permissions(&target, fs::Permissions::from_mode(0o640)).unwrap();
+    let link = dir.join("link.yaml");
+    std::os::unix::fs::symlink("real.yaml", &link).unwrap();
+    let o = run(&[
+        "build",
+        &example("payments.toml"),
+        "-o",
+        link.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "the link stays"
+    );
+    assert!(
+        fs::read_to_string(&target)
+            .unwrap()
+            .starts_with("AWSTemplateFormatVersion")
+    );
+    assert_eq!(
+        fs::metadata(&target).unwrap().permissions().mode() & 0o777,
+        0o640
+    );
+    // macro-stack flags
+    for args in [
+        ["macro-stack", "--name", "bad name"],
+        [
+            "macro-stack",
+            "--permissions-boundary",
+            "arn:aws:iam::123456789012:role/x",
+        ],
+    ] {
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    }
+    // invoke: a macro failure is a failure
+    let event = dir.join("bad-macro.json");
+    fs::write(&event, json!({"requestId": "r", "params": {}, "fragment": {"Resources": {"R": {"Type": "Rotgen::Rotation", "Properties": {}}}}}).to_string()).unwrap();
+    let o = common::rotgen()
+        .args(["invoke", event.to_str().unwrap()])
+        .env_remove("ROTGEN_SERVICE")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stdout(&o).contains("\"failure\""));
+    // No region, no credentials: one line each, no SDK dump.
+    let no_aws = |extra: &[(&str, &str)]| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_rotgen"));
+        c.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap())
+            .env("HOME", &dir);
+        c.env("AWS_EC2_METADATA_DISABLED", "true");
+        for (k, v) in extra {
+            c.env(k, v);
+        }
+        c.args(["rotate", "--secret-id", "prod/x", "--service", "postgres"])
+            .output()
+            .unwrap()
+    };
+    let o = no_aws(&[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        stderr(&o).trim(),
+        "error: no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION, or a region in the AWS_PROFILE's configuration)"
+    );
+    let o = no_aws(&[("AWS_REGION", "us-east-1")]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).trim().starts_with("error: no AWS credentials"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+}

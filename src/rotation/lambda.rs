@@ -156,7 +156,14 @@ pub fn step_deadline(deadline_ms: u64) -> Option<tokio::time::Instant> {
 /// expects), plain lines elsewhere. Level from `RUST_LOG` (default `info`).
 pub fn init_logging() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // The SDK's own warnings (a region not found on IMDS, a credentials provider that
+    // failed before the next one worked) dump its debug structures; rotgen says what
+    // matters in its own words. RUST_LOG replaces this.
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new(
+            "info,aws_config=error,aws_smithy_runtime=error,aws_smithy_runtime_api=error",
+        )
+    });
     let in_lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -116,6 +116,25 @@ impl AwsStore {
     }
 }
 
+/// For the command line, before any call: whether the standard AWS environment gives a
+/// region and credentials, or what is missing, in one line.
+pub async fn check_environment() -> Result<(), String> {
+    use aws_sdk_secretsmanager::config::ProvideCredentials;
+    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    if config.region().is_none() {
+        return Err("no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION, or a region in the AWS_PROFILE's configuration)".into());
+    }
+    let missing = "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or run where a role provides them";
+    match config.credentials_provider() {
+        None => Err(missing.into()),
+        Some(p) => p
+            .provide_credentials()
+            .await
+            .map(|_| ())
+            .map_err(|_| missing.into()),
+    }
+}
+
 fn failed<E>(operation: &'static str, err: aws_sdk_secretsmanager::error::SdkError<E>) -> StoreError
 where
     E: aws_sdk_secretsmanager::error::ProvideErrorMetadata + std::error::Error + 'static,
