@@ -119,6 +119,48 @@ def bench_build(binary, sizes, runs, tmp):
     )
 
 
+def broken_spec(size):
+    """A spec of about `size` bytes full of problems: a typo'd [schedule], unknown
+    services and keys, one id used by a third of the secrets, out-of-range values."""
+    parts, i, total = ["[schedul]\ndays = 30\n"], 0, 0
+    while total < size:
+        k = i % 4
+        if k == 0:
+            p = f'[[secret]]\nid = "S{i}"\nname = "prod/s{i}"\nservice = "postgress"\n'
+        elif k == 1:
+            p = f'[[secret]]\nid = "S-{i}"\narn = "arn:aws:secretsmanager:us-east-1:1:secret:x"\nservice = "mysql"\nbogus{i} = 1\n'
+        elif k == 2:
+            p = f'[[secret]]\nid = "Same"\nname = "prod/s{i}"\nservice = "redis"\nstrategy = "alternating-users"\n'
+        else:
+            p = f'[[secret]]\nid = "T{i}"\ncreate = {{ url = "x", port = 70000 }}\nservice = "http"\nschedule = {{ days = "30" }}\n'
+        parts.append(p)
+        total += len(p)
+        i += 1
+    return "".join(parts)
+
+
+def bench_broken(binary, sizes, runs, tmp):
+    rows = []
+    for size in sizes:
+        path = os.path.join(tmp, f"broken-{size}.toml")
+        with open(path, "w") as f:
+            f.write(broken_spec(size))
+        times, rss = [], []
+        for _ in range(runs):
+            t, m, code, _, err = run_rss([binary, "build", path])
+            if code != 2:
+                raise SystemExit(f"a broken spec of {size} bytes exited {code}: {err.decode()[-500:]}")
+            times.append(t)
+            rss.append(m)
+        problems = err.decode().strip().splitlines()[-1]
+        rows.append((f"{os.path.getsize(path) / 1e6:.1f} MB", f"{statistics.median(times) * 1000:.0f}", mib(rss), problems.split(" has ")[-1].split(";")[0]))
+    table(
+        f"report a broken spec, whole process (median of {runs} runs)",
+        ("spec", "wall ms", "peak RSS MiB", "reported"),
+        rows,
+    )
+
+
 def bench_expand(binary, counts, runs, tmp):
     rows = []
     for n in counts:
@@ -308,6 +350,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         bench_build(binary, [1, 10, 100] if quick else [1, 10, 100, 500, 2000], 3 if quick else 21, tmp)
         bench_expand(binary, [1, 10, 100], 3 if quick else 21, tmp)
+        bench_broken(binary, [100_000] if quick else [500_000, 5_000_000], 1 if quick else 5, tmp)
     bench_cold_start(binary, 3 if quick else 21)
     bench_rotation(binary, 1 if quick else 5)
     sizes(binary, args.zip)

@@ -41,20 +41,81 @@ impl Diagnostic {
         self
     }
 
-    /// Whether `other` lies within this problem's location (then it is a consequence).
-    pub fn covers(&self, other: &Loc) -> bool {
-        match (&self.loc, other) {
-            (Loc::Span(a), Loc::Span(b)) => {
-                (b.start <= a.start && a.end <= b.end) || (a.start <= b.start && b.end <= a.end)
-            }
-            (Loc::Path(a), Loc::Path(b)) => a.starts_with(b.as_str()) || b.starts_with(a.as_str()),
-            _ => false,
-        }
-    }
-
     pub fn help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
         self
+    }
+}
+
+/// The places of some problems, to tell whether another problem lies within one of
+/// them, or holds one (then it is their consequence). Each question costs O(log n), so
+/// filtering the model's problems against the decoder's stays linear-logarithmic.
+pub struct Coverage {
+    /// Spans sorted by start, with the largest end among those starting at or before
+    /// each, and the smallest end among those starting at or after each.
+    spans: Vec<(usize, usize)>,
+    max_end_before: Vec<usize>,
+    min_end_after: Vec<usize>,
+    paths: std::collections::BTreeSet<String>,
+}
+
+impl Coverage {
+    pub fn new(problems: &[Diagnostic]) -> Coverage {
+        let mut spans: Vec<(usize, usize)> = Vec::new();
+        let mut paths = std::collections::BTreeSet::new();
+        for d in problems {
+            match &d.loc {
+                Loc::Span(r) => spans.push((r.start, r.end)),
+                Loc::Path(p) => {
+                    paths.insert(p.clone());
+                }
+                Loc::Whole => {}
+            }
+        }
+        spans.sort_unstable();
+        let mut max_end_before = Vec::with_capacity(spans.len());
+        let mut m = 0;
+        for (_, end) in &spans {
+            m = m.max(*end);
+            max_end_before.push(m);
+        }
+        let mut min_end_after = vec![usize::MAX; spans.len()];
+        let mut m = usize::MAX;
+        for (i, (_, end)) in spans.iter().enumerate().rev() {
+            m = m.min(*end);
+            min_end_after[i] = m;
+        }
+        Coverage {
+            spans,
+            max_end_before,
+            min_end_after,
+            paths,
+        }
+    }
+
+    /// Whether `loc` lies within one of the places, or holds one.
+    pub fn covers(&self, loc: &Loc) -> bool {
+        match loc {
+            Loc::Span(b) => {
+                // A place starting at or before b that ends at or after it: b lies within.
+                let upto = self.spans.partition_point(|(s, _)| *s <= b.start);
+                let within = upto > 0 && self.max_end_before[upto - 1] >= b.end;
+                // A place starting at or after b that ends at or before it: b holds it.
+                let from = self.spans.partition_point(|(s, _)| *s < b.start);
+                let holds = from < self.spans.len() && self.min_end_after[from] <= b.end;
+                within || holds
+            }
+            Loc::Path(b) => {
+                // A place whose path starts b's, or that starts with b's.
+                (0..=b.len()).any(|i| b.is_char_boundary(i) && self.paths.contains(&b[..i]))
+                    || self
+                        .paths
+                        .range(b.clone()..)
+                        .next()
+                        .is_some_and(|a| a.starts_with(b.as_str()))
+            }
+            Loc::Whole => false,
+        }
     }
 }
 
@@ -113,16 +174,101 @@ fn floor_char_boundary(text: &str, mut i: usize) -> usize {
     i
 }
 
+/// Byte offsets of the starts of a text's lines: line and column of any offset in
+/// O(log n), so reporting stays linear in the size of the input.
+struct Lines<'t> {
+    text: &'t str,
+    starts: Vec<usize>,
+}
+
+impl<'t> Lines<'t> {
+    fn new(text: &'t str) -> Self {
+        let mut starts = vec![0];
+        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        Lines { text, starts }
+    }
+
+    /// 0-based line of a byte offset.
+    fn line_of(&self, offset: usize) -> usize {
+        self.starts
+            .partition_point(|s| *s <= offset)
+            .saturating_sub(1)
+    }
+
+    /// 1-based line and column (in characters), as [`line_col`].
+    fn line_col(&self, offset: usize) -> (usize, usize) {
+        let offset = floor_char_boundary(self.text, offset.min(self.text.len()));
+        let line = self.line_of(offset);
+        let col = self.text[self.starts[line]..offset].chars().count() + 1;
+        (line + 1, col)
+    }
+
+    /// The text of lines `first..=last` (0-based, clamped) and its byte offset.
+    fn window(&self, first: usize, last: usize) -> (usize, &'t str) {
+        let last = last.min(self.starts.len() - 1);
+        let start = self.starts[first.min(last)];
+        let end = self
+            .starts
+            .get(last + 1)
+            .copied()
+            .unwrap_or(self.text.len());
+        (start, &self.text[start..end])
+    }
+}
+
+/// A few lines of the spec around one problem, standing in for the whole file: miette
+/// reads only these, and numbers them as the file does.
+#[derive(Debug)]
+struct Window {
+    name: String,
+    text: String,
+    /// Byte offset of `text` in the file.
+    offset: usize,
+    /// 0-based line of `text`'s first line in the file.
+    first_line: usize,
+}
+
+impl miette::SourceCode for Window {
+    fn read_span<'a>(
+        &'a self,
+        span: &miette::SourceSpan,
+        before: usize,
+        after: usize,
+    ) -> Result<Box<dyn miette::SpanContents<'a> + 'a>, miette::MietteError> {
+        let local =
+            miette::SourceSpan::from((span.offset().saturating_sub(self.offset), span.len()));
+        let inner = self.text.read_span(&local, before, after)?;
+        Ok(Box::new(miette::MietteSpanContents::new_named(
+            self.name.clone(),
+            inner.data(),
+            miette::SourceSpan::from((inner.span().offset() + self.offset, inner.span().len())),
+            inner.line() + self.first_line,
+            inner.column(),
+            inner.line_count(),
+        )))
+    }
+}
+
+/// Problems shown in full; the rest are one line each, up to [`MAX_LINES`].
+const MAX_FULL: usize = 30;
+/// Problems listed at all; beyond, a count.
+const MAX_LINES: usize = 200;
+/// Places listed for a problem repeated word for word.
+const MAX_PLACES: usize = 5;
+
 /// Renders diagnostics against the source file they point into, the way `rotgen build`
 /// prints them: `FILE:LINE:COL: message`, a snippet with the span marked, and the fix.
+/// A problem repeated word for word (one typo's consequences) is shown once, with a
+/// count and its first places; past [`MAX_FULL`] problems each is one line, and past
+/// [`MAX_LINES`] only counted. The whole stays linear in the size of the input.
 pub fn render_with_source(diags: &Diagnostics, file: &str, text: &str, color: bool) -> String {
-    use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource};
+    use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan};
 
     #[derive(Debug)]
     struct Report {
         message: String,
         help: Option<String>,
-        src: NamedSource<String>,
+        src: Option<Window>,
         span: Option<miette::SourceSpan>,
     }
     impl fmt::Display for Report {
@@ -138,7 +284,7 @@ pub fn render_with_source(diags: &Diagnostics, file: &str, text: &str, color: bo
                 .map(|h| Box::new(h) as Box<dyn fmt::Display>)
         }
         fn source_code(&self) -> Option<&dyn miette::SourceCode> {
-            self.span.map(|_| &self.src as &dyn miette::SourceCode)
+            self.src.as_ref().map(|w| w as &dyn miette::SourceCode)
         }
         fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
             self.span
@@ -156,27 +302,87 @@ pub fn render_with_source(diags: &Diagnostics, file: &str, text: &str, color: bo
     let handler = GraphicalReportHandler::new_themed(theme)
         .with_width(100)
         .with_break_words(false)
+        .with_word_separator(textwrap::WordSeparator::AsciiSpace)
         .with_word_splitter(textwrap::WordSplitter::NoHyphenation);
-    let mut out = String::new();
+    let lines = Lines::new(text);
+    let place = |loc: &Loc| match loc {
+        Loc::Span(r) => {
+            let (line, col) = lines.line_col(r.start);
+            format!("{file}:{line}:{col}")
+        }
+        Loc::Path(p) => format!("{file}: {p}"),
+        Loc::Whole => file.to_string(),
+    };
+
+    // Problems said word for word more than once: shown once, with their places.
+    let mut groups: Vec<(&Diagnostic, Vec<&Loc>)> = Vec::new();
+    let mut index: std::collections::HashMap<(&str, Option<&str>, Option<String>), usize> =
+        std::collections::HashMap::new();
     for d in &diags.0 {
-        let (prefix, span) = match &d.loc {
+        let related = d.related.as_ref().map(|(l, w)| format!("{w} {}", place(l)));
+        let key = (d.message.as_str(), d.help.as_deref(), related);
+        match index.get(&key) {
+            Some(&i) => groups[i].1.push(&d.loc),
+            None => {
+                index.insert(key, groups.len());
+                groups.push((d, vec![&d.loc]));
+            }
+        }
+    }
+
+    let mut out = String::new();
+    for (n, (d, places)) in groups.iter().enumerate() {
+        if n == MAX_LINES {
+            let rest: usize = groups[n..].iter().map(|(_, p)| p.len()).sum();
+            out.push_str(&format!("  … and {rest} more problems\n"));
+            break;
+        }
+        let also = if places.len() > 1 {
+            let shown: Vec<String> = places[1..]
+                .iter()
+                .take(MAX_PLACES)
+                .map(|l| place(l))
+                .collect();
+            format!(
+                " (and {} more {}, at {}{})",
+                places.len() - 1,
+                if places.len() == 2 { "time" } else { "times" },
+                shown.join(", "),
+                if places.len() - 1 > MAX_PLACES {
+                    ", …"
+                } else {
+                    ""
+                }
+            )
+        } else {
+            String::new()
+        };
+        let prefix = place(&d.loc);
+        if n >= MAX_FULL {
+            out.push_str(&format!("  × {prefix}: {}{also}\n", d.message));
+            continue;
+        }
+        let (src, span) = match &d.loc {
             Loc::Span(r) => {
-                let (line, col) = line_col(text, r.start);
                 let start = r.start.min(text.len());
                 let len = r.end.min(text.len()).saturating_sub(start);
+                let first = lines.line_of(start).saturating_sub(2);
+                let last = lines.line_of(start + len) + 2;
+                let (offset, window) = lines.window(first, last);
                 (
-                    format!("{file}:{line}:{col}"),
+                    Some(Window {
+                        name: file.to_string(),
+                        text: window.to_string(),
+                        offset,
+                        first_line: first,
+                    }),
                     Some(miette::SourceSpan::from((start, len))),
                 )
             }
-            Loc::Path(p) => (format!("{file}: {p}"), None),
-            Loc::Whole => (file.to_string(), None),
+            _ => (None, None),
         };
         let related = d.related.as_ref().map(|(loc, what)| match loc {
-            Loc::Span(r) => {
-                let (line, col) = line_col(text, r.start);
-                format!("{what}: {file}:{line}:{col}")
-            }
+            Loc::Span(_) => format!("{what}: {}", place(loc)),
             Loc::Path(p) => format!("{what}: {p}"),
             Loc::Whole => what.clone(),
         });
@@ -185,9 +391,9 @@ pub fn render_with_source(diags: &Diagnostics, file: &str, text: &str, color: bo
             (h, r) => h.clone().or(r),
         };
         let report = Report {
-            message: format!("{prefix}: {}", d.message),
+            message: format!("{prefix}: {}{also}", d.message),
             help,
-            src: NamedSource::new(file, text.to_string()),
+            src,
             span,
         };
         let _ = handler.render_report(&mut out, &report);
@@ -234,6 +440,47 @@ pub fn nearest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Coverage answers what comparing every pair would, on random places.
+    #[test]
+    fn coverage_agrees_with_comparing_every_pair() {
+        let naive = |a: &Loc, b: &Loc| match (a, b) {
+            (Loc::Span(a), Loc::Span(b)) => {
+                (b.start <= a.start && a.end <= b.end) || (a.start <= b.start && b.end <= a.end)
+            }
+            (Loc::Path(a), Loc::Path(b)) => a.starts_with(b.as_str()) || b.starts_with(a.as_str()),
+            _ => false,
+        };
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n) as usize
+        };
+        for _ in 0..200 {
+            let mut loc = |next: &mut dyn FnMut(u64) -> usize| match next(3) {
+                0 => {
+                    let s = next(50);
+                    Loc::Span(s..s + next(20))
+                }
+                1 => Loc::Path(["R", "R.P", "R.P.s", "R.Q", "S"][next(5)].to_string()),
+                _ => Loc::Whole,
+            };
+            let problems: Vec<Diagnostic> = (0..next(8))
+                .map(|_| Diagnostic::new(&loc(&mut next), "x"))
+                .collect();
+            let cov = Coverage::new(&problems);
+            for _ in 0..20 {
+                let q = loc(&mut next);
+                assert_eq!(
+                    cov.covers(&q),
+                    problems.iter().any(|d| naive(&d.loc, &q)),
+                    "{q:?} against {problems:?}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn line_col_counts_from_one() {

@@ -85,12 +85,8 @@ pub fn compile_decoded(
     }
     let mut all = decoded.errors.clone();
     if let Err(model) = model::resolve(&decoded.spec, opts) {
-        all.extend(
-            model
-                .0
-                .into_iter()
-                .filter(|m| !decoded.errors.iter().any(|d| d.covers(&m.loc))),
-        );
+        let decoder = diag::Coverage::new(&decoded.errors);
+        all.extend(model.0.into_iter().filter(|m| !decoder.covers(&m.loc)));
     }
     Err(Error::Invalid(Diagnostics(all).sorted()))
 }

@@ -51,3 +51,33 @@ fn unreadable_spec_is_invalid_input() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("cannot read the spec /nonexistent/spec.toml"));
 }
+
+/// A large spec full of problems, one typo's consequences among them, is reported in
+/// bounded output: repeated problems once with a count, the rest one line each, then a
+/// count. (How fast: `scripts/bench.py`, "report a broken spec".)
+#[test]
+fn many_problems_are_reported_in_bounded_output() {
+    let mut spec = String::from("[schedul]\ndays = 30\n");
+    for i in 0..5000 {
+        match i % 3 {
+            0 => spec.push_str(&format!("[[secret]]\nid = \"Same\"\nname = \"prod/s{i}\"\nservice = \"postgres\"\n")),
+            1 => spec.push_str(&format!("[[secret]]\nid = \"S{i}\"\nname = \"prod/s{i}\"\nservice = \"postgres\"\nbogus{i} = 1\n")),
+            _ => spec.push_str(&format!("[[secret]]\nid = \"T{i}\"\nservice = \"http\"\ncreate = {{ url = \"x\", port = 70000 }}\n")),
+        }
+    }
+    let dir = scratch("many");
+    let path = dir.join("many.toml");
+    std::fs::write(&path, &spec).unwrap();
+    let o = run(&["build", path.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(err.lines().count() < 600, "{} lines", err.lines().count());
+    assert!(err.contains("more times, at"), "repeats are counted");
+    assert!(err.contains("more problems"), "the rest is counted");
+    assert!(
+        err.lines()
+            .last()
+            .unwrap()
+            .contains("problems; nothing was written")
+    );
+}
