@@ -459,7 +459,7 @@ mod tests {
             (seed % n) as usize
         };
         for _ in 0..200 {
-            let mut loc = |next: &mut dyn FnMut(u64) -> usize| match next(3) {
+            let loc = |next: &mut dyn FnMut(u64) -> usize| match next(3) {
                 0 => {
                     let s = next(50);
                     Loc::Span(s..s + next(20))
