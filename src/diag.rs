@@ -95,25 +95,37 @@ impl Coverage {
 
     /// Whether `loc` lies within one of the places, or holds one.
     pub fn covers(&self, loc: &Loc) -> bool {
+        self.within(loc) || self.holds(loc)
+    }
+
+    /// Whether `loc` lies within one of the places: a problem there is a consequence of
+    /// that one. (A problem of a whole table that holds a refused key is not: the model
+    /// knows which keys the decoder refused, and says only what is still wrong.)
+    pub fn within(&self, loc: &Loc) -> bool {
         match loc {
             Loc::Span(b) => {
-                // A place starting at or before b that ends at or after it: b lies within.
                 let upto = self.spans.partition_point(|(s, _)| *s <= b.start);
-                let within = upto > 0 && self.max_end_before[upto - 1] >= b.end;
-                // A place starting at or after b that ends at or before it: b holds it.
-                let from = self.spans.partition_point(|(s, _)| *s < b.start);
-                let holds = from < self.spans.len() && self.min_end_after[from] <= b.end;
-                within || holds
+                upto > 0 && self.max_end_before[upto - 1] >= b.end
             }
             Loc::Path(b) => {
-                // A place whose path starts b's, or that starts with b's.
                 (0..=b.len()).any(|i| b.is_char_boundary(i) && self.paths.contains(&b[..i]))
-                    || self
-                        .paths
-                        .range(b.clone()..)
-                        .next()
-                        .is_some_and(|a| a.starts_with(b.as_str()))
             }
+            Loc::Whole => false,
+        }
+    }
+
+    /// Whether `loc` holds one of the places.
+    pub fn holds(&self, loc: &Loc) -> bool {
+        match loc {
+            Loc::Span(b) => {
+                let from = self.spans.partition_point(|(s, _)| *s < b.start);
+                from < self.spans.len() && self.min_end_after[from] <= b.end
+            }
+            Loc::Path(b) => self
+                .paths
+                .range(b.clone()..)
+                .next()
+                .is_some_and(|a| a.starts_with(b.as_str())),
             Loc::Whole => false,
         }
     }

@@ -86,7 +86,7 @@ pub fn compile_decoded(
     let mut all = decoded.errors.clone();
     if let Err(model) = model::resolve(&decoded.spec, opts) {
         let decoder = diag::Coverage::new(&decoded.errors);
-        all.extend(model.0.into_iter().filter(|m| !decoder.covers(&m.loc)));
+        all.extend(model.0.into_iter().filter(|m| !decoder.within(&m.loc)));
     }
     Err(Error::Invalid(Diagnostics(all).sorted()))
 }

@@ -9,7 +9,7 @@ mod iam;
 pub mod schedule;
 
 use crate::diag::{Diagnostic, Diagnostics, Loc};
-use crate::spec::{self, IntVal, ListVal, Sp, Spec, Val};
+use crate::spec::{self, ListVal, Sp, Spec, Val};
 pub use iam::policy_len;
 use iam::{policy_items, statements, value_len};
 use serde::Serialize;
@@ -417,21 +417,6 @@ impl Cx {
             reserved_concurrency: f.reserved_concurrency.as_ref().map(|v| v.v.to_json()),
             environment_kms_key: f.environment_kms_key_arn.as_ref().map(|v| v.v.to_json()),
         };
-        if let (
-            Some(Sp {
-                v: IntVal::Lit(t),
-                loc,
-            }),
-            _,
-        ) = (&f.timeout_s, ())
-            && *t < 10
-        {
-            self.err(
-                loc,
-                format!("timeout_s = {t} is too short for a rotation step"),
-                "a step opens a connection and calls Secrets Manager several times: use 30 or more",
-            );
-        }
 
         let resolved = self.secrets(spec, &opts.naming);
         let vpc = spec
@@ -666,9 +651,16 @@ impl Cx {
         let default = spec.schedule.as_ref();
         // The secret's own timing replaces the default's; window and rotate_immediately
         // fall back field by field.
-        let timing_src = own
-            .filter(|s| s.days.is_some() || s.expression.is_some())
-            .or(default);
+        // A timing given but refused by the decoder counts as given: it is reported
+        // there, not again as missing.
+        let has_timing = |s: &&spec::Schedule| {
+            s.days.is_some()
+                || s.expression.is_some()
+                || s.rejected
+                    .iter()
+                    .any(|k| matches!(*k, "days" | "expression"))
+        };
+        let timing_src = own.filter(has_timing).or(default);
         let Some(timing_src) = timing_src else {
             let loc = own.map_or_else(|| secret.loc.clone(), |s| s.loc.clone());
             self.err(&loc, "this secret has no schedule", "add a [schedule] table with days = N or expression = \"rate(30 days)\", or schedule = { days = 30 } on the secret");
@@ -688,6 +680,15 @@ impl Cx {
                     "a schedule takes days or expression, not both",
                     format!("keep days = {} or expression = \"{}\"", d.v, e.v),
                 );
+                return None;
+            }
+            (None, None) if has_timing(&timing_src) => {
+                // The decoder refused the timing; the window can still be checked alone.
+                if let Some(w) = window
+                    && let Err(p) = schedule::check_window_alone(&w.v)
+                {
+                    self.err(&w.loc, p.message, p.help);
+                }
                 return None;
             }
             (None, None) => {
@@ -833,10 +834,11 @@ impl Cx {
             );
 
             let p = &naming.secret_prefix;
+            let given = |key: &str, v: bool| v || secret.rejected.contains(&key);
             let sources = [
-                secret.arn.is_some(),
-                secret.name.is_some(),
-                secret.create.is_some(),
+                given("arn", secret.arn.is_some()),
+                given("name", secret.name.is_some()),
+                given("create", secret.create.is_some()),
             ];
             let count = sources.iter().filter(|b| **b).count();
             if count != 1 {
@@ -1014,7 +1016,8 @@ impl Cx {
             ("url", c.url.is_some()),
             ("port", c.port.is_some()),
             ("ssl", c.ssl.is_some()),
-        ];
+        ]
+        .map(|(k, v)| (k, v || c.rejected.contains(&k)));
         // These go inside the secret's JSON, where CloudFormation would splice a
         // function's value unescaped (a `"` in it would add keys): literals only.
         for (field, value) in [

@@ -327,8 +327,13 @@ fn expand(
 }
 
 /// Checks a window (`Duration`) such as `4h` against the timing it belongs to.
-pub fn check_window(window: &str, shape: &Shape, timing_text: &str) -> Result<u32, Problem> {
-    let hours: u32 = window
+/// The window's own form, for a schedule whose timing is not known (it was refused).
+pub fn check_window_alone(window: &str) -> Result<u32, Problem> {
+    window_hours(window)
+}
+
+fn window_hours(window: &str) -> Result<u32, Problem> {
+    window
         .strip_suffix('h')
         .and_then(|n| n.parse().ok())
         .filter(|n| (1..=24).contains(n))
@@ -337,7 +342,11 @@ pub fn check_window(window: &str, shape: &Shape, timing_text: &str) -> Result<u3
                 format!("window \"{window}\" is not a number of hours from 1h to 24h"),
                 "write the window in whole hours, e.g. window = \"4h\"",
             )
-        })?;
+        })
+}
+
+pub fn check_window(window: &str, shape: &Shape, timing_text: &str) -> Result<u32, Problem> {
+    let hours = window_hours(window)?;
     if hours >= shape.min_gap_hours {
         return Err(problem(
             format!(

@@ -121,6 +121,8 @@ pub struct Vpc {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Schedule {
     pub loc: Loc,
+    /// Keys given but refused by the decoder (reported there).
+    pub rejected: Vec<&'static str>,
     pub days: Option<Sp<i64>>,
     pub expression: Option<Sp<String>>,
     pub window: Option<Sp<String>>,
@@ -141,6 +143,8 @@ pub struct Password {
 #[derive(Debug, Clone)]
 pub struct Create {
     pub loc: Loc,
+    /// Keys given but refused by the decoder (reported there).
+    pub rejected: Vec<&'static str>,
     pub name: Option<Sp<Val>>,
     pub description: Option<Sp<String>>,
     pub username: Option<Sp<Val>>,
@@ -154,6 +158,8 @@ pub struct Create {
 #[derive(Debug, Clone)]
 pub struct Secret {
     pub loc: Loc,
+    /// Keys given but refused by the decoder (reported there).
+    pub rejected: Vec<&'static str>,
     pub id: Option<Sp<String>>,
     pub arn: Option<Sp<Val>>,
     pub name: Option<Sp<Val>>,
@@ -263,6 +269,7 @@ fn spec_from(d: &mut Decoder, t: &Fields<'_>, root: &Node) -> Spec {
         .into_iter()
         .map(|s| Secret {
             loc: s.loc.clone(),
+            rejected: s.rejected.clone(),
             id: s.lit("id"),
             arn: s.val("arn"),
             name: s.val("name"),
@@ -276,6 +283,7 @@ fn spec_from(d: &mut Decoder, t: &Fields<'_>, root: &Node) -> Spec {
             password: s.table(d, "password").map(|x| password_from(&x)),
             create: s.table(d, "create").map(|c| Create {
                 loc: c.loc.clone(),
+                rejected: c.rejected.clone(),
                 name: c.val("name"),
                 description: c.lit("description"),
                 username: c.val("username"),
@@ -301,6 +309,7 @@ fn spec_from(d: &mut Decoder, t: &Fields<'_>, root: &Node) -> Spec {
 fn schedule_from(s: &Fields<'_>) -> Schedule {
     Schedule {
         loc: s.loc.clone(),
+        rejected: s.rejected.clone(),
         days: s.int_lit("days"),
         expression: s.lit("expression"),
         window: s.lit("window"),
@@ -330,6 +339,9 @@ struct Fields<'n> {
     schema: &'static Table,
     loc: Loc,
     valid: Vec<(&'static str, &'n Node)>,
+    /// Keys that are there but were refused (already reported): the model must not
+    /// report them missing too.
+    rejected: Vec<&'static str>,
 }
 
 impl Decoder {
@@ -354,6 +366,7 @@ impl Decoder {
             return None;
         };
         let mut valid = Vec::new();
+        let mut rejected = Vec::new();
         for entry in entries {
             match table.field(&entry.key) {
                 None => {
@@ -382,6 +395,8 @@ impl Decoder {
                 Some(field) => {
                     if self.check(&entry.value, field, table) {
                         valid.push((field.name, &entry.value));
+                    } else {
+                        rejected.push(field.name);
                     }
                 }
             }
@@ -401,6 +416,7 @@ impl Decoder {
             schema: table,
             loc: node.loc.clone(),
             valid,
+            rejected,
         })
     }
 
@@ -431,8 +447,11 @@ impl Decoder {
             (Ty::Int { min, max, .. }, Kind::Int(n)) => {
                 if n < min || n > max {
                     self.err(
-                        Diagnostic::new(&node.loc, format!("{name} is {n}, outside {min}..={max}"))
-                            .help(format!("use a whole number from {min} to {max}")),
+                        Diagnostic::new(
+                            &node.loc,
+                            format!("{name} is {n}, outside {min} to {max}"),
+                        )
+                        .help(format!("use a whole number from {min} to {max}")),
                     );
                     false
                 } else {

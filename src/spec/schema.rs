@@ -123,7 +123,7 @@ pub static FUNCTION: Table = Table {
         f(
             "timeout_s",
             Ty::Int {
-                min: 1,
+                min: 10,
                 max: 900,
                 expr: true,
             },
