@@ -770,3 +770,48 @@ fn command_line_details() {
     );
     assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
 }
+
+/// Every template within every quota, the parent's outputs too: small-policy secrets
+/// are split by count, and a spec too big for one deployment is refused at build.
+#[test]
+fn every_file_within_its_quotas_or_refused() {
+    let dir = common::scratch("quotas");
+    let mut spec = String::from("[schedule]\ndays = 30\n");
+    for i in 0..1000 {
+        spec.push_str(&format!(
+            "[[secret]]\nid = \"R{i}\"\nname = \"tokens/t{i}\"\nservice = \"random\"\n"
+        ));
+    }
+    let path = dir.join("random.toml");
+    fs::write(&path, &spec).unwrap();
+    let out = dir.join("random.yaml");
+    let o = run(&["build", path.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut files = 0;
+    for entry in fs::read_dir(&dir).unwrap() {
+        let p = entry.unwrap().path();
+        if p.extension().is_some_and(|e| e == "yaml") {
+            let t = rotgen::yaml::parse(&fs::read_to_string(&p).unwrap()).unwrap();
+            assert!(resources(&t).len() <= 500, "{}", p.display());
+            let outputs = t["Outputs"].as_object().map_or(0, |o| o.len());
+            assert!(outputs <= 200, "{}: {outputs} outputs", p.display());
+            files += 1;
+        }
+    }
+    assert!(files > 2, "nested templates were written");
+
+    let mut spec = String::from("[schedule]\ndays = 30\n");
+    for i in 0..20_000 {
+        spec.push_str(&format!(
+            "[[secret]]\nid = \"P{i}\"\nname = \"db/p{i}\"\nservice = \"postgres\"\n"
+        ));
+    }
+    fs::write(&path, &spec).unwrap();
+    let o = run(&["build", path.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("too many secrets for one deployment"),
+        "{}",
+        stderr(&o)
+    );
+}

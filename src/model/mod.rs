@@ -23,6 +23,9 @@ pub const MAX_OUTPUTS: usize = 200;
 pub const ROLE_POLICY_LIMIT: usize = 10_240;
 /// What rotgen lets one role's inline policy grow to, leaving room for the fixed statements.
 pub const ROLE_POLICY_BUDGET: usize = 9_000;
+/// The most secrets one function (and one nested template) serves: its outputs (two
+/// plus one per secret) stay within CloudFormation's 200.
+pub const MAX_GROUP_SECRETS: usize = 190;
 
 /// How generated logical IDs are formed. `build` and the macro differ only here.
 #[derive(Debug, Clone)]
@@ -483,16 +486,27 @@ impl Cx {
             }
         }
         if nested {
+            // Every template within every quota: the parent holds a stack and two outputs
+            // per group; each nested template one group (its size is capped in groups()).
             let max = groups
                 .iter()
                 .map(|g| 4 + 2 * g.secrets.len())
                 .max()
                 .unwrap_or(0);
-            if groups.len() + shared > MAX_RESOURCES || max > MAX_RESOURCES {
+            let parent_outputs = 2 * groups.len();
+            if groups.len() + shared > MAX_RESOURCES
+                || max > MAX_RESOURCES
+                || parent_outputs > MAX_OUTPUTS
+            {
+                let loc = spec.secrets_loc.clone().unwrap_or(Loc::Whole);
                 self.err(
-                    &Loc::Whole,
-                    "too many secrets for one deployment",
-                    "split the spec into several specs",
+                    &loc,
+                    format!(
+                        "too many secrets for one deployment: {} functions, whose parent template would hold {} resources and {parent_outputs} outputs (CloudFormation allows {MAX_RESOURCES} and {MAX_OUTPUTS})",
+                        groups.len(),
+                        groups.len() + shared
+                    ),
+                    "split the spec into several specs (several stacks)",
                 );
             }
         }
@@ -1206,7 +1220,11 @@ impl Cx {
                 } else {
                     size + added
                 };
-                if current.len() > 1 && tentative > ROLE_POLICY_BUDGET {
+                // A group fits one nested template: two outputs and two resources per
+                // secret at most, within the quotas.
+                if current.len() > 1
+                    && (tentative > ROLE_POLICY_BUDGET || current.len() > MAX_GROUP_SECRETS)
+                {
                     let last = current.pop().expect("just pushed");
                     chunks.push((
                         service.clone(),
