@@ -43,7 +43,7 @@ def main() -> int:
             continue
         out = path + ".translated.json"
         with open(out, "w", encoding="utf-8") as f:
-            json.dump(transform(package(template), {}, NoSar()), f, indent=1)
+            json.dump(transform(package(template), {}, NoSar()), f, indent=1, ensure_ascii=False)
         print(out)
     return 0
 
