@@ -363,6 +363,19 @@ fn build(args: &BuildArgs) -> ExitCode {
         Err(Error::Invalid(diags)) => return report(&diags, &shown, &text),
         Err(e) => return fail(1, &e.to_string()),
     };
+    for w in &compiled.warnings {
+        let at = match &w.loc {
+            diag::Loc::Span(r) => {
+                let (line, col) = diag::line_col(&text, r.start);
+                format!("{shown}:{line}:{col}")
+            }
+            _ => shown.clone(),
+        };
+        eprintln!("warning: {at}: {}", w.message);
+        if let Some(h) = &w.help {
+            eprintln!("  help: {h}");
+        }
+    }
     let main_text = output::to_text(&compiled.main, format);
     let Some(out_path) = &args.output else {
         if !compiled.nested.is_empty() {

@@ -41,6 +41,8 @@ impl From<Diagnostics> for Error {
 pub struct Compiled {
     pub main: Value,
     pub nested: Vec<(String, Value)>,
+    /// Probable mistakes the build went on with.
+    pub warnings: Vec<diag::Diagnostic>,
 }
 
 /// Compiles a decoded spec. `nested_file` names the file of a nested template from its
@@ -60,7 +62,11 @@ pub fn compile(
     } else {
         Vec::new()
     };
-    Ok(Compiled { main, nested })
+    Ok(Compiled {
+        main,
+        nested,
+        warnings: std::mem::take(&mut model.warnings),
+    })
 }
 
 /// The nested templates, rendered on every core (each is independent).

@@ -815,3 +815,29 @@ fn every_file_within_its_quotas_or_refused() {
         stderr(&o)
     );
 }
+
+/// An ARN whose last six characters read like a word is probably a partial ARN: the
+/// build goes on, and says why it may be wrong.
+#[test]
+fn a_partial_looking_arn_is_a_warning() {
+    let dir = common::scratch("partial");
+    let spec = dir.join("partial.toml");
+    fs::write(&spec, "[schedule]\ndays = 30\n[[secret]]\nid = \"Api\"\narn = \"arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/api-tokens\"\nservice = \"http\"\n").unwrap();
+    let o = run(&["build", spec.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("warning:")
+            && err.contains("partial.toml:5:7")
+            && err.contains("name = \"prod/api-tokens\""),
+        "{err}"
+    );
+    // A real suffix: no warning.
+    fs::write(&spec, "[schedule]\ndays = 30\n[[secret]]\nid = \"Api\"\narn = \"arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/api-tokens-Ab3dEf\"\nservice = \"http\"\n").unwrap();
+    let o = run(&["build", spec.to_str().unwrap()]);
+    assert!(
+        o.status.success() && !stderr(&o).contains("warning"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -106,6 +106,10 @@ pub struct Model {
     pub function: FunctionSettings,
     pub vpc: Option<VpcModel>,
     pub groups: Vec<Group>,
+    /// What is probably a mistake but may be right (a partial ARN that looks full): the
+    /// build goes on and says so.
+    #[serde(skip)]
+    pub warnings: Vec<Diagnostic>,
 }
 
 impl Model {
@@ -121,6 +125,7 @@ impl Model {
             function: self.function.clone(),
             vpc: self.vpc.clone(),
             groups,
+            warnings: Vec::new(),
         }
     }
 }
@@ -222,7 +227,10 @@ pub fn resolve(spec: &Spec, opts: &Options) -> Result<Model, Diagnostics> {
     let mut cx = Cx::default();
     let model = cx.resolve(spec, opts);
     match model {
-        Some(m) if cx.errors.is_empty() => Ok(m),
+        Some(mut m) if cx.errors.is_empty() => {
+            m.warnings = Diagnostics(std::mem::take(&mut cx.warnings)).sorted().0;
+            Ok(m)
+        }
         _ => Err(Diagnostics(cx.errors).sorted()),
     }
 }
@@ -230,6 +238,7 @@ pub fn resolve(spec: &Spec, opts: &Options) -> Result<Model, Diagnostics> {
 #[derive(Default)]
 struct Cx {
     errors: Vec<Diagnostic>,
+    warnings: Vec<Diagnostic>,
 }
 
 /// A secret after validation, before it is placed in a group.
@@ -519,6 +528,7 @@ impl Cx {
             function,
             vpc,
             groups,
+            warnings: Vec::new(),
         })
     }
 
@@ -861,6 +871,13 @@ impl Cx {
             let mut create = None;
             let (secret_id, policy_arn) = if let Some(a) = &secret.arn {
                 self.check_lit(&secret.arn, "arn", arn::check_secret_arn, "copy the full ARN (ending in -XXXXXX) from the Secrets Manager console, or use name = \"...\"");
+                if let Val::Lit(s) = &a.v
+                    && arn::check_secret_arn(s).is_ok()
+                    && let Some(sfx) = s.rsplit_once('-').map(|(_, x)| x)
+                    && sfx.bytes().all(|b| b.is_ascii_lowercase())
+                {
+                    self.warnings.push(Diagnostic::new(&a.loc, format!("arn ends in \"-{sfx}\", which looks like part of the secret's name rather than the six random characters Secrets Manager appends: if it is a partial ARN, IAM will not match the real secret")).help(format!("copy the full ARN from the console (it ends in -XXXXXX), or write name = \"{}\" instead", s.rsplit_once(":secret:").map_or(s.as_str(), |(_, n)| n))));
+                }
                 (a.v.to_json(), a.v.to_json())
             } else if let Some(n) = &secret.name {
                 match &n.v {
