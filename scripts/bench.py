@@ -54,7 +54,7 @@ def template(rotations):
                 "secret": [{"id": "App", "name": f"app-{i}", "service": "postgres"}],
             },
         }
-    return {"Resources": resources}
+    return {"Transform": "Rotgen", "Resources": resources}
 
 
 GNU_TIME = "/usr/bin/time"

@@ -390,15 +390,29 @@ ensure_software() {
 
 # ---------------------------------------------------------------- services
 
-# fresh_dir SERVICE [OWNER]: an empty $STATE/SERVICE (owned by OWNER).
+# Where services whose OS user cannot reach $STATE keep their files instead (a clone in
+# root's home, whose directory others may not enter): one directory per checkout.
+OUTSIDE=/tmp/rotgen-services-$(printf '%s' "$STATE" | cksum | cut -d' ' -f1)
+
+# fresh_dir SERVICE [OWNER]: an empty directory for SERVICE (owned by OWNER), in
+# $svc_dir: $STATE/SERVICE, or, when OWNER cannot reach that, $OUTSIDE/SERVICE with a
+# link to it at $STATE/SERVICE (so its logs are where the others are).
 fresh_dir() {
-    local dir=$STATE/$1
-    rm -rf -- "$dir"
-    mkdir -p -- "$dir"
+    svc_dir=$STATE/$1
+    rm -rf -- "$svc_dir" "${OUTSIDE:?}/$1"
+    mkdir -p -- "$svc_dir"
     if [[ -n ${2:-} ]]; then
-        chown "$2:$2" "$dir"
-        runuser -u "$2" -- test -w "$dir" \
-            || die "the OS user '$2' cannot write $dir: every directory above it must be searchable by others (chmod o+x)"
+        chown "$2:$2" "$svc_dir"
+        if ! runuser -u "$2" -- test -w "$svc_dir"; then
+            log "the OS user '$2' cannot reach ${svc_dir#"$ROOT"/} (a directory above it is closed to others): using $OUTSIDE/$1"
+            rm -rf -- "$svc_dir"
+            mkdir -p -m 755 -- "$OUTSIDE"
+            mkdir -p -- "$OUTSIDE/$1"
+            chown "$2:$2" "$OUTSIDE/$1"
+            ln -s -- "$OUTSIDE/$1" "$svc_dir"
+            svc_dir=$OUTSIDE/$1
+            runuser -u "$2" -- test -w "$svc_dir" || die "the OS user '$2' cannot write $svc_dir either"
+        fi
     fi
 }
 
@@ -438,9 +452,10 @@ finish_moto() {
 }
 
 start_postgres() {
-    local port dir=$STATE/postgres pid
+    local port dir pid
     port_for ROTGEN_PG_PORT
     fresh_dir postgres postgres
+    dir=$svc_dir
     runuser -u postgres -- mkdir -m 700 "$dir/data"
     runuser -u postgres -- mkdir -m 755 "$dir/run"
     (umask 077 && printf '%s\n' "$PG_SUPERPASSWORD" >"$dir/pwfile")
@@ -527,9 +542,10 @@ MARIADB_PASSWORDLESS_SQL="SELECT CONCAT(QUOTE(User), '@', QUOTE(Host)) FROM mysq
        IN ('', 'mysql_native_password', 'mysql_old_password')"
 
 start_mariadb() {
-    local port dir=$STATE/mariadb pid sock accounts
+    local port dir pid sock accounts
     port_for ROTGEN_MYSQL_PORT
     fresh_dir mariadb mysql
+    dir=$svc_dir
     runuser -u mysql -- mkdir -m 750 "$dir/data"
     runuser -u mysql -- mkdir -m 755 "$dir/run"
     sock=$dir/run/mysqld.sock
@@ -767,7 +783,7 @@ main() {
         status) cmd_status ;;
         clean)
             cmd_stop
-            rm -rf -- "$STATE"
+            rm -rf -- "$STATE" "$OUTSIDE"
             log "removed ${STATE#"$ROOT"/}"
             ;;
     esac
