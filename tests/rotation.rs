@@ -203,23 +203,24 @@ mod admin {
         let _: redis::Value = cmd.query_async(&mut c).await.unwrap();
     }
 
-    /// Whether `creds` log in to Redis and may run `args`.
-    pub async fn redis_can(creds: &SecretValue, args: &[&str]) -> bool {
+    /// A Redis connection logged in with `creds`, or `None` when the login fails.
+    async fn redis_as(creds: &SecretValue) -> Option<redis::aio::MultiplexedConnection> {
         let url = format!("redis://127.0.0.1:{}/", env("REDIS_PORT").unwrap());
-        let Ok(client) = redis::Client::open(url) else {
-            return false;
-        };
-        let Ok(mut c) = client.get_multiplexed_async_connection().await else {
-            return false;
-        };
+        let client = redis::Client::open(url).ok()?;
+        let mut c = client.get_multiplexed_async_connection().await.ok()?;
         let auth: Result<redis::Value, _> = redis::cmd("AUTH")
-            .arg(creds.username().unwrap())
-            .arg(creds.password().unwrap())
+            .arg(creds.username().ok()?)
+            .arg(creds.password().ok()?)
             .query_async(&mut c)
             .await;
-        if auth.is_err() {
+        auth.ok().map(|_| c)
+    }
+
+    /// Whether `creds` log in to Redis and may run `args`.
+    pub async fn redis_can(creds: &SecretValue, args: &[&str]) -> bool {
+        let Some(mut c) = redis_as(creds).await else {
             return false;
-        }
+        };
         let mut cmd = redis::cmd(args[0]);
         for a in &args[1..] {
             cmd.arg(*a);
@@ -244,21 +245,7 @@ mod admin {
                     run::<sqlx::MySqlConnection>(&mysql_url(user, password), &read).await
                 }
             }
-            "redis" => {
-                let url = format!("redis://127.0.0.1:{}/", env("REDIS_PORT").unwrap());
-                let Ok(client) = redis::Client::open(url) else {
-                    return false;
-                };
-                let Ok(mut c) = client.get_multiplexed_async_connection().await else {
-                    return false;
-                };
-                let auth: Result<redis::Value, _> = redis::cmd("AUTH")
-                    .arg(user)
-                    .arg(password)
-                    .query_async(&mut c)
-                    .await;
-                auth.is_ok()
-            }
+            "redis" => redis_as(creds).await.is_some(),
             other => panic!("no check for {other}"),
         }
     }
