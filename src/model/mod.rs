@@ -158,6 +158,7 @@ pub struct FunctionSettings {
     pub permissions_boundary: Option<Value>,
     pub reserved_concurrency: Option<Value>,
     pub environment_kms_key: Option<Value>,
+    pub layers: Option<Value>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -403,6 +404,28 @@ impl Cx {
         {
             self.err(&fmt.loc, "the macro writes plain CloudFormation: it cannot see whether the SAM transform runs after it, and AWS::Serverless resources without it do not deploy", "leave format out (or write \"cloudformation\"); for SAM output use rotgen build");
         }
+        if let Some(ca) = &f.ca_file
+            && (!ca.v.starts_with('/') || ca.v.contains(['\0', '\n']))
+        {
+            self.err(&ca.loc, format!("ca_file \"{}\" is not an absolute path in the function", ca.v), "write where the bundle is when the function runs: /var/task/… for a file in the zip, /opt/… for one in a layer");
+        }
+        if let Some(Sp {
+            v: ListVal::Items(items),
+            ..
+        }) = &f.layers
+        {
+            for item in items {
+                if let Val::Lit(s) = &item.v
+                    && !is_layer_version_arn(s)
+                {
+                    self.err(
+                        &item.loc,
+                        format!("\"{s}\" is not a layer version ARN"),
+                        "write arn:aws:lambda:REGION:ACCOUNT:layer:NAME:VERSION",
+                    );
+                }
+            }
+        }
         let mut architecture = f
             .architecture
             .as_ref()
@@ -427,6 +450,7 @@ impl Cx {
             log_kms_key: f.log_kms_key_arn.as_ref().map(|v| v.v.to_json()),
             permissions_boundary: f.permissions_boundary.as_ref().map(|v| v.v.to_json()),
             reserved_concurrency: f.reserved_concurrency.as_ref().map(|v| v.v.to_json()),
+            layers: f.layers.as_ref().map(|v| v.v.to_json()),
             environment_kms_key: f.environment_kms_key_arn.as_ref().map(|v| v.v.to_json()),
         };
 
@@ -1318,6 +1342,9 @@ impl Cx {
                 sub("https://secretsmanager.${AWS::Region}.${AWS::URLSuffix}"),
             );
             environment.insert("ROTGEN_SERVICE".into(), json!(service));
+            if let Some(ca) = &spec.function.ca_file {
+                environment.insert(crate::backends::CA_FILE_VAR.into(), json!(ca.v));
+            }
             environment.insert("ROTGEN_STRATEGY".into(), json!(strategy));
             // The master secrets this function may use: a secret's own `masterarn` is
             // never enough (see rotation::trust).
@@ -1463,6 +1490,20 @@ impl Cx {
             }
         }
     }
+}
+
+/// `arn:PARTITION:lambda:REGION:ACCOUNT:layer:NAME:VERSION`.
+fn is_layer_version_arn(s: &str) -> bool {
+    let Some(a) = arn::parse(s) else {
+        return false;
+    };
+    let parts: Vec<&str> = a.resource.split(':').collect();
+    a.service == "lambda"
+        && !a.region.is_empty()
+        && a.account.len() == 12
+        && a.account.bytes().all(|b| b.is_ascii_digit())
+        && matches!(parts.as_slice(), ["layer", name, version]
+            if !name.is_empty() && !version.is_empty() && version.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Whether any text inside a CloudFormation function holds an IAM wildcard.

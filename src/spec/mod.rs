@@ -106,6 +106,8 @@ pub struct Function {
     pub code: Option<Sp<Val>>,
     pub reserved_concurrency: Option<Sp<IntVal>>,
     pub environment_kms_key_arn: Option<Sp<Val>>,
+    pub ca_file: Option<Sp<String>>,
+    pub layers: Option<Sp<ListVal>>,
 }
 
 #[derive(Debug, Clone)]
@@ -248,6 +250,8 @@ fn spec_from(d: &mut Decoder, t: &Fields<'_>, root: &Node) -> Spec {
             code: s.val("code"),
             reserved_concurrency: s.int("reserved_concurrency"),
             environment_kms_key_arn: s.val("environment_kms_key_arn"),
+            ca_file: s.lit("ca_file"),
+            layers: s.list("layers"),
         })
         .unwrap_or_default();
     let vpc = t.table(d, "vpc").map(|s| Vpc {

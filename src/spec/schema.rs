@@ -168,6 +168,16 @@ pub static FUNCTION: Table = Table {
             STR,
             "KMS key ARN to encrypt the function's environment variables.",
         ),
+        f(
+            "layers",
+            Ty::StrList,
+            "Lambda layer version ARNs for the function (a layer holding ca_file, for instance).",
+        ),
+        f(
+            "ca_file",
+            LIT,
+            "A PEM bundle of CA certificates the function trusts besides the system's (an absolute path in the function: in the zip under /var/task, or a layer under /opt), e.g. AWS's RDS bundle.",
+        ),
     ],
 };
 
