@@ -657,29 +657,13 @@ fn expand_refuses_what_cannot_deploy() {
 /// AWS settings are one line each.
 #[test]
 fn command_line_details() {
-    use std::io::Write;
     use std::os::unix::fs::PermissionsExt;
-    use std::process::Stdio;
     let dir = common::scratch("details");
     // build -
-    let mut child = common::rotgen()
-        .args(["build", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(
-            fs::read_to_string(example("payments.toml"))
-                .unwrap()
-                .as_bytes(),
-        )
-        .unwrap();
-    let o = child.wait_with_output().unwrap();
+    let o = common::run_with_stdin(
+        common::rotgen().args(["build", "-"]),
+        &fs::read_to_string(example("payments.toml")).unwrap(),
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).starts_with("AWSTemplateFormatVersion"));
     // -o t.JSON

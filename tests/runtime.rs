@@ -130,26 +130,16 @@ fn a_rotation_function_without_aws_reports_a_retryable_error() {
 
 #[test]
 fn invoke_runs_an_event_through_the_same_dispatch() {
-    use std::io::Write;
     // A macro request on standard input: no AWS needed.
     let request = json!({"requestId": "inv-1", "params": {}, "fragment": {"Resources": {"R": {"Type": "Rotgen::Rotation",
         "Properties": {"function": {"code": "s3://b/k.zip"}, "schedule": {"days": 30},
         "secret": [{"id": "Tok", "name": "tok", "service": "random"}]}}}}});
-    let mut child = common::rotgen()
-        .args(["invoke", "-"])
-        .env_remove("ROTGEN_SERVICE")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(request.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = common::run_with_stdin(
+        common::rotgen()
+            .args(["invoke", "-"])
+            .env_remove("ROTGEN_SERVICE"),
+        &request.to_string(),
+    );
     assert!(
         out.status.success(),
         "{}",

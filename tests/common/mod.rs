@@ -24,6 +24,25 @@ pub fn run(args: &[&str]) -> Output {
         .expect("rotgen runs")
 }
 
+/// Runs `cmd` (stdin piped) with `input` on its standard input.
+pub fn run_with_stdin(cmd: &mut Command, input: &str) -> Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("rotgen runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(input.as_bytes())
+        .expect("rotgen reads its input");
+    child.wait_with_output().expect("rotgen ends")
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
