@@ -1230,3 +1230,39 @@ fn a_secret_without_masterarn_uses_the_one_master_the_function_names() {
         check_rotated(&c, 1).await;
     });
 }
+
+#[test]
+fn a_current_value_pointed_elsewhere_never_sends_the_previous_password_there() {
+    if services().is_none() {
+        return;
+    }
+    rt().block_on(async {
+        // A Redis user that changes its own password, with a working password in
+        // AWSPREVIOUS (as after a rotation, in Redis's two-password window).
+        let user = unique("self");
+        let old = format!("Old-{}-pw", unique("p"));
+        admin::redis(&["ACL", "SETUSER", &user, "on", &format!(">{old}"), "~app:*", "+@read", "+ping", "+acl|setuser", "+acl|getuser", "+acl|save"]).await;
+        let value = json!({"engine": "redis", "host": "127.0.0.1", "port": port_of("redis"), "username": user, "password": old});
+        let c = Case {
+            service: "redis",
+            strategy: Strategy::SingleUser,
+            arn: create_secret(&format!("prod/{user}"), &value).await,
+            old: SecretValue::parse(&value.to_string()),
+            master: None,
+        };
+        // Someone who may write the secret points AWSCURRENT at their own server.
+        let (port, seen) = common::net::fake(common::net::Fake::RedisPlaintext).await;
+        let mut forged = value.clone();
+        forged["port"] = json!(port);
+        forged["password"] = json!("made-up");
+        tamper(&c, None, "AWSCURRENT", &forged).await;
+        assert_eq!(stage(&c.arn, "AWSPREVIOUS").await.unwrap().password().unwrap(), old);
+        let e = rotate(&handler(&c).await, &c.arn, false).await.unwrap_err().to_string();
+        assert!(e.contains("AWSPREVIOUS has another `port`"), "{e}");
+        assert!(
+            !common::net::Seen::of(&seen).contains(&old),
+            "the previous password never reached the other server"
+        );
+        assert!(admin::works("redis", &c.old).await, "and it still works");
+    });
+}

@@ -346,9 +346,7 @@ impl<S: SecretStore, B: Backend> Rotator<S, B> {
         match self.change(&current, &current, &pending).await {
             Err(e) if e.kind == ErrorKind::Auth && d.version_with(PREVIOUS).is_some() => {
                 let previous = self.read(id, None, PREVIOUS, r).await?;
-                if previous.username().ok() != current.username().ok() {
-                    return Err(self.admin_rejected(e, "the AWSCURRENT credentials"));
-                }
+                trust::check_previous(&current, &previous)?;
                 self.change(&previous, &current, &pending)
                     .await
                     .map_err(|e| {

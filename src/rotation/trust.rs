@@ -16,6 +16,7 @@
 //! | [`check_pending`] | AWSPENDING differs from AWSCURRENT only in `password` (and, with alternating users, `username` is the other user of the pair) |
 //! | [`Masters::allows`] | a master secret acts only if the function's configuration names it |
 //! | [`check_master`] | the master acts only on its own server (`host`, `port`, `engine`), never on its own user |
+//! | [`check_previous`] | AWSPREVIOUS stands in for AWSCURRENT only for the same user on the same service |
 //! | current login (in `steps`) | the master acts only for a user whose AWSCURRENT credentials log in |
 
 use super::backend::{Strategy, alternate_username};
@@ -182,6 +183,28 @@ pub fn check_pending(
     Ok(())
 }
 
+/// AWSPREVIOUS may stand in for AWSCURRENT only for the same user on the same service:
+/// every key but `password` equal. (Its password may still work, as Redis keeps it for
+/// one rotation; a current value pointed elsewhere must not make the function send it
+/// there.)
+pub fn check_previous(current: &SecretValue, previous: &SecretValue) -> Result<(), Refusal> {
+    let (Ok(c), Ok(p)) = (current.json(), previous.json()) else {
+        return Ok(());
+    };
+    let differs = c
+        .keys()
+        .chain(p.keys())
+        .map(String::as_str)
+        .filter(|k| *k != "password")
+        .find(|k| c.get(*k) != p.get(*k));
+    match differs {
+        Some(key) => Err(Refusal(format!(
+            "the AWSCURRENT credentials do not log in, and AWSPREVIOUS has another `{key}`, so it cannot stand in for them; put the user's working password in AWSCURRENT, then rotate again"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// The master secret may act only on the server the rotated secret names, and never on
 /// its own user: the same `host` (ignoring case), `port` (`default_port` when absent) and
 /// `engine` (when both name one), and neither the current nor the pending user is the
@@ -295,6 +318,15 @@ mod tests {
         assert!(check_pending(Strategy::AlternatingUsers, 63, &c, &clone).is_ok());
         assert!(check_pending(Strategy::AlternatingUsers, 63, &c, &victim).is_err());
         assert!(check_pending(Strategy::AlternatingUsers, 63, &c, &ok).is_err());
+    }
+
+    #[test]
+    fn previous_stands_in_only_for_the_same_user_and_place() {
+        let c = v(r#"{"host":"evil","username":"app","password":"x"}"#);
+        let p = v(r#"{"host":"db","username":"app","password":"old"}"#);
+        assert!(check_previous(&c, &p).is_err());
+        let c = v(r#"{"host":"db","username":"app","password":"x"}"#);
+        assert!(check_previous(&c, &p).is_ok());
     }
 
     #[test]
