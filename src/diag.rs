@@ -48,21 +48,22 @@ impl Diagnostic {
 }
 
 /// The places of some problems, to tell whether another problem lies within one of
-/// them, or holds one (then it is their consequence). Each question costs O(log n), so
-/// filtering the model's problems against the decoder's stays linear-logarithmic.
+/// them (then it is their consequence). Each question costs O(log n), so filtering the
+/// model's problems against the decoder's stays linear-logarithmic. (A problem of a whole
+/// table that holds a refused key is not a consequence: the model knows which keys the
+/// decoder refused, and says only what is still wrong.)
 pub struct Coverage {
     /// Spans sorted by start, with the largest end among those starting at or before
-    /// each, and the smallest end among those starting at or after each.
+    /// each.
     spans: Vec<(usize, usize)>,
     max_end_before: Vec<usize>,
-    min_end_after: Vec<usize>,
-    paths: std::collections::BTreeSet<String>,
+    paths: std::collections::HashSet<String>,
 }
 
 impl Coverage {
     pub fn new(problems: &[Diagnostic]) -> Coverage {
         let mut spans: Vec<(usize, usize)> = Vec::new();
-        let mut paths = std::collections::BTreeSet::new();
+        let mut paths = std::collections::HashSet::new();
         for d in problems {
             match &d.loc {
                 Loc::Span(r) => spans.push((r.start, r.end)),
@@ -73,34 +74,21 @@ impl Coverage {
             }
         }
         spans.sort_unstable();
-        let mut max_end_before = Vec::with_capacity(spans.len());
-        let mut m = 0;
-        for (_, end) in &spans {
-            m = m.max(*end);
-            max_end_before.push(m);
-        }
-        let mut min_end_after = vec![usize::MAX; spans.len()];
-        let mut m = usize::MAX;
-        for (i, (_, end)) in spans.iter().enumerate().rev() {
-            m = m.min(*end);
-            min_end_after[i] = m;
-        }
+        let max_end_before = spans
+            .iter()
+            .scan(0, |m, (_, end)| {
+                *m = (*m).max(*end);
+                Some(*m)
+            })
+            .collect();
         Coverage {
             spans,
             max_end_before,
-            min_end_after,
             paths,
         }
     }
 
-    /// Whether `loc` lies within one of the places, or holds one.
-    pub fn covers(&self, loc: &Loc) -> bool {
-        self.within(loc) || self.holds(loc)
-    }
-
-    /// Whether `loc` lies within one of the places: a problem there is a consequence of
-    /// that one. (A problem of a whole table that holds a refused key is not: the model
-    /// knows which keys the decoder refused, and says only what is still wrong.)
+    /// Whether `loc` lies within one of the places.
     pub fn within(&self, loc: &Loc) -> bool {
         match loc {
             Loc::Span(b) => {
@@ -110,22 +98,6 @@ impl Coverage {
             Loc::Path(b) => {
                 (0..=b.len()).any(|i| b.is_char_boundary(i) && self.paths.contains(&b[..i]))
             }
-            Loc::Whole => false,
-        }
-    }
-
-    /// Whether `loc` holds one of the places.
-    pub fn holds(&self, loc: &Loc) -> bool {
-        match loc {
-            Loc::Span(b) => {
-                let from = self.spans.partition_point(|(s, _)| *s < b.start);
-                from < self.spans.len() && self.min_end_after[from] <= b.end
-            }
-            Loc::Path(b) => self
-                .paths
-                .range(b.clone()..)
-                .next()
-                .is_some_and(|a| a.starts_with(b.as_str())),
             Loc::Whole => false,
         }
     }
@@ -456,11 +428,10 @@ mod tests {
     /// Coverage answers what comparing every pair would, on random places.
     #[test]
     fn coverage_agrees_with_comparing_every_pair() {
+        // b lies within a.
         let naive = |a: &Loc, b: &Loc| match (a, b) {
-            (Loc::Span(a), Loc::Span(b)) => {
-                (b.start <= a.start && a.end <= b.end) || (a.start <= b.start && b.end <= a.end)
-            }
-            (Loc::Path(a), Loc::Path(b)) => a.starts_with(b.as_str()) || b.starts_with(a.as_str()),
+            (Loc::Span(a), Loc::Span(b)) => a.start <= b.start && b.end <= a.end,
+            (Loc::Path(a), Loc::Path(b)) => b.starts_with(a.as_str()),
             _ => false,
         };
         let mut seed = 0x2545_f491_4f6c_dd1du64;
@@ -486,7 +457,7 @@ mod tests {
             for _ in 0..20 {
                 let q = loc(&mut next);
                 assert_eq!(
-                    cov.covers(&q),
+                    cov.within(&q),
                     problems.iter().any(|d| naive(&d.loc, &q)),
                     "{q:?} against {problems:?}"
                 );

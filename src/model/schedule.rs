@@ -327,12 +327,9 @@ fn expand(
 }
 
 /// Checks a window (`Duration`) such as `4h` against the timing it belongs to.
-/// The window's own form, for a schedule whose timing is not known (it was refused).
+/// The window's own form (whole hours, 1 to 24), also for a schedule whose timing is not
+/// known (it was refused).
 pub fn check_window_alone(window: &str) -> Result<u32, Problem> {
-    window_hours(window)
-}
-
-fn window_hours(window: &str) -> Result<u32, Problem> {
     window
         .strip_suffix('h')
         .and_then(|n| n.parse().ok())
@@ -346,7 +343,7 @@ fn window_hours(window: &str) -> Result<u32, Problem> {
 }
 
 pub fn check_window(window: &str, shape: &Shape, timing_text: &str) -> Result<u32, Problem> {
-    let hours = window_hours(window)?;
+    let hours = check_window_alone(window)?;
     if hours >= shape.min_gap_hours {
         return Err(problem(
             format!(
