@@ -12,7 +12,7 @@
 //! they run a tiny server of their own. Every test makes its own uniquely named users
 //! and databases, and drops them at the end (also when it fails).
 
-use rotgen::backends::{self, Flavour, Http, Mysql, Postgres, Redis, Trust};
+use rotgen::backends::{self, Flavour, Http, Mysql, Postgres, Redis, Shipped, Trust};
 use rotgen::rotation::backend::{Backend, BackendError, ErrorKind, SetPassword, Strategy};
 use rotgen::rotation::secret::SecretValue;
 use serde_json::{Value, json};
@@ -1370,6 +1370,76 @@ async fn a_server_that_declines_tls_gets_nothing_when_the_secret_requires_it() {
         !common::net::Seen::of(&seen).contains("Mitm-Secret"),
         "no Redis AUTH in the clear"
     );
+}
+
+/// A secret is writable by whoever can write the application's secret, so under the
+/// function's TLS floor (`ROTGEN_REQUIRE_TLS=true`, which generated templates set) its
+/// `ssl: false` (or no `ssl`) cannot make the function send a login in plaintext: the
+/// real services here have no TLS, so every login is refused with the reason, and the
+/// same secret without the floor logs in (what made this a downgrade before).
+#[tokio::test]
+async fn a_secret_cannot_turn_tls_off_under_the_functions_floor() {
+    let (Some(pg), Some(my), Some(rd)) = (Pg::from_env(), My::from_env(), Rd::from_env()) else {
+        return;
+    };
+    let floor = Trust::none().requiring_tls();
+    let cases: Vec<(&str, SecretValue, Shipped)> = vec![
+        (
+            "postgres",
+            pg.master(),
+            Shipped::Postgres(Postgres::new(floor.clone())),
+        ),
+        (
+            "mariadb",
+            my.master(),
+            Shipped::Mysql(Mysql::new(Flavour::Mariadb, floor.clone())),
+        ),
+        (
+            "redis",
+            rd.secret(&rd.user, &rd.password),
+            Shipped::Redis(Redis::new(floor.clone())),
+        ),
+    ];
+    let open: [Shipped; 3] = [
+        Shipped::Postgres(Postgres::new(Trust::none())),
+        Shipped::Mysql(Mysql::new(Flavour::Mariadb, Trust::none())),
+        Shipped::Redis(Redis::new(Trust::none())),
+    ];
+    for ((name, base, floored), unfloored) in cases.into_iter().zip(open) {
+        for ssl in [json!(false), json!("false"), Value::Null] {
+            let s = if ssl.is_null() {
+                base.clone()
+            } else {
+                with(&base, json!({"ssl": ssl}))
+            };
+            assert!(
+                unfloored.login(&s).await.unwrap(),
+                "{name}, ssl {ssl}: without the floor the secret's choice stands"
+            );
+            let e = floored.login(&s).await.unwrap_err();
+            assert!(
+                e.message.contains("ROTGEN_REQUIRE_TLS=true"),
+                "{name}, ssl {ssl}: {}",
+                e.message
+            );
+            assert!(!e.message.contains('\n'), "one line: {}", e.message);
+            assert_clean(&e, &[s.password().unwrap()]);
+        }
+    }
+    // Against recording fakes: not a byte of a login in the clear.
+    use common::net::{Fake, fake};
+    let (port, seen) = fake(Fake::PostgresDeclines).await;
+    let e = Postgres::new(floor.clone())
+        .login(&fake_secret(port, json!(false)))
+        .await
+        .unwrap_err();
+    assert!(e.message.contains("does not offer TLS"), "{}", e.message);
+    assert!(common::net::Seen::of(&seen).plaintext.is_empty());
+    let (port, seen) = fake(Fake::RedisPlaintext).await;
+    let _ = Redis::new(floor.clone())
+        .login(&fake_secret(port, json!(false)))
+        .await;
+    assert!(!common::net::Seen::of(&seen).contains("Mitm-Secret"));
 }
 
 /// With `ssl` absent and a server that declines TLS, the plaintext connection is logged

@@ -43,6 +43,12 @@ pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 /// The environment variable naming an extra PEM bundle of trusted CA certificates.
 pub const CA_FILE_VAR: &str = "ROTGEN_CA_FILE";
 
+/// The environment variable that makes verified TLS the floor, whatever a secret's `ssl`
+/// says (`true`; `build` and the macro set it unless the spec says
+/// `[function] require_tls = false`). A secret is writable by whoever can write the
+/// application's secret, so its `ssl: false` must not be able to turn TLS off.
+pub const REQUIRE_TLS_VAR: &str = "ROTGEN_REQUIRE_TLS";
+
 /// Every backend rotgen ships, behind one type (the Lambda picks one at cold start).
 pub enum Shipped {
     Postgres(Postgres),
@@ -154,6 +160,8 @@ pub struct Trust {
     /// The system bundle and the extra one, as one PEM text (certificates the TLS
     /// library cannot parse left out, so one odd entry cannot break every connection).
     roots_pem: Arc<std::sync::OnceLock<Option<Arc<[u8]>>>>,
+    /// Verified TLS whatever the secret's `ssl` says ([`REQUIRE_TLS_VAR`]).
+    require_tls: bool,
 }
 
 impl std::fmt::Debug for Trust {
@@ -161,6 +169,7 @@ impl std::fmt::Debug for Trust {
         f.debug_struct("Trust")
             .field("extra_roots", &self.extra_pem.is_some())
             .field("system_roots", &self.system)
+            .field("require_tls", &self.require_tls)
             .finish()
     }
 }
@@ -188,7 +197,51 @@ impl Trust {
             _ => Trust::none(),
         };
         trust.system = true;
+        trust.require_tls = match std::env::var(REQUIRE_TLS_VAR).as_deref() {
+            Err(_) | Ok("") => false,
+            Ok(v) if v.eq_ignore_ascii_case("true") || v == "1" => true,
+            Ok(v) if v.eq_ignore_ascii_case("false") || v == "0" => false,
+            Ok(_) => {
+                return Err(BackendError::new(
+                    ErrorKind::Config,
+                    format!("{REQUIRE_TLS_VAR} must be true or false"),
+                ));
+            }
+        };
         Ok(trust)
+    }
+
+    /// The same roots, with verified TLS as the floor whatever a secret's `ssl` says.
+    pub fn requiring_tls(mut self) -> Trust {
+        self.require_tls = true;
+        self
+    }
+
+    /// These roots, with `other`'s TLS floor.
+    pub fn with_floor_of(mut self, other: &Trust) -> Trust {
+        self.require_tls = other.require_tls;
+        self
+    }
+
+    /// What a connection uses when the secret's `ssl` asks for `asked`: verified TLS
+    /// when this function requires it, else what the secret asks.
+    pub fn floor(&self, asked: Tls) -> Tls {
+        if self.require_tls {
+            Tls::Require
+        } else {
+            asked
+        }
+    }
+
+    /// The error for a connection that failed after the floor overrode the secret's
+    /// `ssl`: the message says why TLS was used at all.
+    pub(crate) fn explain_floor(&self, asked: Tls, mut e: BackendError) -> BackendError {
+        if self.require_tls && asked != Tls::Require && e.kind != ErrorKind::Auth {
+            e.message.push_str(&format!(
+                " (this function requires verified TLS whatever the secret's `ssl` says: {REQUIRE_TLS_VAR}=true; for a server without TLS set [function] require_tls = false in the spec)"
+            ));
+        }
+        e
     }
 
     /// The drivers' roots plus the certificates of a PEM bundle (at least one).
@@ -420,6 +473,8 @@ pub(crate) async fn connect_tls<C, Fut>(
 where
     Fut: Future<Output = Result<C, (BackendError, Retry)>>,
 {
+    let asked = tls;
+    let tls = trust.floor(asked);
     let verified = || async {
         match attempt(Link::Tls).await {
             Err((_, Retry::UnknownIssuer)) if trust.has_system_roots() => {
@@ -439,7 +494,7 @@ where
             other => other,
         },
     }
-    .map_err(|(e, _)| e)
+    .map_err(|(e, _)| trust.explain_floor(asked, e))
 }
 
 /// The warning for a plaintext connection the secret allowed (the rotation's span names

@@ -58,6 +58,8 @@ pub struct Redis {
     /// When `ROTGEN_CA_FILE` is set: the system bundle plus it (the redis client replaces
     /// its roots with what it is given).
     roots: Option<Arc<Vec<u8>>>,
+    /// The function's TLS floor (and nothing else of its trust: the roots are above).
+    floor: Trust,
 }
 
 #[derive(Debug, Clone)]
@@ -172,7 +174,10 @@ impl Redis {
             .extra_pem()
             .and(trust.roots_pem())
             .map(|pem| Arc::new(pem.to_vec()));
-        Redis { roots }
+        Redis {
+            roots,
+            floor: Trust::none().with_floor_of(&trust),
+        }
     }
 
     /// Whether `t`'s port answers a plaintext `PING` in RESP (no credentials are sent).
@@ -253,7 +258,7 @@ impl Redis {
         password: &str,
     ) -> Result<MultiplexedConnection, BackendError> {
         tracing::debug!(service = SERVICE, "connecting");
-        let tls = match t.tls {
+        let tls = match self.floor.floor(t.tls) {
             Tls::Require => true,
             Tls::Disable => false,
             Tls::Prefer => {
@@ -286,6 +291,7 @@ impl Redis {
                 Err(err)
             }
         }
+        .map_err(|e| self.floor.explain_floor(t.tls, e))
     }
 
     async fn login_inner(&self, creds: &SecretValue) -> Result<bool, BackendError> {

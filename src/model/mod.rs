@@ -1138,6 +1138,15 @@ impl Cx {
                 "use letters, digits and /_+=.@-",
             );
         }
+        if let Some(Sp { v: false, loc }) = &c.ssl
+            && spec.function.require_tls.as_ref().is_none_or(|r| r.v)
+        {
+            self.err(
+                loc,
+                "ssl = false, but the function requires verified TLS (function.require_tls, default true)",
+                "enable TLS on the server and drop `ssl`, or, for a server without TLS, set require_tls = false in [function]",
+            );
+        }
         // The secret's JSON, in the shape AWS's own rotation functions read.
         let mut fields: Vec<(&str, Value)> = Vec::new();
         let engine = match service {
@@ -1344,6 +1353,11 @@ impl Cx {
             environment.insert("ROTGEN_SERVICE".into(), json!(service));
             if let Some(ca) = &spec.function.ca_file {
                 environment.insert(crate::backends::CA_FILE_VAR.into(), json!(ca.v));
+            }
+            if spec.function.require_tls.as_ref().is_none_or(|r| r.v)
+                && matches!(service.as_str(), "postgres" | "mysql" | "mariadb" | "redis")
+            {
+                environment.insert(crate::backends::REQUIRE_TLS_VAR.into(), json!("true"));
             }
             environment.insert("ROTGEN_STRATEGY".into(), json!(strategy));
             // The master secrets this function may use: a secret's own `masterarn` is

@@ -108,6 +108,7 @@ pub struct Function {
     pub environment_kms_key_arn: Option<Sp<Val>>,
     pub ca_file: Option<Sp<String>>,
     pub layers: Option<Sp<ListVal>>,
+    pub require_tls: Option<Sp<bool>>,
 }
 
 #[derive(Debug, Clone)]
@@ -252,6 +253,7 @@ fn spec_from(d: &mut Decoder, t: &Fields<'_>, root: &Node) -> Spec {
             environment_kms_key_arn: s.val("environment_kms_key_arn"),
             ca_file: s.lit("ca_file"),
             layers: s.list("layers"),
+            require_tls: s.bool("require_tls"),
         })
         .unwrap_or_default();
     let vpc = t.table(d, "vpc").map(|s| Vpc {

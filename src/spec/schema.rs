@@ -178,6 +178,11 @@ pub static FUNCTION: Table = Table {
             LIT,
             "A PEM bundle of CA certificates the function trusts besides the system's (an absolute path in the function: in the zip under /var/task, or a layer under /opt), e.g. AWS's RDS bundle.",
         ),
+        f(
+            "require_tls",
+            Ty::Bool,
+            "Verified TLS to the database whatever a secret's `ssl` says (default true: a secret's `ssl: false` cannot turn TLS off). Set false only for a server without TLS.",
+        ),
     ],
 };
 
