@@ -16,6 +16,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("nested.yaml", include_str!("../templates/nested.yaml")),
     ("group.yaml", include_str!("../templates/group.yaml")),
     ("vpc.yaml", include_str!("../templates/vpc.yaml")),
+    ("alarms.yaml", include_str!("../templates/alarms.yaml")),
     ("outputs.yaml", include_str!("../templates/outputs.yaml")),
     (
         "macro-stack.yaml",
@@ -141,6 +142,7 @@ pub fn main_template(model: &Model) -> Result<Value, RenderError> {
             function_sg_ids => ser(vpc.map(|v| &v.security_group_ids)),
             endpoint_id => vpc.and_then(|v| v.endpoint.as_ref()).map(|e| e.id.clone()),
             endpoint_url => ser(vpc.and_then(|v| v.endpoint.as_ref()).map(|e| crate::model::endpoint_url(&e.id))),
+            alarm_topic => ser(model.alarms.as_ref().map(|a| &a.topic)),
         },
     )
 }
@@ -161,6 +163,7 @@ pub fn nested_template(model: &Model, group: &Group) -> Result<Value, RenderErro
             g => ser(group),
             function_sg_ids => ser(function_sg_ids),
             endpoint_id => None::<String>,
+            alarm_topic => ser(json!({"Ref": crate::model::ALARM_TOPIC_PARAM})),
         },
     )
 }
@@ -197,6 +200,7 @@ mod tests {
                     function_sg_ids => ser(model.vpc.as_ref().map(|v| &v.security_group_ids)),
                     endpoint_id => model.vpc.as_ref().and_then(|v| v.endpoint.as_ref()).map(|e| e.id.clone()),
                     endpoint_url => ser(model.vpc.as_ref().and_then(|v| v.endpoint.as_ref()).map(|e| crate::model::endpoint_url(&e.id))),
+                    alarm_topic => ser(model.alarms.as_ref().map(|a| &a.topic)),
                 },
             )
             .unwrap();
@@ -226,6 +230,7 @@ mod tests {
                 g => ser(&model.groups[0]),
                 function_sg_ids => ser(serde_json::json!([{"Ref": "FunctionSecurityGroupId"}])),
                 endpoint_id => None::<String>,
+                alarm_topic => ser(serde_json::json!({"Ref": crate::model::ALARM_TOPIC_PARAM})),
             },
         )
         .unwrap();

@@ -148,6 +148,36 @@ pub fn check_kms_key_arn(s: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// An SNS topic ARN: arn:aws:sns:REGION:ACCOUNT:NAME.
+pub fn check_topic_arn(s: &str) -> Result<(), String> {
+    let arn = parse(s).ok_or("it is not an ARN (arn:aws:sns:REGION:ACCOUNT:NAME)")?;
+    if arn.service != "sns" {
+        return Err(format!("it is an ARN of {}, not of sns", arn.service));
+    }
+    if !is_region(arn.region) || !is_account(arn.account) {
+        return Err("it needs a region and a 12-digit account id".into());
+    }
+    if arn.resource.is_empty() || arn.resource.contains(':') {
+        return Err("the resource part must be the topic's name".into());
+    }
+    Ok(())
+}
+
+/// A key SNS can encrypt with: a key or alias ARN, or `alias/NAME`.
+pub fn check_topic_key(s: &str) -> Result<(), String> {
+    if s.strip_prefix("alias/").is_some_and(|n| !n.is_empty()) {
+        return Ok(());
+    }
+    let arn = parse(s).ok_or("it is neither a KMS key ARN nor alias/NAME")?;
+    if arn.service != "kms" {
+        return Err(format!("it is an ARN of {}, not of kms", arn.service));
+    }
+    if !(arn.resource.starts_with("key/") || arn.resource.starts_with("alias/")) {
+        return Err("the resource part must be key/ID or alias/NAME".into());
+    }
+    Ok(())
+}
+
 pub fn check_policy_arn(s: &str) -> Result<(), String> {
     let arn = parse(s).ok_or("it is not an ARN (arn:aws:iam::ACCOUNT:policy/NAME)")?;
     if arn.service != "iam" || !arn.region.is_empty() {

@@ -105,6 +105,8 @@ pub struct Model {
     pub code: Code,
     pub function: FunctionSettings,
     pub vpc: Option<VpcModel>,
+    /// Where rotation failures are sent (none when the spec turns alarms off).
+    pub alarms: Option<AlarmsModel>,
     pub groups: Vec<Group>,
     /// What is probably a mistake but may be right (a partial ARN that looks full): the
     /// build goes on and says so.
@@ -124,10 +126,50 @@ impl Model {
             code: self.code.clone(),
             function: self.function.clone(),
             vpc: self.vpc.clone(),
+            alarms: self.alarms.clone(),
             groups,
             warnings: Vec::new(),
         }
     }
+}
+
+/// The SNS topic rotation failures go to, and what the stack creates for it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AlarmsModel {
+    /// The topic's ARN as a template value (a `Ref` to the created topic, or the spec's).
+    pub topic: Value,
+    /// Logical ID of the output that gives the topic's ARN.
+    pub output_id: String,
+    /// The topic the stack creates, when the spec names none.
+    pub created: Option<AlarmTopic>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AlarmTopic {
+    pub id: String,
+    pub policy_id: String,
+    /// The topic's KMS key: the spec's, or a `Ref` to `key_id`.
+    pub key: Value,
+    /// Logical ID of the key the stack creates, when the spec names none.
+    pub key_id: Option<String>,
+    /// Email subscriptions: (logical ID, address).
+    pub subscriptions: Vec<(String, Value)>,
+}
+
+/// A function's alarm on its errors, and the EventBridge rules on its secrets' rotation
+/// failures (several when the secrets' ARNs do not fit one event pattern).
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupAlarms {
+    pub errors_alarm_id: String,
+    pub rules: Vec<FailureRule>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FailureRule {
+    pub id: String,
+    /// The pattern for `detail.additionalEventData.SecretId`: ARNs, and `prefix`
+    /// matches for secrets named by name.
+    pub secret_ids: Vec<Value>,
 }
 
 /// Where the function's zip comes from.
@@ -200,6 +242,7 @@ pub struct Group {
     pub environment: serde_json::Map<String, Value>,
     pub statements: Vec<Value>,
     pub managed_policies: Vec<Value>,
+    pub alarms: Option<GroupAlarms>,
     pub secrets: Vec<SecretModel>,
 }
 
@@ -454,6 +497,7 @@ impl Cx {
             environment_kms_key: f.environment_kms_key_arn.as_ref().map(|v| v.v.to_json()),
         };
 
+        let alarms = self.alarms(spec, &opts.naming);
         let resolved = self.secrets(spec, &opts.naming);
         let vpc = spec
             .vpc
@@ -483,17 +527,23 @@ impl Cx {
             );
         }
 
-        let shared = 1 + vpc.as_ref().map_or(0, |v| {
-            usize::from(v.function_sg_id.is_some()) + v.endpoint.as_ref().map_or(0, |_| 2)
-        });
-        let resources: usize = shared
-            + groups
-                .iter()
-                .map(|g| {
-                    4 + g.secrets.len() + g.secrets.iter().filter(|s| s.create.is_some()).count()
-                })
-                .sum::<usize>();
-        let outputs: usize = groups.iter().map(|g| 2 + g.secrets.len()).sum();
+        let shared =
+            1 + vpc.as_ref().map_or(0, |v| {
+                usize::from(v.function_sg_id.is_some()) + v.endpoint.as_ref().map_or(0, |_| 2)
+            }) + alarms
+                .as_ref()
+                .and_then(|a| a.created.as_ref())
+                .map_or(0, |t| {
+                    2 + usize::from(t.key_id.is_some()) + t.subscriptions.len()
+                });
+        let group_resources = |g: &Group| {
+            4 + g.secrets.len()
+                + g.secrets.iter().filter(|s| s.create.is_some()).count()
+                + g.alarms.as_ref().map_or(0, |a| 1 + a.rules.len())
+        };
+        let resources: usize = shared + groups.iter().map(group_resources).sum::<usize>();
+        let outputs: usize = usize::from(alarms.is_some())
+            + groups.iter().map(|g| 2 + g.secrets.len()).sum::<usize>();
         let nested = resources > MAX_RESOURCES || outputs > MAX_OUTPUTS;
         if nested && !opts.allow_nested {
             let loc = spec.secrets_loc.clone().unwrap_or(Loc::Whole);
@@ -521,11 +571,7 @@ impl Cx {
         if nested {
             // Every template within every quota: the parent holds a stack and two outputs
             // per group; each nested template one group (its size is capped in groups()).
-            let max = groups
-                .iter()
-                .map(|g| 4 + 2 * g.secrets.len())
-                .max()
-                .unwrap_or(0);
+            let max = groups.iter().map(group_resources).max().unwrap_or(0);
             let parent_outputs = 2 * groups.len();
             if groups.len() + shared > MAX_RESOURCES
                 || max > MAX_RESOURCES
@@ -551,8 +597,101 @@ impl Cx {
             code,
             function,
             vpc,
+            alarms,
             groups,
             warnings: Vec::new(),
+        })
+    }
+
+    /// `[alarms]`: the topic rotation failures go to (none when turned off).
+    fn alarms(&mut self, spec: &Spec, naming: &Naming) -> Option<AlarmsModel> {
+        let a = spec.alarms.as_ref();
+        if !alarms_enabled(spec) {
+            if let Some(a) = a {
+                let extra = [
+                    a.topic_arn.as_ref().map(|x| &x.loc),
+                    a.kms_key_arn.as_ref().map(|x| &x.loc),
+                    a.email.as_ref().map(|x| &x.loc),
+                ];
+                if let Some(loc) = extra.into_iter().flatten().next() {
+                    self.err(
+                        loc,
+                        "alarms are turned off (enabled = false), so this key does nothing",
+                        "remove it, or remove enabled = false",
+                    );
+                }
+            }
+            return None;
+        }
+        let p = &naming.shared_prefix;
+        let topic_arn = a.and_then(|a| a.topic_arn.as_ref());
+        let key = a.and_then(|a| a.kms_key_arn.as_ref());
+        let email = a.and_then(|a| a.email.as_ref());
+        self.check_lit(
+            &topic_arn.cloned(),
+            "topic_arn",
+            arn::check_topic_arn,
+            "write the topic's ARN: arn:aws:sns:REGION:ACCOUNT:NAME",
+        );
+        self.check_lit(
+            &key.cloned(),
+            "kms_key_arn",
+            arn::check_topic_key,
+            "write a key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID) or alias/NAME",
+        );
+        if let Some(t) = topic_arn {
+            for x in [key.map(|k| &k.loc), email.map(|e| &e.loc)]
+                .into_iter()
+                .flatten()
+            {
+                self.err(x, "this applies to the topic the stack creates, but topic_arn names an existing one", "set it on that topic instead, or remove topic_arn");
+            }
+            return Some(AlarmsModel {
+                topic: t.v.to_json(),
+                output_id: format!("{p}AlarmTopicArn"),
+                created: None,
+            });
+        }
+        let mut subscriptions = Vec::new();
+        if let Some(Sp { v, loc }) = email {
+            match v {
+                ListVal::Items(items) => {
+                    for (i, item) in items.iter().enumerate() {
+                        if let Val::Lit(s) = &item.v
+                            && !is_email(s)
+                        {
+                            self.err(
+                                &item.loc,
+                                format!("\"{s}\" is not an email address"),
+                                "write name@example.com",
+                            );
+                        }
+                        subscriptions.push((format!("{p}AlarmEmail{}", i + 1), item.v.to_json()));
+                    }
+                }
+                ListVal::Expr(_) => self.err(
+                    loc,
+                    "email must list the addresses",
+                    "write email = [\"ops@example.com\"]",
+                ),
+            }
+        }
+        let key_id = key.is_none().then(|| format!("{p}AlarmTopicKey"));
+        let topic_id = format!("{p}AlarmTopic");
+        Some(AlarmsModel {
+            topic: json!({"Ref": topic_id}),
+            output_id: format!("{p}AlarmTopicArn"),
+            created: Some(AlarmTopic {
+                policy_id: format!("{p}AlarmTopicPolicy"),
+                key: match (&key, &key_id) {
+                    (Some(k), _) => k.v.to_json(),
+                    (None, Some(id)) => json!({"Ref": id}),
+                    (None, None) => Value::Null,
+                },
+                id: topic_id,
+                key_id,
+                subscriptions,
+            }),
         })
     }
 
@@ -1310,6 +1449,7 @@ impl Cx {
             )
         };
         let single = chunks.len() == 1;
+        let alarms_on = alarms_enabled(spec);
         let mut groups = Vec::new();
         for (i, (service, strategy, password, members)) in chunks.iter().enumerate() {
             let base = base_label(service, strategy);
@@ -1411,7 +1551,12 @@ impl Cx {
             if spec.vpc.is_some() {
                 managed_policies.push(sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"));
             }
+            let alarms = alarms_on.then(|| GroupAlarms {
+                errors_alarm_id: format!("{stem}ErrorsAlarm"),
+                rules: failure_rules(&stem, members),
+            });
             groups.push(Group {
+                alarms,
                 label: label.clone(),
                 service: service.clone(),
                 strategy: strategy.clone(),
@@ -1532,6 +1677,90 @@ fn holds_wildcard(v: &Value) -> bool {
 
 /// The nested templates' parameter carrying the endpoint's URL.
 pub const ENDPOINT_URL_PARAM: &str = "SecretsManagerEndpointUrl";
+
+/// The nested templates' parameter for the alarm topic's ARN.
+pub const ALARM_TOPIC_PARAM: &str = "AlarmTopicArn";
+
+/// A plausible email address (SNS checks it for real when it sends the confirmation).
+fn is_email(s: &str) -> bool {
+    match s.split_once('@') {
+        Some((user, domain)) => {
+            !user.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !s.contains(|c: char| c.is_whitespace() || c.is_control())
+                && !domain.contains('@')
+        }
+        None => false,
+    }
+}
+
+/// Whether the stack gets the failure rules and alarms (`[alarms] enabled`, default true).
+fn alarms_enabled(spec: &Spec) -> bool {
+    spec.alarms
+        .as_ref()
+        .and_then(|a| a.enabled.as_ref())
+        .is_none_or(|e| e.v)
+}
+
+/// EventBridge's default quota on an event pattern, in characters.
+const EVENT_PATTERN_LIMIT: usize = 2048;
+
+/// The EventBridge rules on the rotation failures of `members`: their ARNs (a `prefix`
+/// for a secret named by name, whose ARN ends in six random characters), split so each
+/// pattern, at its longest once resolved, fits EventBridge's quota.
+fn failure_rules(stem: &str, members: &[Resolved]) -> Vec<FailureRule> {
+    // The pattern without the secret IDs (see templates/group.yaml), with room to spare.
+    const FIXED: usize = 320;
+    let mut rules: Vec<Vec<Value>> = vec![Vec::new()];
+    let mut size = FIXED;
+    for m in members {
+        let entry = secret_id_match(&m.policy_arn);
+        let len = value_len(&entry) + 1;
+        let current = rules.last_mut().expect("one rule at least");
+        if current.contains(&entry) {
+            continue;
+        }
+        if size + len > EVENT_PATTERN_LIMIT && !current.is_empty() {
+            rules.push(Vec::new());
+            size = FIXED;
+        }
+        size += len;
+        rules.last_mut().expect("one rule at least").push(entry);
+    }
+    let several = rules.len() > 1;
+    rules
+        .into_iter()
+        .enumerate()
+        .map(|(i, secret_ids)| FailureRule {
+            id: if several {
+                format!("{stem}FailureRule{}", i + 1)
+            } else {
+                format!("{stem}FailureRule")
+            },
+            secret_ids,
+        })
+        .collect()
+}
+
+/// How an event's `SecretId` (the secret's full ARN) is matched for a secret whose role
+/// may act on `policy_arn`: exactly, or by prefix when that ends in `-??????`.
+fn secret_id_match(policy_arn: &Value) -> Value {
+    const ANY_SUFFIX: &str = "??????";
+    match policy_arn {
+        Value::String(s) if s.ends_with(ANY_SUFFIX) => {
+            json!({"prefix": &s[..s.len() - ANY_SUFFIX.len()]})
+        }
+        Value::Object(m) => match m.get("Fn::Sub") {
+            Some(Value::String(s)) if m.len() == 1 && s.ends_with(ANY_SUFFIX) => {
+                json!({"prefix": {"Fn::Sub": &s[..s.len() - ANY_SUFFIX.len()]}})
+            }
+            _ => policy_arn.clone(),
+        },
+        other => other.clone(),
+    }
+}
 
 /// `https://` and the endpoint's regional DNS name (the first of its `DnsEntries`,
 /// `ZONEID:vpce-….secretsmanager.REGION.vpce.amazonaws.com`).

@@ -79,11 +79,21 @@ pub struct Spec {
     pub stack: Stack,
     pub function: Function,
     pub vpc: Option<Vpc>,
+    pub alarms: Option<Alarms>,
     pub schedule: Option<Schedule>,
     pub password: Option<Password>,
     pub secrets: Vec<Secret>,
     /// Where `secret` is (or the whole input, when it is missing).
     pub secrets_loc: Option<Loc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Alarms {
+    pub loc: Loc,
+    pub enabled: Option<Sp<bool>>,
+    pub topic_arn: Option<Sp<Val>>,
+    pub kms_key_arn: Option<Sp<Val>>,
+    pub email: Option<Sp<ListVal>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -264,6 +274,13 @@ fn spec_from(d: &mut Decoder, t: &Fields<'_>, root: &Node) -> Spec {
         endpoint: s.bool("endpoint"),
         endpoint_subnet_ids: s.list("endpoint_subnet_ids"),
     });
+    let alarms = t.table(d, "alarms").map(|s| Alarms {
+        loc: s.loc.clone(),
+        enabled: s.bool("enabled"),
+        topic_arn: s.val("topic_arn"),
+        kms_key_arn: s.val("kms_key_arn"),
+        email: s.list("email"),
+    });
     let schedule = t.table(d, "schedule").map(|s| schedule_from(&s));
     let password = t.table(d, "password").map(|s| password_from(&s));
     let secrets_loc = Some(
@@ -305,6 +322,7 @@ fn spec_from(d: &mut Decoder, t: &Fields<'_>, root: &Node) -> Spec {
         stack,
         function,
         vpc,
+        alarms,
         schedule,
         password,
         secrets,

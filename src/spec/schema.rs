@@ -218,6 +218,33 @@ pub static VPC: Table = Table {
     ],
 };
 
+pub static ALARMS: Table = Table {
+    title: "[alarms]",
+    doc: "Know when a rotation fails: an EventBridge rule on Secrets Manager's RotationFailed and RotationAbandoned events for this stack's secrets, and an alarm on each rotation function's errors, both sent to an SNS topic.",
+    fields: &[
+        f(
+            "enabled",
+            Ty::Bool,
+            "Create the rule, the alarms and (without topic_arn) the topic (default true).",
+        ),
+        f(
+            "topic_arn",
+            STR,
+            "An existing SNS topic to notify; its policy must let events.amazonaws.com and cloudwatch.amazonaws.com publish (and its KMS key, if any, let them use it). Default: the stack creates an encrypted topic.",
+        ),
+        f(
+            "kms_key_arn",
+            STR,
+            "The KMS key of the topic the stack creates; its policy must let events.amazonaws.com and cloudwatch.amazonaws.com use it. Default: the stack creates a key (about 1 USD a month).",
+        ),
+        f(
+            "email",
+            Ty::StrList,
+            "Email addresses to subscribe to the topic the stack creates (each confirms by email).",
+        ),
+    ],
+};
+
 pub static SCHEDULE: Table = Table {
     title: "schedule",
     doc: "When Secrets Manager rotates: `days` or `expression`, and an optional window.",
@@ -388,6 +415,7 @@ pub static SPEC: Table = Table {
         f("stack", Ty::Table(&STACK), STACK.doc),
         f("function", Ty::Table(&FUNCTION), FUNCTION.doc),
         f("vpc", Ty::Table(&VPC), VPC.doc),
+        f("alarms", Ty::Table(&ALARMS), ALARMS.doc),
         f(
             "schedule",
             Ty::Table(&SCHEDULE),
