@@ -7,8 +7,11 @@
 #                  pinned in scripts/requirements-tools.txt
 #   .venv-checkov  checkov, on its own because it downgrades boto3
 #                  pinned in scripts/requirements-checkov.txt
+#   .tools/guard   cfn-guard (AWS Guard), the Linux binary that the npm package
+#                  @cdklabs/cdk-validator-cfnguard ships (no Rust build), at
+#                  .tools/guard/bin/cfn-guard; the version is pinned below. Needs npm.
 #
-# Usage: scripts/python-tools.sh [all|tools|checkov]   (default: all)
+# Usage: scripts/python-tools.sh [all|tools|checkov|guard]   (default: all)
 #
 # Idempotent: each venv holds a stamp file with the Python version and the
 # requirement list it was installed from; when it matches, nothing is
@@ -88,6 +91,39 @@ ensure_venv() {
     expected_stamp "$venv" "$req" >"$stamp"
 }
 
+# The npm package that ships cfn-guard, pinned (cfn-guard 3.1.x inside).
+GUARD_PACKAGE=@cdklabs/cdk-validator-cfnguard@0.0.62
+
+# ensure_guard: cfn-guard at .tools/guard/bin/cfn-guard.
+ensure_guard() {
+    local dir=$ROOT/.tools/guard
+    local stamp=$dir/.rotgen-guard.stamp
+    if [[ -f $stamp && $(cat -- "$stamp") == "$GUARD_PACKAGE" && -x $dir/bin/cfn-guard ]]; then
+        log ".tools/guard is up to date"
+        return 0
+    fi
+    command -v npm >/dev/null || die "npm is needed to install cfn-guard (on Debian: apt-get install -y npm)"
+    local arch
+    case $(uname -m) in
+        x86_64 | amd64) arch=x86_64 ;;
+        aarch64 | arm64) arch=arm64 ;;
+        *) die "no cfn-guard binary for $(uname -m)" ;;
+    esac
+    rm -rf -- "$dir"
+    mkdir -p -- "$dir/bin"
+    printf '*\n' >"$ROOT/.tools/.gitignore"
+    log "installing $GUARD_PACKAGE into .tools/guard (takes a few seconds)"
+    # --legacy-peer-deps: the package's CDK peers are not needed for its binary.
+    npm install --prefix "$dir" --no-save --legacy-peer-deps --no-audit --no-fund \
+        --loglevel=error "$GUARD_PACKAGE" >&2 \
+        || die "npm install $GUARD_PACKAGE failed (see above)"
+    local bin=$dir/node_modules/@cdklabs/cdk-validator-cfnguard/bin/ubuntu/$arch/cfn-guard
+    [[ -x $bin ]] || chmod +x -- "$bin" 2>/dev/null || die "the package has no $bin"
+    ln -sf -- "$bin" "$dir/bin/cfn-guard"
+    "$dir/bin/cfn-guard" --version >/dev/null || die "cfn-guard does not run on this machine"
+    printf '%s' "$GUARD_PACKAGE" >"$stamp"
+}
+
 # print_versions DIR DIST...: one 'dist version' line per distribution.
 print_versions() {
     local venv=$1
@@ -106,7 +142,7 @@ EOF
 main() {
     local what=${1:-all}
     case $what in
-        all | tools | checkov) ;;
+        all | tools | checkov | guard) ;;
         -h | --help | help)
             usage
             return 0
@@ -116,7 +152,7 @@ main() {
             die "unknown argument '$what'"
             ;;
     esac
-    [[ $# -le 1 ]] || die "too many arguments (usage: python-tools.sh [all|tools|checkov])"
+    [[ $# -le 1 ]] || die "too many arguments (usage: python-tools.sh [all|tools|checkov|guard])"
 
     command -v "$PYTHON" >/dev/null || die "'$PYTHON' not found (set PYTHON=/path/to/python3)"
     python_version=$("$PYTHON" -c 'import platform; print(platform.python_version())') \
@@ -132,6 +168,9 @@ main() {
     if [[ $what == all || $what == checkov ]]; then
         ensure_venv "$ROOT/.venv-checkov" "$SCRIPT_DIR/requirements-checkov.txt"
     fi
+    if [[ $what == all || $what == guard ]]; then
+        ensure_guard
+    fi
 
     echo "Installed Python tools (Python $python_version):"
     if [[ $what == all || $what == tools ]]; then
@@ -141,6 +180,10 @@ main() {
     if [[ $what == all || $what == checkov ]]; then
         echo ".venv-checkov:"
         print_versions "$ROOT/.venv-checkov" checkov boto3 botocore
+    fi
+    if [[ $what == all || $what == guard ]]; then
+        echo ".tools/guard:"
+        printf '  %-20s %s\n' cfn-guard "$("$ROOT/.tools/guard/bin/cfn-guard" --version | awk '{print $NF}')"
     fi
 }
 

@@ -1,7 +1,10 @@
 """Translate SAM templates to plain CloudFormation, offline, as SAM would deploy them.
 
-Usage: python sam-translate.py TEMPLATE...   (writes TEMPLATE.translated.json, prints its path)
-Templates without the SAM transform are skipped. Local paths (CodeUri, nested
+Usage: python sam-translate.py [--plain-too] TEMPLATE...
+  (writes TEMPLATE.translated.json, prints its path)
+Templates without the SAM transform are skipped; with --plain-too they are written as
+JSON instead (TEMPLATE.plain.json, short-form tags in long form), for tools that read
+only JSON (cfn-guard). Local paths (CodeUri, nested
 Location) are first turned into S3 locations, as `sam package` does.
 """
 import json
@@ -36,10 +39,17 @@ def package(template):
 
 
 def main() -> int:
-    for path in sys.argv[1:]:
+    args = sys.argv[1:]
+    plain_too = "--plain-too" in args
+    for path in (a for a in args if a != "--plain-too"):
         with open(path, encoding="utf-8") as f:
             template = yaml_parse(f.read())
         if "AWS::Serverless-2016-10-31" not in json.dumps(template.get("Transform", "")):
+            if plain_too:
+                out = path + ".plain.json"
+                with open(out, "w", encoding="utf-8") as f:
+                    json.dump(template, f, indent=1, ensure_ascii=False)
+                print(out)
             continue
         out = path + ".translated.json"
         with open(out, "w", encoding="utf-8") as f:

@@ -276,26 +276,15 @@ fn share_endpoints(resources: &mut Map<String, Value>) {
             None => first.push((vpc, cond, id.clone(), sg)),
         }
     }
+    // The endpoint's group admits the functions through separate ingress resources, and
+    // the functions' groups name it in their egress: pointing them at the kept group
+    // admits every function there.
     for (dup, dup_sg, kept, kept_sg) in moves {
-        let rules = resources
-            .get(&dup_sg)
-            .and_then(|g| g["Properties"]["SecurityGroupIngress"].as_array())
-            .cloned()
-            .unwrap_or_default();
-        if let Some(list) = resources
-            .get_mut(&kept_sg)
-            .and_then(|g| g["Properties"]["SecurityGroupIngress"].as_array_mut())
-        {
-            for rule in rules {
-                if !list.contains(&rule) {
-                    list.push(rule);
-                }
-            }
-        }
         resources.remove(&dup);
         resources.remove(&dup_sg);
         for r in resources.values_mut() {
             rename_resource(r, &dup, &kept);
+            rename_resource(r, &dup_sg, &kept_sg);
         }
     }
 }

@@ -140,7 +140,7 @@ pub fn main_template(model: &Model) -> Result<Value, RenderError> {
         context! {
             model => ser(model),
             function_sg_ids => ser(vpc.map(|v| &v.security_group_ids)),
-            endpoint_id => vpc.and_then(|v| v.endpoint.as_ref()).map(|e| e.id.clone()),
+            waits => ser(vpc.map_or(&[][..], |v| &v.waits[..])),
             endpoint_url => ser(vpc.and_then(|v| v.endpoint.as_ref()).map(|e| crate::model::endpoint_url(&e.id))),
             alarm_topic => ser(model.alarms.as_ref().map(|a| &a.topic)),
         },
@@ -162,7 +162,7 @@ pub fn nested_template(model: &Model, group: &Group) -> Result<Value, RenderErro
             model => ser(&head),
             g => ser(group),
             function_sg_ids => ser(function_sg_ids),
-            endpoint_id => None::<String>,
+            waits => ser(Vec::<String>::new()),
             alarm_topic => ser(json!({"Ref": crate::model::ALARM_TOPIC_PARAM})),
         },
     )
@@ -198,7 +198,7 @@ mod tests {
                 context! {
                     model => ser(&model),
                     function_sg_ids => ser(model.vpc.as_ref().map(|v| &v.security_group_ids)),
-                    endpoint_id => model.vpc.as_ref().and_then(|v| v.endpoint.as_ref()).map(|e| e.id.clone()),
+                    waits => ser(model.vpc.as_ref().map_or(&[][..], |v| &v.waits[..])),
                     endpoint_url => ser(model.vpc.as_ref().and_then(|v| v.endpoint.as_ref()).map(|e| crate::model::endpoint_url(&e.id))),
                     alarm_topic => ser(model.alarms.as_ref().map(|a| &a.topic)),
                 },
@@ -229,7 +229,7 @@ mod tests {
                 model => ser(&head),
                 g => ser(&model.groups[0]),
                 function_sg_ids => ser(serde_json::json!([{"Ref": "FunctionSecurityGroupId"}])),
-                endpoint_id => None::<String>,
+                waits => ser(Vec::<String>::new()),
                 alarm_topic => ser(serde_json::json!({"Ref": crate::model::ALARM_TOPIC_PARAM})),
             },
         )

@@ -319,12 +319,22 @@ const MAX_IMPLICIT_KEY: usize = 1000;
 /// `parse(&to_string(v))` gives back `v` for every value without
 /// non-finite numbers (which JSON cannot hold anyway).
 pub fn to_string(value: &Value) -> String {
-    let mut emitter = Emitter::new(true);
+    to_string_with_notes(value, None)
+}
+
+/// A comment to write on the line above a mapping entry, given its key and value (one
+/// line of text, without the `# `).
+pub type Note = fn(&str, &Value) -> Option<&'static str>;
+
+/// [`to_string`], with the comments `note` asks for above mapping entries (not above the
+/// first entry of a mapping that is a sequence item, which shares the `- ` line).
+pub fn to_string_with_notes(value: &Value, note: Option<Note>) -> String {
+    let mut emitter = Emitter::new(true, note);
     emitter.document(value);
     if emitter.kept_block_end == Some(emitter.out.len()) {
         // A `|+` block scalar at the very end would need extra blank lines
         // after it; write such strings double-quoted instead.
-        let mut emitter = Emitter::new(false);
+        let mut emitter = Emitter::new(false, note);
         emitter.document(value);
         return emitter.out;
     }
@@ -350,14 +360,16 @@ struct Emitter {
     allow_keep: bool,
     /// Output length right after the last `|+` block scalar written.
     kept_block_end: Option<usize>,
+    note: Option<Note>,
 }
 
 impl Emitter {
-    fn new(allow_keep: bool) -> Self {
+    fn new(allow_keep: bool, note: Option<Note>) -> Self {
         Emitter {
             out: String::new(),
             allow_keep,
             kept_block_end: None,
+            note,
         }
     }
 
@@ -459,6 +471,12 @@ impl Emitter {
             map.len() == 1 && map.keys().all(|k| is_intrinsic_key(k, in_intrinsic));
         for (index, (key, value)) in map.iter().enumerate() {
             if index > 0 || !first_inline {
+                if let Some(text) = self.note.and_then(|note| note(key, value)) {
+                    self.indent(indent);
+                    self.out.push_str("# ");
+                    self.out.push_str(text);
+                    self.out.push('\n');
+                }
                 self.indent(indent);
             }
             let key = inline_string(key, false);

@@ -268,14 +268,51 @@ fn one_endpoint_per_vpc_and_never_private_dns() {
     let sg = res[endpoint]["Properties"]["SecurityGroupIds"][0]["Fn::GetAtt"][0]
         .as_str()
         .unwrap();
-    assert_eq!(
-        res[sg]["Properties"]["SecurityGroupIngress"]
+    // Its group admits both functions' groups (separate ingress resources), and both
+    // functions' groups send 443 to it.
+    let admitted: Vec<&Value> = res
+        .values()
+        .filter(|r| {
+            r["Type"] == "AWS::EC2::SecurityGroupIngress"
+                && r["Properties"]["GroupId"] == json!({"Fn::GetAtt": [sg, "GroupId"]})
+        })
+        .map(|r| &r["Properties"]["SourceSecurityGroupId"])
+        .collect();
+    assert_eq!(admitted.len(), 2, "the endpoint admits both functions");
+    assert_ne!(admitted[0], admitted[1]);
+    for source in admitted {
+        let group = source["Fn::GetAtt"][0].as_str().unwrap();
+        let egress = res[group]["Properties"]["SecurityGroupEgress"]
             .as_array()
-            .unwrap()
-            .len(),
-        2,
-        "the endpoint admits both functions"
-    );
+            .unwrap();
+        assert!(
+            egress
+                .iter()
+                .any(|e| e["DestinationSecurityGroupId"] == json!({"Fn::GetAtt": [sg, "GroupId"]})),
+            "{group} reaches the shared endpoint"
+        );
+    }
+    // Nothing names the removed endpoint or its group.
+    fn targets<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+        match v {
+            Value::Object(m) => {
+                if let Some(Value::Array(a)) = m.get("Fn::GetAtt") {
+                    out.extend(a.first().and_then(Value::as_str));
+                }
+                m.values().for_each(|x| targets(x, out));
+            }
+            Value::Array(a) => a.iter().for_each(|x| targets(x, out)),
+            _ => {}
+        }
+    }
+    let mut named = Vec::new();
+    targets(&expanded["Resources"], &mut named);
+    for t in named {
+        assert!(
+            res.contains_key(t),
+            "GetAtt of a resource that is gone: {t}"
+        );
+    }
     // Every template rotgen writes: no private DNS anywhere.
     for entry in fs::read_dir(root().join("examples")).unwrap() {
         let path = entry.unwrap().path();

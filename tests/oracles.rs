@@ -1,16 +1,17 @@
 //! Independent checkers over every template rotgen writes: cfn-lint (no error, warning or
 //! informational finding), cfn-lint again on SAM translated to CloudFormation by
-//! aws-sam-translator, and checkov (no failed check). The tools come from the venvs that
-//! scripts/python-tools.sh makes; scripts/test.sh requires them (ROTGEN_REQUIRE_TOOLS=1).
+//! aws-sam-translator, checkov with every framework (no failed check), and AWS's Guard
+//! Rules Registry with cfn-guard (no failed rule). The tools come from what
+//! scripts/python-tools.sh installs; scripts/test.sh requires them (ROTGEN_REQUIRE_TOOLS=1).
 
 mod common;
 
-use common::{big_spec, build_to, cfn_lint, checkov, root, sam_translate, scratch};
+use common::{big_spec, build_to, cfn_guard, cfn_json, cfn_lint, checkov, root, scratch};
 use std::fs;
 use std::path::PathBuf;
 
 #[test]
-fn every_template_passes_cfn_lint_and_checkov() {
+fn every_template_passes_cfn_lint_checkov_and_guard() {
     let dir = scratch("oracles");
     let mut files: Vec<PathBuf> = Vec::new();
     let mut specs: Vec<(String, PathBuf)> = Vec::new();
@@ -73,10 +74,32 @@ fn every_template_passes_cfn_lint_and_checkov() {
     ]);
     assert!(o.status.success(), "{}", common::stderr(&o));
     files.push(out);
-    let translated = sam_translate(&files);
-    let mut all = files.clone();
-    all.extend(translated);
-    cfn_lint(&all);
+    // The expanded macro fixtures: what CloudFormation deploys after the transform.
+    let expanded = dir.join("expanded");
+    fs::create_dir_all(&expanded).unwrap();
+    for entry in fs::read_dir(root().join("tests/fixtures/macro")).unwrap() {
+        let p = entry.unwrap().path();
+        let out = expanded.join(p.file_name().unwrap());
+        let o = common::run(&["expand", p.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+        assert!(
+            o.status.success(),
+            "{}: {}",
+            p.display(),
+            common::stderr(&o)
+        );
+        files.push(out);
+    }
+    // checkov sees what rotgen wrote, as a user's `checkov -d` would, before the JSON
+    // copies below join it.
     checkov(&dir);
+    let json = cfn_json(&files);
+    let mut all = files.clone();
+    all.extend(
+        json.iter()
+            .filter(|p| p.to_string_lossy().ends_with(".translated.json"))
+            .cloned(),
+    );
+    cfn_lint(&all);
+    cfn_guard(&json);
     fs::remove_dir_all(&dir).unwrap();
 }

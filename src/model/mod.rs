@@ -201,6 +201,9 @@ pub struct FunctionSettings {
     pub reserved_concurrency: Option<Value>,
     pub environment_kms_key: Option<Value>,
     pub layers: Option<Value>,
+    /// Whether the spec names the roles (`role_name`): the Guard rule against explicit
+    /// names then needs suppressing on every resource of its types.
+    pub named: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -212,8 +215,18 @@ pub struct VpcModel {
     /// Logical ID of the group rotgen creates for the function, when none is given.
     pub function_sg_id: Option<String>,
     pub endpoint: Option<Endpoint>,
-    /// TCP ports the function needs to reach (its services, and 443 for Secrets Manager).
-    pub egress_ports: Vec<u16>,
+    /// The egress rules of the function's group, when rotgen creates it: Secrets Manager
+    /// (the endpoint's group when there is one) and the services on their ports.
+    pub egress: Vec<Value>,
+    /// Why some egress is open to 0.0.0.0/0, when it is (a Guard rule's suppression).
+    pub open_egress: Option<String>,
+    /// Rules admitting the function's group into the services' groups.
+    pub service_ingress: Vec<Ingress>,
+    /// What a rotation needs before it can run (the endpoint and the ingress rules): the
+    /// schedules, or the nested stacks, wait for them.
+    pub waits: Vec<String>,
+    /// The ingress rules alone: what nested stacks wait for (they reference the endpoint).
+    pub ingress_waits: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -221,6 +234,19 @@ pub struct Endpoint {
     pub id: String,
     pub sg_id: String,
     pub subnet_ids: Value,
+    /// Rules admitting the functions' groups on 443 (separate resources, so the function's
+    /// group can name the endpoint's in its egress without a cycle).
+    pub ingress: Vec<Ingress>,
+}
+
+/// An `AWS::EC2::SecurityGroupIngress`: `source` may reach `group` on `port`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Ingress {
+    pub id: String,
+    pub group: Value,
+    pub source: Value,
+    pub port: u16,
+    pub description: String,
 }
 
 /// One rotation function and the secrets it rotates.
@@ -495,6 +521,7 @@ impl Cx {
             reserved_concurrency: f.reserved_concurrency.as_ref().map(|v| v.v.to_json()),
             layers: f.layers.as_ref().map(|v| v.v.to_json()),
             environment_kms_key: f.environment_kms_key_arn.as_ref().map(|v| v.v.to_json()),
+            named: f.role_name.is_some(),
         };
 
         let alarms = self.alarms(spec, &opts.naming);
@@ -529,7 +556,9 @@ impl Cx {
 
         let shared =
             1 + vpc.as_ref().map_or(0, |v| {
-                usize::from(v.function_sg_id.is_some()) + v.endpoint.as_ref().map_or(0, |_| 2)
+                usize::from(v.function_sg_id.is_some())
+                    + v.endpoint.as_ref().map_or(0, |e| 2 + e.ingress.len())
+                    + v.service_ingress.len()
             }) + alarms
                 .as_ref()
                 .and_then(|a| a.created.as_ref())
@@ -770,25 +799,212 @@ impl Cx {
                 (json!([get_att(&id, "GroupId")]), Some(id))
             }
         };
-        let endpoint = v.endpoint.as_ref().is_none_or(|e| e.v).then(|| Endpoint {
-            id: format!("{p}SecretsManagerEndpoint"),
-            sg_id: format!("{p}EndpointSecurityGroup"),
-            subnet_ids: v
-                .endpoint_subnet_ids
-                .as_ref()
-                .map_or_else(|| subnet_ids.clone(), |x| x.v.to_json()),
+        // The groups the functions run in, one template value each (a list from one
+        // intrinsic is known only at deploy time: its first group is admitted).
+        let function_groups: Vec<Value> = match &v.security_group_ids {
+            None => vec![security_group_ids[0].clone()],
+            Some(Sp {
+                v: ListVal::Items(items),
+                ..
+            }) => items.iter().map(|i| i.v.to_json()).collect(),
+            Some(Sp {
+                v: ListVal::Expr(e),
+                ..
+            }) => vec![json!({"Fn::Select": [0, e]})],
+        };
+        let endpoint = v.endpoint.as_ref().is_none_or(|e| e.v).then(|| {
+            let sg_id = format!("{p}EndpointSecurityGroup");
+            let several = function_groups.len() > 1;
+            Endpoint {
+                id: format!("{p}SecretsManagerEndpoint"),
+                ingress: function_groups
+                    .iter()
+                    .enumerate()
+                    .map(|(i, source)| Ingress {
+                        id: if several {
+                            format!("{p}EndpointIngress{}", i + 1)
+                        } else {
+                            format!("{p}EndpointIngress")
+                        },
+                        group: get_att(&sg_id, "GroupId"),
+                        source: source.clone(),
+                        port: 443,
+                        description: "HTTPS from the rotation functions".into(),
+                    })
+                    .collect(),
+                sg_id,
+                subnet_ids: v
+                    .endpoint_subnet_ids
+                    .as_ref()
+                    .map_or_else(|| subnet_ids.clone(), |x| x.v.to_json()),
+            }
         });
-        let mut egress_ports: Vec<u16> = secrets.iter().map(|s| s.port).collect();
-        egress_ports.push(443);
-        egress_ports.sort_unstable();
-        egress_ports.dedup();
+        self.check_list(
+            &v.service_security_group_ids,
+            "service_security_group_ids",
+            "sg",
+        );
+        let service_groups =
+            self.listed(&v.service_security_group_ids, "service_security_group_ids");
+        let service_cidrs = self.listed(&v.service_cidrs, "service_cidrs");
+        if let Some(Sp {
+            v: ListVal::Items(items),
+            ..
+        }) = &v.service_cidrs
+        {
+            for item in items {
+                if let Val::Lit(s) = &item.v
+                    && !is_ipv4_cidr(s)
+                {
+                    self.err(
+                        &item.loc,
+                        format!("service_cidrs: \"{s}\" is not an IPv4 CIDR"),
+                        "write an address range such as 10.0.0.0/16 (or 10.0.1.25/32 for one host)",
+                    );
+                }
+            }
+        }
+        if let (Some(g), Some(_)) = (&v.service_security_group_ids, &v.security_group_ids) {
+            self.err(&g.loc, "service_security_group_ids needs the security group rotgen creates for the functions, but security_group_ids gives your own", "leave security_group_ids out, or open the services' groups to your groups yourself and remove service_security_group_ids");
+        }
+        if let (Some(g), Some(_)) = (&v.service_security_group_ids, &v.service_cidrs) {
+            self.err(
+                &g.loc,
+                "service_security_group_ids and service_cidrs both say where the services are",
+                "keep one of them",
+            );
+        }
+
+        let mut service_ports: Vec<u16> = secrets.iter().map(|s| s.port).collect();
+        service_ports.sort_unstable();
+        service_ports.dedup();
+        let has_http = secrets.iter().any(|s| s.service == "http");
+        let tcp = |port: u16, to: (&str, Value), description: String| {
+            let mut rule = serde_json::Map::new();
+            rule.insert("IpProtocol".into(), json!("tcp"));
+            rule.insert("FromPort".into(), json!(port));
+            rule.insert("ToPort".into(), json!(port));
+            rule.insert(to.0.into(), to.1);
+            rule.insert("Description".into(), json!(description));
+            Value::Object(rule)
+        };
+        let mut egress = Vec::new();
+        let mut open: Vec<&str> = Vec::new();
+        match &endpoint {
+            Some(e) => egress.push(tcp(
+                443,
+                ("DestinationSecurityGroupId", get_att(&e.sg_id, "GroupId")),
+                "Secrets Manager, through the interface endpoint".into(),
+            )),
+            None => {
+                egress.push(tcp(443, ("CidrIp", json!("0.0.0.0/0")), if has_http && service_groups.is_empty() && service_cidrs.is_empty() {
+                    "Secrets Manager (through a NAT gateway or an endpoint) and the HTTPS services".into()
+                } else {
+                    "Secrets Manager, through a NAT gateway or an endpoint".into()
+                }));
+                open.push("Secrets Manager is reached through a NAT gateway or an endpoint with private DNS ([vpc] endpoint = false), whose addresses are not fixed");
+            }
+        }
+        for &port in &service_ports {
+            let what = if port == 443 && has_http {
+                "The rotated HTTPS services".to_string()
+            } else {
+                format!("The rotated service on port {port}")
+            };
+            if !service_groups.is_empty() {
+                for g in &service_groups {
+                    egress.push(tcp(
+                        port,
+                        ("DestinationSecurityGroupId", g.clone()),
+                        what.clone(),
+                    ));
+                }
+            } else if !service_cidrs.is_empty() {
+                for c in &service_cidrs {
+                    egress.push(tcp(port, ("CidrIp", c.clone()), what.clone()));
+                }
+            } else {
+                const WHY: &str = "the services' hosts are DNS names the build cannot resolve; set [vpc] service_security_group_ids or service_cidrs to scope this egress to them";
+                if !(port == 443 && endpoint.is_none()) {
+                    egress.push(tcp(port, ("CidrIp", json!("0.0.0.0/0")), what));
+                }
+                if !open.contains(&WHY) {
+                    open.push(WHY);
+                }
+            }
+        }
+        let mut service_ingress = Vec::new();
+        if let Some(fsg) = &function_sg_id {
+            let several = service_groups.len() * service_ports.len() > 1;
+            for (i, g) in service_groups.iter().enumerate() {
+                for (j, &port) in service_ports.iter().enumerate() {
+                    service_ingress.push(Ingress {
+                        id: if several {
+                            format!("{p}ServiceIngress{}", i * service_ports.len() + j + 1)
+                        } else {
+                            format!("{p}ServiceIngress")
+                        },
+                        group: g.clone(),
+                        source: get_att(fsg, "GroupId"),
+                        port,
+                        description: format!("The rotation functions, on port {port}"),
+                    });
+                }
+            }
+        }
+        let open_egress = (!open.is_empty()).then(|| {
+            let mut why = open.join("; and ");
+            if let Some(first) = why.get(..1) {
+                why = first.to_uppercase() + &why[1..];
+            }
+            why.push('.');
+            why
+        });
+        let mut waits: Vec<String> = Vec::new();
+        if let Some(e) = &endpoint {
+            waits.push(e.id.clone());
+            waits.extend(e.ingress.iter().map(|i| i.id.clone()));
+        }
+        waits.extend(service_ingress.iter().map(|i| i.id.clone()));
+        let ingress_waits = waits
+            .iter()
+            .filter(|w| endpoint.as_ref().is_none_or(|e| **w != e.id))
+            .cloned()
+            .collect();
         VpcModel {
+            ingress_waits,
             vpc_id,
             subnet_ids,
             security_group_ids,
             function_sg_id,
             endpoint,
-            egress_ports,
+            egress,
+            open_egress,
+            service_ingress,
+            waits,
+        }
+    }
+
+    /// The template values of a list the VPC must see item by item (a rule per item):
+    /// a list from one intrinsic cannot be iterated at build time.
+    fn listed(&mut self, list: &Option<Sp<ListVal>>, what: &str) -> Vec<Value> {
+        match list {
+            None => Vec::new(),
+            Some(Sp {
+                v: ListVal::Items(items),
+                ..
+            }) => items.iter().map(|i| i.v.to_json()).collect(),
+            Some(Sp {
+                v: ListVal::Expr(_),
+                loc,
+            }) => {
+                self.err(
+                    loc,
+                    format!("{what} must list its items: each becomes a rule of its own"),
+                    format!("write {what} = [a, b], each a literal or an intrinsic (!Ref ...) of one item"),
+                );
+                Vec::new()
+            }
         }
     }
 
@@ -1680,6 +1896,25 @@ pub const ENDPOINT_URL_PARAM: &str = "SecretsManagerEndpointUrl";
 
 /// The nested templates' parameter for the alarm topic's ARN.
 pub const ALARM_TOPIC_PARAM: &str = "AlarmTopicArn";
+
+/// `a.b.c.d/n`, each part in range.
+fn is_ipv4_cidr(s: &str) -> bool {
+    let Some((addr, bits)) = s.split_once('/') else {
+        return false;
+    };
+    let octets: Vec<&str> = addr.split('.').collect();
+    octets.len() == 4
+        && octets.iter().all(|o| {
+            !o.is_empty()
+                && o.len() <= 3
+                && o.bytes().all(|b| b.is_ascii_digit())
+                && o.parse::<u16>().is_ok_and(|n| n <= 255)
+        })
+        && !bits.is_empty()
+        && bits.len() <= 2
+        && bits.bytes().all(|b| b.is_ascii_digit())
+        && bits.parse::<u8>().is_ok_and(|n| n <= 32)
+}
 
 /// A plausible email address (SNS checks it for real when it sends the confirmation).
 fn is_email(s: &str) -> bool {

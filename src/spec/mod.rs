@@ -129,6 +129,8 @@ pub struct Vpc {
     pub security_group_ids: Option<Sp<ListVal>>,
     pub endpoint: Option<Sp<bool>>,
     pub endpoint_subnet_ids: Option<Sp<ListVal>>,
+    pub service_security_group_ids: Option<Sp<ListVal>>,
+    pub service_cidrs: Option<Sp<ListVal>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -273,6 +275,8 @@ fn spec_from(d: &mut Decoder, t: &Fields<'_>, root: &Node) -> Spec {
         security_group_ids: s.list("security_group_ids"),
         endpoint: s.bool("endpoint"),
         endpoint_subnet_ids: s.list("endpoint_subnet_ids"),
+        service_security_group_ids: s.list("service_security_group_ids"),
+        service_cidrs: s.list("service_cidrs"),
     });
     let alarms = t.table(d, "alarms").map(|s| Alarms {
         loc: s.loc.clone(),

@@ -215,6 +215,16 @@ pub static VPC: Table = Table {
             Ty::StrList,
             "Subnets for the endpoint (default: subnet_ids; at most one per Availability Zone).",
         ),
+        f(
+            "service_security_group_ids",
+            Ty::StrList,
+            "The rotated services' security groups: the function's group may reach only them on the services' ports, and each gets an ingress rule admitting the function's group.",
+        ),
+        f(
+            "service_cidrs",
+            Ty::StrList,
+            "The rotated services' address ranges (IPv4 CIDR): the function's group may reach only them on the services' ports.",
+        ),
     ],
 };
 

@@ -145,7 +145,8 @@ pub fn cfn_lint(files: &[PathBuf]) {
     }
 }
 
-/// checkov over a directory of templates: must report no failed check.
+/// checkov over a directory of templates, every framework (its default, as users run
+/// it: the secrets scan included): must report no failed check.
 pub fn checkov(dir: &Path) {
     let Some(checkov) = tool(".venv-checkov", "checkov") else {
         return;
@@ -154,8 +155,6 @@ pub fn checkov(dir: &Path) {
         .args([
             "-d",
             dir.to_str().unwrap(),
-            "--framework",
-            "cloudformation",
             "--compact",
             "--quiet",
             "--skip-download",
@@ -177,12 +176,23 @@ pub fn checkov(dir: &Path) {
 /// SAM templates translated to plain CloudFormation by aws-sam-translator, written next
 /// to them as NAME.translated.json, so cfn-lint checks what SAM would deploy.
 pub fn sam_translate(files: &[PathBuf]) -> Vec<PathBuf> {
+    translate(files, false)
+}
+
+/// Every template as plain CloudFormation JSON (what cfn-guard reads): SAM translated
+/// (NAME.translated.json), the others converted (NAME.plain.json).
+pub fn cfn_json(files: &[PathBuf]) -> Vec<PathBuf> {
+    translate(files, true)
+}
+
+fn translate(files: &[PathBuf], plain_too: bool) -> Vec<PathBuf> {
     let Some(python) = tool(".venv", "python") else {
         return Vec::new();
     };
     let script = root().join("scripts").join("sam-translate.py");
     let o = Command::new(&python)
         .arg(&script)
+        .args(plain_too.then_some("--plain-too"))
         .args(files)
         .output()
         .expect("sam translator runs");
@@ -193,4 +203,40 @@ pub fn sam_translate(files: &[PathBuf]) -> Vec<PathBuf> {
         stderr(&o)
     );
     stdout(&o).lines().map(PathBuf::from).collect()
+}
+
+/// AWS's Guard Rules Registry (tests/guard-rules) over plain CloudFormation JSON files
+/// (see [`cfn_json`]) with cfn-guard: no rule may fail.
+pub fn cfn_guard(json_files: &[PathBuf]) {
+    let guard = root().join(".tools/guard/bin/cfn-guard");
+    if !guard.exists() {
+        assert!(
+            std::env::var_os("ROTGEN_REQUIRE_TOOLS").is_none(),
+            "{} is missing: run scripts/python-tools.sh guard",
+            guard.display()
+        );
+        eprintln!("skipping: cfn-guard is missing (scripts/python-tools.sh guard)");
+        return;
+    }
+    let rules = root().join("tests/guard-rules");
+    let mut failed = String::new();
+    for f in json_files {
+        let o = Command::new(&guard)
+            .args(["validate", "--show-summary", "fail", "--rules"])
+            .arg(&rules)
+            .arg("--data")
+            .arg(f)
+            .output()
+            .expect("cfn-guard runs");
+        if !o.status.success() {
+            failed.push_str(&format!(
+                "{} (exit {:?}):\n{}{}\n",
+                f.display(),
+                o.status.code(),
+                stdout(&o),
+                stderr(&o)
+            ));
+        }
+    }
+    assert!(failed.is_empty(), "Guard rules fail:\n{failed}");
 }
