@@ -37,6 +37,9 @@ pub struct ExpandOptions {
     pub code: Option<Code>,
     /// The architecture `code` is built for (`arm64` or `x86_64`).
     pub code_architecture: Option<String>,
+    /// The template's parameter values for this deploy (the request's
+    /// `templateParameterValues`): a schedule given by a parameter is checked with them.
+    pub parameter_values: Map<String, Value>,
 }
 
 impl ExpandOptions {
@@ -65,8 +68,49 @@ impl ExpandOptions {
                 }
                 .to_string(),
             ),
+            parameter_values: Map::new(),
         }
     }
+}
+
+/// A rotation's schedules (`schedule`, and each secret's) with `Ref`s to the template's
+/// parameters replaced by this deploy's values, so they are checked like literals (the
+/// macro runs again, with the new values, on every stack update).
+fn with_schedule_values(props: &Value, values: &Map<String, Value>) -> Value {
+    fn resolve(v: &mut Value, values: &Map<String, Value>) {
+        match v {
+            Value::Object(m) => {
+                if m.len() == 1
+                    && let Some(Value::String(name)) = m.get("Ref")
+                    && let Some(Value::String(given)) = values.get(name)
+                {
+                    *v = match given.parse::<i64>() {
+                        Ok(n) => json!(n),
+                        Err(_) => json!(given),
+                    };
+                    return;
+                }
+                m.values_mut().for_each(|x| resolve(x, values));
+            }
+            Value::Array(a) => a.iter_mut().for_each(|x| resolve(x, values)),
+            _ => {}
+        }
+    }
+    let mut props = props.clone();
+    if values.is_empty() {
+        return props;
+    }
+    if let Some(s) = props.get_mut("schedule") {
+        resolve(s, values);
+    }
+    if let Some(Value::Array(secrets)) = props.get_mut("secret") {
+        for s in secrets {
+            if let Some(sched) = s.get_mut("schedule") {
+                resolve(sched, values);
+            }
+        }
+    }
+    props
 }
 
 fn err(path: &str, message: impl Into<String>, help: impl Into<String>) -> Diagnostic {
@@ -355,7 +399,8 @@ fn expand_one(
         errors.push(err(path, "the Rotgen::Rotation has no Properties", "give the spec in Properties: secret: [...], and optionally vpc, schedule, function, password"));
         return Err(errors);
     };
-    let decoded = crate::spec::decode(&node::from_json(props, &format!("{path}.Properties")));
+    let props = with_schedule_values(props, &opts.parameter_values);
+    let decoded = crate::spec::decode(&node::from_json(&props, &format!("{path}.Properties")));
     let options = Options {
         naming: Naming::macro_resource(id),
         allow_nested: false,
@@ -363,6 +408,7 @@ fn expand_one(
         default_code: opts.code.clone(),
         default_code_architecture: opts.code_architecture.clone(),
         forbid_sam: true,
+        ..Options::default()
     };
     let compiled = match crate::compile_decoded(&decoded, &options, &|label| label.to_string()) {
         Ok(c) => c,
@@ -735,7 +781,14 @@ fn respond(request: &Value, opts: &ExpandOptions) -> Result<Value, String> {
             "Rotgen works at template level only: write `Transform: [Rotgen]` (or `Transform: [Rotgen, AWS::Serverless-2016-10-31]`) and Rotgen::Rotation resources; the snippet form Fn::Transform cannot add the outputs and parameters a rotation needs".into(),
         );
     }
-    let expanded = expand(fragment, opts).map_err(|d| {
+    let mut opts = opts.clone();
+    if let Some(values) = request
+        .get("templateParameterValues")
+        .and_then(Value::as_object)
+    {
+        opts.parameter_values = values.clone();
+    }
+    let expanded = expand(fragment, &opts).map_err(|d| {
         let mut text = d.to_string();
         // errorMessage is shown in the console; keep it readable.
         if text.len() > 4000 {

@@ -86,6 +86,14 @@ pub enum Command {
         #[arg(long, value_name = "POLICY_ARN")]
         permissions_boundary: Option<String>,
     },
+    /// Write the Lambda zip of this rotgen binary (as `bootstrap`) for the macro stack or
+    /// a template with CodeBucket/CodeKey parameters: DIR/rotgen-ARCH-HASH.zip, named by
+    /// its content so a new version gets a new S3 key.
+    Package {
+        /// The folder to write it to.
+        #[arg(short, long, value_name = "DIR", default_value = ".")]
+        output: PathBuf,
+    },
     /// Write a commented starter spec.
     Init {
         /// Where to write it (default: standard output). An existing file is kept unless --force.
@@ -140,6 +148,13 @@ pub struct BuildArgs {
     /// Write nothing; exit 1 with a diff when --output is not what the spec generates.
     #[arg(long, requires = "output")]
     pub check: bool,
+    /// Also write the function's Lambda zip (this rotgen binary, as `bootstrap`) next to
+    /// the template as rotgen-ARCH.zip, and point the template at it: `sam deploy` or
+    /// `aws cloudformation package` uploads it (under a key that changes with its content).
+    /// The function gets this binary's architecture. Needs a Linux binary that Lambda can
+    /// run; otherwise says what to run instead.
+    #[arg(long, requires = "output")]
+    pub package: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -161,6 +176,7 @@ pub fn run(cli: Cli) -> ExitCode {
             print_out(&s)
         }
         Command::Init { output, force } => init(output.as_deref(), force),
+        Command::Package { output } => package(&output),
         Command::Expand {
             template,
             output,
@@ -358,7 +374,27 @@ fn build(args: &BuildArgs) -> ExitCode {
         .clone()
         .unwrap_or_else(|| PathBuf::from("template"));
     let nested_file = |label: &str| output::nested_file_name(&main_path, label, format);
-    let compiled = match crate::compile_toml(&text, &nested_file) {
+    let mut opts = crate::model::Options::default();
+    let mut zip: Option<(PathBuf, Vec<u8>)> = None;
+    if args.package {
+        let Some(arch) = crate::package::host_architecture() else {
+            return fail(
+                1,
+                &format!(
+                    "--package: this rotgen is built for {}, which Lambda does not run; build the zip with scripts/package.sh in a checkout of rotgen and give it as function.code",
+                    std::env::consts::ARCH
+                ),
+            );
+        };
+        let name = format!("rotgen-{arch}.zip");
+        opts.default_code = Some(crate::model::Code::Local { path: name.clone() });
+        opts.default_code_architecture = Some(arch.to_string());
+        opts.default_code_is = "the zip --package writes (this rotgen binary)";
+        opts.default_code_required = true;
+        let dir = main_path.parent().unwrap_or(Path::new(""));
+        zip = Some((dir.join(name), Vec::new()));
+    }
+    let compiled = match crate::compile_toml_with(&text, &opts, &nested_file) {
         Ok(c) => c,
         Err(Error::Invalid(diags)) => return report(&diags, &shown, &text),
         Err(e) => return fail(1, &e.to_string()),
@@ -398,6 +434,24 @@ fn build(args: &BuildArgs) -> ExitCode {
     for ((name, _), text) in compiled.nested.iter().zip(texts) {
         files.push((dir.join(name), text));
     }
+    if let Some((path, bytes)) = &mut zip {
+        let arch = crate::package::host_architecture().unwrap_or_default();
+        let made = output::read_own_binary()
+            .map_err(|e| format!("cannot read this rotgen binary: {e}"))
+            .and_then(|elf| {
+                crate::package::check_runs_on_lambda(&elf, arch)?;
+                Ok(crate::package::zip_executable("bootstrap", &elf))
+            });
+        match made {
+            Ok(z) => *bytes = z,
+            Err(why) => {
+                return fail(
+                    1,
+                    &format!("--package cannot write {}: {why}", path.display()),
+                );
+            }
+        }
+    }
     let written: Vec<PathBuf> = files.iter().map(|(p, _)| p.clone()).collect();
     let stale = output::stale_nested(out_path, format, &written);
     if args.check {
@@ -424,9 +478,14 @@ fn build(args: &BuildArgs) -> ExitCode {
         );
         return ExitCode::from(1);
     }
-    match output::write_all_atomic(&files) {
+    let mut all: Vec<(PathBuf, Vec<u8>)> = files
+        .into_iter()
+        .map(|(p, t)| (p, t.into_bytes()))
+        .collect();
+    all.extend(zip);
+    match output::write_all_atomic(&all) {
         Ok(()) => {
-            for (p, _) in &files {
+            for (p, _) in &all {
                 eprintln!("wrote {}", p.display());
             }
             for p in &stale {
@@ -435,9 +494,79 @@ fn build(args: &BuildArgs) -> ExitCode {
                     p.display()
                 );
             }
+            eprint!("{}", next_steps(&compiled.deploy, out_path));
             ExitCode::SUCCESS
         }
         Err(e) => fail(1, &format!("cannot write {}: {e}", out_path.display())),
+    }
+}
+
+/// What to run after `build -o`: the deploy command for this template, with the
+/// capabilities it needs.
+fn next_steps(d: &crate::Deploy, template: &Path) -> String {
+    let t = template.display();
+    let caps = d.capabilities().join(" ");
+    let stack = d.stack_name.as_deref().unwrap_or("rotgen-rotation");
+    let params = if d.code == "params" {
+        " --parameter-overrides CodeBucket=BUCKET CodeKey=KEY"
+    } else {
+        ""
+    };
+    let mut s = format!("next: deploy it (capabilities {caps}):\n");
+    if d.sam {
+        s.push_str(&format!(
+            "  sam deploy --guided --template-file {t} --stack-name {stack} --capabilities {caps}\n"
+        ));
+    } else if d.code == "local" || d.nested {
+        s.push_str(&format!("  aws cloudformation package --template-file {t} --s3-bucket BUCKET --output-template-file packaged.yaml\n  aws cloudformation deploy --template-file packaged.yaml --stack-name {stack} --capabilities {caps}{params}\n"));
+    } else {
+        s.push_str(&format!(
+            "  aws cloudformation deploy --template-file {t} --stack-name {stack} --capabilities {caps}{params}\n"
+        ));
+    }
+    if d.code == "params" {
+        s.push_str("  (CodeBucket/CodeKey: where the zip is; `rotgen build --package` or `rotgen package` writes it)\n");
+    }
+    s
+}
+
+/// `rotgen package`: this binary's Lambda zip, named by its content.
+fn package(dir: &Path) -> ExitCode {
+    let Some(arch) = crate::package::host_architecture() else {
+        return fail(
+            1,
+            &format!(
+                "this rotgen is built for {}, which Lambda does not run; build the zip with scripts/package.sh in a checkout of rotgen",
+                std::env::consts::ARCH
+            ),
+        );
+    };
+    let zip = match output::read_own_binary()
+        .map_err(|e| format!("cannot read this rotgen binary: {e}"))
+        .and_then(|elf| {
+            crate::package::check_runs_on_lambda(&elf, arch)?;
+            Ok(crate::package::zip_executable("bootstrap", &elf))
+        }) {
+        Ok(z) => z,
+        Err(why) => return fail(1, &why),
+    };
+    let path = dir.join(format!(
+        "rotgen-{arch}-{}.zip",
+        crate::package::content_id(&zip)
+    ));
+    match output::write_all_atomic(&[(path.clone(), zip)]) {
+        Ok(()) => {
+            eprintln!("wrote {} (for {arch} functions)", path.display());
+            eprintln!(
+                "next: aws s3 cp {} s3://BUCKET/ ; then give CodeBucket=BUCKET CodeKey={} (a new version gets a new key, so stacks update)",
+                path.display(),
+                path.file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or_default()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(1, &format!("cannot write {}: {e}", path.display())),
     }
 }
 

@@ -11,6 +11,7 @@ pub mod diag;
 pub mod function;
 pub mod model;
 pub mod output;
+pub mod package;
 mod par;
 pub mod render;
 pub mod rotation;
@@ -43,6 +44,37 @@ pub struct Compiled {
     pub nested: Vec<(String, Value)>,
     /// Probable mistakes the build went on with.
     pub warnings: Vec<diag::Diagnostic>,
+    /// What deploying the templates takes.
+    pub deploy: Deploy,
+}
+
+/// What deploying a build takes: the capabilities CloudFormation must be granted and how
+/// the code reaches it (what `rotgen build -o` prints as the next command).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Deploy {
+    pub sam: bool,
+    pub nested: bool,
+    /// Named IAM resources (`function.role_name`): CAPABILITY_NAMED_IAM.
+    pub named_iam: bool,
+    /// The code location: template parameters (`CodeBucket`, `CodeKey`), a local path
+    /// to upload, or a fixed S3 object.
+    pub code: &'static str,
+    pub stack_name: Option<String>,
+}
+
+impl Deploy {
+    /// The `--capabilities` a deploy of these templates needs.
+    pub fn capabilities(&self) -> Vec<&'static str> {
+        let mut c = vec![if self.named_iam {
+            "CAPABILITY_NAMED_IAM"
+        } else {
+            "CAPABILITY_IAM"
+        }];
+        if self.sam || self.nested {
+            c.push("CAPABILITY_AUTO_EXPAND");
+        }
+        c
+    }
 }
 
 /// Compiles a decoded spec. `nested_file` names the file of a nested template from its
@@ -56,17 +88,88 @@ pub fn compile(
     for g in &mut model.groups {
         g.template_file = nested_file(&g.template_file);
     }
-    let main = render::main_template(&model)?;
-    let nested = if model.nested {
+    let mut main = render::main_template(&model)?;
+    let mut nested = if model.nested {
         render_nested(&model)?
     } else {
         Vec::new()
+    };
+    if !model.parameters.is_empty() {
+        pass_parameters(&model, &mut main, &mut nested);
+    }
+    let deploy = Deploy {
+        sam: model.sam,
+        nested: model.nested,
+        named_iam: model.function.named,
+        code: match model.code {
+            model::Code::Params { .. } => "params",
+            model::Code::Local { .. } => "local",
+            model::Code::S3 { .. } => "s3",
+        },
+        stack_name: spec.stack.name.as_ref().map(|n| n.v.clone()),
     };
     Ok(Compiled {
         main,
         nested,
         warnings: std::mem::take(&mut model.warnings),
+        deploy,
     })
+}
+
+/// The spec's parameters that a nested template uses: declared there (as text, a list as
+/// CommaDelimitedList), and passed on by its stack resource in the main template.
+fn pass_parameters(model: &Model, main: &mut Value, nested: &mut [(String, Value)]) {
+    fn refs(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                if let Some(Value::String(r)) = m.get("Ref")
+                    && m.len() == 1
+                    && !out.contains(r)
+                {
+                    out.push(r.clone());
+                }
+                m.values().for_each(|x| refs(x, out));
+            }
+            Value::Array(a) => a.iter().for_each(|x| refs(x, out)),
+            _ => {}
+        }
+    }
+    for (g, (_, template)) in model.groups.iter().zip(nested.iter_mut()) {
+        let mut used = Vec::new();
+        refs(&template["Resources"], &mut used);
+        let params: Vec<&model::ParamModel> = model
+            .parameters
+            .iter()
+            .filter(|p| used.contains(&p.name))
+            .collect();
+        if params.is_empty() {
+            continue;
+        }
+        let declared = template
+            .as_object_mut()
+            .expect("a template is an object")
+            .entry("Parameters")
+            .or_insert_with(|| Value::Object(Default::default()));
+        for p in &params {
+            declared[p.name.as_str()] = serde_json::json!({
+                "Type": p.nested_type(),
+                "Description": format!("The parent stack's parameter {}", p.name),
+            });
+        }
+        let passed = main["Resources"][g.stack_id.as_str()]["Properties"]
+            .as_object_mut()
+            .expect("a nested stack has Properties")
+            .entry("Parameters")
+            .or_insert_with(|| Value::Object(Default::default()));
+        for p in params {
+            let value = if p.is_list() {
+                serde_json::json!({"Fn::Join": [",", {"Ref": p.name}]})
+            } else {
+                serde_json::json!({"Ref": p.name})
+            };
+            passed[p.name.as_str()] = value;
+        }
+    }
 }
 
 /// The nested templates, rendered on every core (each is independent).
@@ -99,6 +202,15 @@ pub fn compile_decoded(
 
 /// Compiles TOML spec text (the `rotgen build` path, without the filesystem).
 pub fn compile_toml(text: &str, nested_file: &dyn Fn(&str) -> String) -> Result<Compiled, Error> {
+    compile_toml_with(text, &Options::default(), nested_file)
+}
+
+/// [`compile_toml`] with options (`build --package` sets the code).
+pub fn compile_toml_with(
+    text: &str,
+    opts: &Options,
+    nested_file: &dyn Fn(&str) -> String,
+) -> Result<Compiled, Error> {
     let decoded = spec::decode_toml(text)?;
-    compile_decoded(&decoded, &Options::default(), nested_file)
+    compile_decoded(&decoded, opts, nested_file)
 }

@@ -69,6 +69,11 @@ pub fn nested_file_name(main: &Path, label: &str, format: Format) -> String {
 /// The marker every nested template carries (`Metadata.rotgen.nested`).
 pub const NESTED_MARKER: &str = "A nested stack written by rotgen build";
 
+/// This running binary, as bytes (what `build --package` zips).
+pub fn read_own_binary() -> io::Result<Vec<u8>> {
+    fs::read(std::env::current_exe()?)
+}
+
 /// Nested templates of an earlier build that the current one no longer writes: files
 /// named `STEM.LABEL.EXT` next to `main` that carry the nested marker.
 pub fn stale_nested(main: &Path, format: Format, current: &[PathBuf]) -> Vec<PathBuf> {
@@ -107,20 +112,25 @@ pub fn stale_nested(main: &Path, format: Format, current: &[PathBuf]) -> Vec<Pat
 /// Writes every file or none: all are written to temporary files first, then renamed.
 /// A path that is a symbolic link writes the file it points to (the link stays), and an
 /// existing file keeps its permissions.
-pub fn write_all_atomic(files: &[(PathBuf, String)]) -> io::Result<()> {
+pub fn write_all_atomic<T: AsRef<[u8]>>(files: &[(PathBuf, T)]) -> io::Result<()> {
     let targets: Vec<PathBuf> = files
         .iter()
         .map(|(p, _)| resolve_links(p))
         .collect::<io::Result<_>>()?;
     let mut temps: Vec<(PathBuf, &Path)> = Vec::new();
     let result = (|| {
+        for path in &targets {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                fs::create_dir_all(dir)?;
+            }
+        }
         for ((_, text), path) in files.iter().zip(&targets) {
             let temp = temp_path(path);
             temps.push((temp.clone(), path));
             // No fsync: the rename is what keeps a failed build from leaving a half-written
             // or clobbered template (these are files for git, not a database).
             let mut f = fs::File::create(&temp)?;
-            f.write_all(text.as_bytes())?;
+            f.write_all(text.as_ref())?;
             if let Ok(meta) = fs::metadata(path) {
                 fs::set_permissions(&temp, meta.permissions())?;
             }
@@ -218,12 +228,12 @@ mod tests {
         let good = dir.join("a.yaml");
         fs::write(&good, "old\n").unwrap();
         let bad = dir.join("missing-dir").join("b.yaml");
-        let err = write_all_atomic(&[(good.clone(), "new\n".into()), (bad, "x".into())]);
+        let err = write_all_atomic(&[(good.clone(), "new\n"), (bad, "x")]);
         assert!(err.is_err());
         assert_eq!(fs::read_to_string(&good).unwrap(), "old\n");
         let leftovers: Vec<_> = fs::read_dir(&dir).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "{leftovers:?}");
-        write_all_atomic(&[(good.clone(), "new\n".into())]).unwrap();
+        write_all_atomic(&[(good.clone(), "new\n")]).unwrap();
         assert_eq!(fs::read_to_string(&good).unwrap(), "new\n");
         fs::remove_dir_all(&dir).unwrap();
     }

@@ -254,12 +254,32 @@ fn schema_describes_every_key_of_the_examples() {
     assert_eq!(schema["additionalProperties"], false);
     // Every key used in the examples is in the schema, at the same place.
     fn walk(schema: &Value, value: &toml::Value, path: &str) {
+        // `anyOf`: the alternative of the value's kind (a string, or `{ param = ... }`).
+        if let Some(alternatives) = schema["anyOf"].as_array() {
+            let kind = match value {
+                toml::Value::Table(_) => "object",
+                toml::Value::Array(_) => "array",
+                toml::Value::String(_) => "string",
+                toml::Value::Integer(_) => "integer",
+                toml::Value::Boolean(_) => "boolean",
+                _ => "other",
+            };
+            let alt = alternatives
+                .iter()
+                .find(|a| a["type"] == kind)
+                .unwrap_or_else(|| panic!("{path}: the schema takes no {kind} here"));
+            return walk(alt, value, path);
+        }
         match value {
             toml::Value::Table(t) => {
                 let props = &schema["properties"];
                 for (k, v) in t {
-                    let sub = &props[k];
-                    assert!(!sub.is_null(), "{path}.{k} missing from the schema");
+                    let sub = if props[k].is_null() {
+                        &schema["additionalProperties"]
+                    } else {
+                        &props[k]
+                    };
+                    assert!(sub.is_object(), "{path}.{k} missing from the schema");
                     walk(sub, v, &format!("{path}.{k}"));
                 }
             }
@@ -296,6 +316,12 @@ fn readme_documents_every_key_of_the_schema() {
         }
         if schema["items"].is_object() {
             walk(&schema["items"], readme, path);
+        }
+        if schema["additionalProperties"].is_object() {
+            walk(&schema["additionalProperties"], readme, path);
+        }
+        for alternative in schema["anyOf"].as_array().into_iter().flatten() {
+            walk(alternative, readme, path);
         }
     }
     walk(&rotgen::spec::schema::json_schema(), &readme, "spec");
@@ -827,4 +853,89 @@ fn a_partial_looking_arn_is_a_warning() {
         "{}",
         stderr(&o)
     );
+}
+
+/// `build --package` writes the template and the zip it points at: this very binary as
+/// `bootstrap`, mode 0755, deflated; `rotgen package` names its zip by content.
+#[test]
+fn build_package_writes_the_zip_the_template_points_at() {
+    let dir = scratch("package");
+    let spec = dir.join("spec.toml");
+    fs::write(
+        &spec,
+        "[schedule]\ndays = 30\n[[secret]]\nid = \"Key\"\nservice = \"random\"\ncreate = { name = \"k\" }\n",
+    )
+    .unwrap();
+    let out = dir.join("out/template.yaml");
+    let o = run(&[
+        "build",
+        spec.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--package",
+    ]);
+    let Some(arch) = rotgen::package::host_architecture() else {
+        assert!(!o.status.success());
+        return;
+    };
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("sam deploy --guided"), "{}", stderr(&o));
+    let zip_name = format!("rotgen-{arch}.zip");
+    let template = fs::read_to_string(&out).unwrap();
+    assert!(
+        template.contains(&format!("CodeUri: {zip_name}")),
+        "{template}"
+    );
+    assert!(
+        template.contains(&format!("- {arch}")),
+        "the binary's architecture"
+    );
+    let zip = fs::read(dir.join("out").join(&zip_name)).unwrap();
+    // One local entry: `bootstrap`, deflated, holding this binary.
+    assert_eq!(&zip[..4], b"PK\x03\x04");
+    let u16_at = |o: usize| u16::from_le_bytes([zip[o], zip[o + 1]]) as usize;
+    let u32_at = |o: usize| u32::from_le_bytes(zip[o..o + 4].try_into().unwrap()) as usize;
+    assert_eq!(u16_at(8), 8, "deflate");
+    let (packed, name_len, extra) = (u32_at(18), u16_at(26), u16_at(28));
+    assert_eq!(&zip[30..30 + name_len], b"bootstrap");
+    let data = &zip[30 + name_len + extra..30 + name_len + extra + packed];
+    let inflated = miniz_oxide::inflate::decompress_to_vec(data).unwrap();
+    let binary = fs::read(env!("CARGO_BIN_EXE_rotgen")).unwrap();
+    assert!(inflated == binary, "the zip holds this rotgen binary");
+    // The central directory says -rwxr-xr-x (Lambda runs it).
+    let central = u32_at(zip.len() - 6);
+    assert_eq!(&zip[central..central + 4], b"PK\x01\x02");
+    assert_eq!(u32_at(central + 38) >> 16, 0o100_755);
+
+    // A spec that says where the code is cannot also be packaged.
+    fs::write(
+        &spec,
+        "[function]\ncode = \"s3://b/k.zip\"\n[schedule]\ndays = 30\n[[secret]]\nid = \"Key\"\nservice = \"random\"\ncreate = { name = \"k\" }\n",
+    )
+    .unwrap();
+    let o = run(&[
+        "build",
+        spec.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--package",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("remove function.code"),
+        "{}",
+        stderr(&o)
+    );
+
+    // `rotgen package`: the same zip, under a name that changes with its content.
+    let o = run(&["package", "-o", dir.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let named: Vec<String> = fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.unwrap().file_name().into_string().ok())
+        .filter(|n| n.starts_with(&format!("rotgen-{arch}-")) && n.ends_with(".zip"))
+        .collect();
+    assert_eq!(named.len(), 1, "{named:?}");
+    assert_eq!(fs::read(dir.join(&named[0])).unwrap(), zip);
+    fs::remove_dir_all(&dir).unwrap();
 }

@@ -162,3 +162,270 @@ fn the_failure_rules_match_this_stacks_secrets_and_no_other() {
         );
     }
 }
+
+/// `.venv/bin/aws` (awscli, from scripts/python-tools.sh) in `dir`, against moto: its
+/// standard output, or a failure with what it said.
+fn aws(dir: &std::path::Path, args: &[&str]) -> String {
+    let cli = common::tool(".venv", "aws").expect("awscli in .venv (scripts/python-tools.sh)");
+    let o = std::process::Command::new(cli)
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("aws runs");
+    assert!(
+        o.status.success(),
+        "aws {}: {}{}",
+        args.join(" "),
+        common::stdout(&o),
+        common::stderr(&o)
+    );
+    common::stdout(&o).trim().to_string()
+}
+
+/// Lambda's CodeSha256 of a zip: base64 of its SHA-256.
+fn code_sha256(zip: &std::path::Path) -> String {
+    let python = common::tool(".venv", "python").unwrap();
+    let o = std::process::Command::new(python)
+        .args([
+            "-c",
+            "import base64,hashlib,sys; print(base64.b64encode(hashlib.sha256(open(sys.argv[1],'rb').read()).digest()).decode())",
+        ])
+        .arg(zip)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    common::stdout(&o).trim().to_string()
+}
+
+/// As a new user would, from an empty folder: `rotgen init`, the spec edited to take what
+/// differs per environment as parameters, `rotgen build --package` (template and zip),
+/// `aws cloudformation package` into S3, then `aws cloudformation deploy` of the one
+/// template twice, for two environments with their own VPC, subnet, database group and
+/// secret. Both reach CREATE_COMPLETE, and each function runs the packaged zip.
+///
+/// moto's limits shape the spec and the checks: no `[vpc] endpoint` (moto has no
+/// `Fn::GetAtt` of a VPC endpoint's DnsEntries), no `[stack] tags` (moto's KMS key reads
+/// CloudFormation tags under the wrong key), and a RotationSchedule that moto keeps as a
+/// placeholder without turning rotation on. cfn-lint and the Guard rules cover those.
+#[test]
+fn from_an_empty_folder_to_two_deployed_environments() {
+    if moto().is_none() || common::tool(".venv", "aws").is_none() {
+        return;
+    }
+    let dir = common::scratch("deploy");
+    let o = common::rotgen()
+        .current_dir(&dir)
+        .args(["init", "-o", "spec.toml"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let starter = std::fs::read_to_string(dir.join("spec.toml")).unwrap();
+    // The edits: plain CloudFormation, and the environment's values as parameters.
+    let head = starter.split("[[secret]]").next().unwrap();
+    let spec = head.replace("format = \"sam\"", "format = \"cloudformation\"")
+        + r#"
+[parameters.VpcId]
+type = "AWS::EC2::VPC::Id"
+[parameters.Subnets]
+type = "List<AWS::EC2::Subnet::Id>"
+[parameters.DatabaseGroup]
+type = "AWS::EC2::SecurityGroup::Id"
+[parameters.AppSecretArn]
+type = "String"
+[parameters.Schedule]
+type = "String"
+default = "rate(30 days)"
+
+[vpc]
+vpc_id = { param = "VpcId" }
+subnet_ids = { param = "Subnets" }
+service_security_group_ids = [{ param = "DatabaseGroup" }]
+endpoint = false
+
+[[secret]]
+id = "AppDb"
+arn = { param = "AppSecretArn" }
+service = "postgres"
+schedule = { expression = { param = "Schedule" } }
+"#;
+    std::fs::write(dir.join("spec.toml"), spec).unwrap();
+
+    let o = common::rotgen()
+        .current_dir(&dir)
+        .args(["build", "spec.toml", "-o", "out/template.yaml", "--package"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let arch = rotgen::package::host_architecture().unwrap();
+    let zip = dir.join(format!("out/rotgen-{arch}.zip"));
+    assert!(zip.exists(), "the zip is next to the template");
+    assert!(
+        common::stderr(&o).contains("aws cloudformation package"),
+        "build prints the next command: {}",
+        common::stderr(&o)
+    );
+
+    let bucket = format!("rotgen-deploy-{}", std::process::id());
+    aws(&dir, &["s3", "mb", &format!("s3://{bucket}")]);
+    aws(
+        &dir,
+        &[
+            "cloudformation",
+            "package",
+            "--template-file",
+            "out/template.yaml",
+            "--s3-bucket",
+            &bucket,
+            "--output-template-file",
+            "out/packaged.yaml",
+        ],
+    );
+    let expected_code = code_sha256(&zip);
+    for (env, cidr, schedule) in [
+        ("dev", "10.41.0.0/16", "rate(7 days)"),
+        ("prod", "10.42.0.0/16", "cron(0 4 ? * SUN *)"),
+    ] {
+        let q = |args: &[&str]| aws(&dir, args);
+        let vpc = q(&[
+            "ec2",
+            "create-vpc",
+            "--cidr-block",
+            cidr,
+            "--query",
+            "Vpc.VpcId",
+            "--output",
+            "text",
+        ]);
+        let subnet_cidr = cidr.replace(".0.0/16", ".1.0/24");
+        let subnet = q(&[
+            "ec2",
+            "create-subnet",
+            "--vpc-id",
+            &vpc,
+            "--cidr-block",
+            &subnet_cidr,
+            "--query",
+            "Subnet.SubnetId",
+            "--output",
+            "text",
+        ]);
+        let group = q(&[
+            "ec2",
+            "create-security-group",
+            "--group-name",
+            &format!("{env}-db-{}", std::process::id()),
+            "--description",
+            "database",
+            "--vpc-id",
+            &vpc,
+            "--query",
+            "GroupId",
+            "--output",
+            "text",
+        ]);
+        let secret = q(&[
+            "secretsmanager",
+            "create-secret",
+            "--name",
+            &format!("{env}/app/db-{}", std::process::id()),
+            "--secret-string",
+            r#"{"engine":"postgres","host":"db.internal","username":"app","password":"Initial-pw-1"}"#,
+            "--query",
+            "ARN",
+            "--output",
+            "text",
+        ]);
+        let stack = format!("app-rotation-{env}-{}", std::process::id());
+        q(&[
+            "cloudformation",
+            "deploy",
+            "--template-file",
+            "out/packaged.yaml",
+            "--stack-name",
+            &stack,
+            "--capabilities",
+            "CAPABILITY_IAM",
+            "--parameter-overrides",
+            &format!("VpcId={vpc}"),
+            &format!("Subnets={subnet}"),
+            &format!("DatabaseGroup={group}"),
+            &format!("AppSecretArn={secret}"),
+            &format!("Schedule={schedule}"),
+        ]);
+        let status = q(&[
+            "cloudformation",
+            "describe-stacks",
+            "--stack-name",
+            &stack,
+            "--query",
+            "Stacks[0].StackStatus",
+            "--output",
+            "text",
+        ]);
+        assert_eq!(status, "CREATE_COMPLETE", "{env}");
+        let resources: Value = serde_json::from_str(&q(&[
+            "cloudformation",
+            "describe-stack-resources",
+            "--stack-name",
+            &stack,
+        ]))
+        .unwrap();
+        let physical = |logical: &str| -> String {
+            resources["StackResources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["LogicalResourceId"] == logical)
+                .and_then(|r| r["PhysicalResourceId"].as_str())
+                .unwrap_or_else(|| panic!("{env}: no {logical}"))
+                .to_string()
+        };
+        let function = physical("PostgresRotationFunction");
+        let config: Value = serde_json::from_str(&q(&[
+            "lambda",
+            "get-function-configuration",
+            "--function-name",
+            &function,
+        ]))
+        .unwrap();
+        assert_eq!(
+            config["CodeSha256"],
+            expected_code.as_str(),
+            "{env}: the function runs the packaged zip"
+        );
+        assert_eq!(config["Architectures"], json!([arch]));
+        assert_eq!(config["Runtime"], "provided.al2023");
+        assert_eq!(
+            config["VpcConfig"]["SubnetIds"],
+            json!([subnet]),
+            "{env}: its own subnet"
+        );
+        // moto keeps a RotationSchedule as a nameless placeholder (it does not turn
+        // rotation on); what it shows is that the stack took this environment's values.
+        let parameters: Value = serde_json::from_str(&q(&[
+            "cloudformation",
+            "describe-stacks",
+            "--stack-name",
+            &stack,
+            "--query",
+            "Stacks[0].Parameters",
+        ]))
+        .unwrap();
+        for (key, want) in [
+            ("AppSecretArn", secret.as_str()),
+            ("Schedule", schedule),
+            ("VpcId", vpc.as_str()),
+        ] {
+            assert!(
+                parameters
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|p| p["ParameterKey"] == key && p["ParameterValue"] == want),
+                "{env}: {key} = {want} in {parameters}"
+            );
+        }
+        q(&["cloudformation", "delete-stack", "--stack-name", &stack]);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -118,6 +118,42 @@ fn broken_events_answer_failure_with_their_request_id() {
     });
 }
 
+/// A schedule given by the template's parameters is checked with this deploy's values
+/// (the request's templateParameterValues), and written with them.
+#[test]
+fn a_schedule_from_parameters_takes_this_deploys_values() {
+    let event = |days: &str| {
+        json!({"region": "us-east-1", "accountId": "123456789012", "transformId": "x", "requestId": "r-2",
+        "params": {}, "templateParameterValues": {"RotationDays": days, "Every": "rate(12 hours)"},
+        "fragment": {
+            "Parameters": {"RotationDays": {"Type": "Number"}, "Every": {"Type": "String"}},
+            "Resources": {"AppRotation": {"Type": "Rotgen::Rotation", "Properties": {
+                "schedule": {"days": {"Ref": "RotationDays"}, "window": "2h"},
+                "secret": [
+                    {"id": "App", "name": "prod/app", "service": "postgres"},
+                    {"id": "Other", "name": "prod/other", "service": "postgres",
+                     "schedule": {"expression": {"Ref": "Every"}}}
+                ]}}}}})
+    };
+    let answer = handle_request(&event("14"), &ExpandOptions::default());
+    assert_eq!(answer["status"], "success", "{answer}");
+    let res = &answer["fragment"]["Resources"];
+    assert_eq!(
+        res["AppRotationAppRotationSchedule"]["Properties"]["RotationRules"],
+        json!({"AutomaticallyAfterDays": 14, "Duration": "2h"})
+    );
+    assert_eq!(
+        res["AppRotationOtherRotationSchedule"]["Properties"]["RotationRules"]["ScheduleExpression"],
+        "rate(12 hours)"
+    );
+    let answer = handle_request(&event("0"), &ExpandOptions::default());
+    assert_eq!(answer["status"], "failure");
+    assert!(
+        answer["errorMessage"].as_str().unwrap().contains("days"),
+        "{answer}"
+    );
+}
+
 #[test]
 fn a_valid_event_answers_success_with_the_expanded_fragment() {
     let mut fragment = load(&root().join("tests/fixtures/macro/issue-example.yaml"));

@@ -78,6 +78,11 @@ pub struct Options {
     /// The architecture `default_code` is built for (the macro's own zip): a function
     /// that runs it must have that architecture.
     pub default_code_architecture: Option<String>,
+    /// What `default_code` is, for messages ("the macro's own zip").
+    pub default_code_is: &'static str,
+    /// Whether `default_code` replaces the spec's own `function.code` (`build --package`
+    /// writes the zip: the spec may not say it is elsewhere).
+    pub default_code_required: bool,
     /// Whether `format = "sam"` is refused (the macro cannot see whether the SAM
     /// transform runs after it).
     pub forbid_sam: bool,
@@ -91,6 +96,8 @@ impl Default for Options {
             default_sam: true,
             default_code: None,
             default_code_architecture: None,
+            default_code_is: "the macro's own zip",
+            default_code_required: false,
             forbid_sam: false,
         }
     }
@@ -107,6 +114,12 @@ pub struct Model {
     pub vpc: Option<VpcModel>,
     /// Where rotation failures are sent (none when the spec turns alarms off).
     pub alarms: Option<AlarmsModel>,
+    /// The spec's template parameters (`[parameters.NAME]`).
+    pub parameters: Vec<ParamModel>,
+    /// Tags for every taggable resource, as most resources take them (`[{Key, Value}]`)...
+    pub tags: Option<Value>,
+    /// ...and as SAM resources take them (`{key: value}`).
+    pub tag_map: Option<Value>,
     pub groups: Vec<Group>,
     /// What is probably a mistake but may be right (a partial ARN that looks full): the
     /// build goes on and says so.
@@ -127,10 +140,77 @@ impl Model {
             function: self.function.clone(),
             vpc: self.vpc.clone(),
             alarms: self.alarms.clone(),
+            parameters: self.parameters.clone(),
+            tags: self.tags.clone(),
+            tag_map: self.tag_map.clone(),
             groups,
             warnings: Vec::new(),
         }
     }
+}
+
+/// A template parameter.
+#[derive(Debug, Clone, Serialize)]
+pub struct ParamModel {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub ty: String,
+    pub description: Option<String>,
+    pub default: Option<String>,
+}
+
+impl ParamModel {
+    /// The type a nested stack declares it with: the parent passes it on as text, a list
+    /// joined with commas.
+    pub fn nested_type(&self) -> &'static str {
+        if self.is_list() {
+            "CommaDelimitedList"
+        } else {
+            "String"
+        }
+    }
+
+    pub fn is_list(&self) -> bool {
+        self.ty.starts_with("List<")
+            || self.ty == "CommaDelimitedList"
+            || self.ty.starts_with("AWS::SSM::Parameter::Value<List<")
+            || self.ty == "AWS::SSM::Parameter::Value<CommaDelimitedList>"
+    }
+}
+
+/// The parameter types CloudFormation has.
+const PARAMETER_TYPES: &[&str] = &[
+    "String",
+    "Number",
+    "List<Number>",
+    "CommaDelimitedList",
+    "AWS::EC2::AvailabilityZone::Name",
+    "AWS::EC2::Image::Id",
+    "AWS::EC2::Instance::Id",
+    "AWS::EC2::KeyPair::KeyName",
+    "AWS::EC2::SecurityGroup::GroupName",
+    "AWS::EC2::SecurityGroup::Id",
+    "AWS::EC2::Subnet::Id",
+    "AWS::EC2::Volume::Id",
+    "AWS::EC2::VPC::Id",
+    "AWS::Route53::HostedZone::Id",
+    "AWS::SSM::Parameter::Name",
+];
+
+fn is_parameter_type(t: &str) -> bool {
+    if PARAMETER_TYPES.contains(&t) {
+        return true;
+    }
+    if let Some(inner) = t.strip_prefix("List<").and_then(|r| r.strip_suffix('>')) {
+        return inner.starts_with("AWS::") && PARAMETER_TYPES.contains(&inner);
+    }
+    if let Some(inner) = t
+        .strip_prefix("AWS::SSM::Parameter::Value<")
+        .and_then(|r| r.strip_suffix('>'))
+    {
+        return is_parameter_type(inner) && !inner.starts_with("AWS::SSM");
+    }
+    false
 }
 
 /// The SNS topic rotation failures go to, and what the stack creates for it.
@@ -504,11 +584,22 @@ impl Cx {
                 // The function runs the macro's own zip: it has the zip's architecture.
                 if let Some(zip_arch) = &opts.default_code_architecture {
                     match &f.architecture {
-                        Some(a) if a.v != *zip_arch => self.err(&a.loc, format!("architecture {} with the macro's own zip, which is built for {zip_arch}", a.v), format!("give function.code for a zip built for {}, or leave architecture out", a.v)),
+                        Some(a) if a.v != *zip_arch => self.err(&a.loc, format!("architecture {} with {}, which is built for {zip_arch}", a.v, opts.default_code_is), format!("give function.code for a zip built for {}, or leave architecture out", a.v)),
                         _ => architecture = zip_arch.clone(),
                     }
                 }
                 default.clone()
+            }
+            (Some(c), Some(_)) if opts.default_code_required => {
+                self.err(
+                    &c.loc,
+                    format!(
+                        "function.code says where the zip is, but {} is the code",
+                        opts.default_code_is
+                    ),
+                    "remove function.code, or build without --package",
+                );
+                self.code(Some(c), &opts.naming)
             }
             (code, _) => self.code(code.as_ref(), &opts.naming),
         };
@@ -525,6 +616,18 @@ impl Cx {
         };
 
         let alarms = self.alarms(spec, &opts.naming);
+        let parameters = self.parameters(spec, opts);
+        let tag_pairs = self.tags(spec);
+        let tags = (!tag_pairs.is_empty()).then(|| {
+            Value::Array(
+                tag_pairs
+                    .iter()
+                    .map(|(k, v)| json!({"Key": k, "Value": v}))
+                    .collect(),
+            )
+        });
+        let tag_map =
+            (!tag_pairs.is_empty()).then(|| Value::Object(tag_pairs.into_iter().collect()));
         let resolved = self.secrets(spec, &opts.naming);
         let vpc = spec
             .vpc
@@ -627,9 +730,85 @@ impl Cx {
             function,
             vpc,
             alarms,
+            parameters,
+            tags,
+            tag_map,
             groups,
             warnings: Vec::new(),
         })
+    }
+
+    /// `[parameters]`: names CloudFormation accepts and rotgen does not use itself, and
+    /// types CloudFormation has.
+    fn parameters(&mut self, spec: &Spec, opts: &Options) -> Vec<ParamModel> {
+        let c = &opts.naming.code_prefix;
+        let reserved = [
+            format!("{c}CodeBucket"),
+            format!("{c}CodeKey"),
+            "FunctionSecurityGroupId".to_string(),
+            ENDPOINT_URL_PARAM.to_string(),
+            ALARM_TOPIC_PARAM.to_string(),
+        ];
+        let mut out = Vec::new();
+        for p in &spec.parameters {
+            let name = &p.name.v;
+            if name.is_empty()
+                || name.len() > 255
+                || !name.chars().all(|ch| ch.is_ascii_alphanumeric())
+            {
+                self.err(
+                    &p.name.loc,
+                    format!("parameter name \"{name}\" is not one CloudFormation accepts"),
+                    "use letters and digits only (at most 255)",
+                );
+            } else if reserved.contains(name) {
+                self.err(
+                    &p.name.loc,
+                    format!("parameter name \"{name}\" is one rotgen's templates use"),
+                    "pick another name",
+                );
+            }
+            let ty =
+                p.ty.as_ref()
+                    .map_or_else(|| "String".to_string(), |t| t.v.clone());
+            if let Some(t) = &p.ty
+                && !is_parameter_type(&t.v)
+            {
+                self.err(&t.loc, format!("\"{}\" is not a CloudFormation parameter type", t.v), "use String, Number, CommaDelimitedList, an AWS-specific type such as AWS::EC2::VPC::Id or List<AWS::EC2::Subnet::Id>, or AWS::SSM::Parameter::Value<String>");
+            }
+            out.push(ParamModel {
+                name: name.clone(),
+                ty,
+                description: p.description.as_ref().map(|d| d.v.clone()),
+                default: p.default.as_ref().map(|d| d.v.clone()),
+            });
+        }
+        out
+    }
+
+    /// `[stack] tags`: what CloudFormation accepts in a tag.
+    fn tags(&mut self, spec: &Spec) -> Vec<(String, Value)> {
+        let mut out: Vec<(String, Value)> = Vec::new();
+        for (k, v) in &spec.stack.tags {
+            if k.v.is_empty() || k.v.chars().count() > 128 || k.v.starts_with("aws:") {
+                self.err(
+                    &k.loc,
+                    format!("tag key \"{}\" is not allowed", k.v),
+                    "use 1 to 128 characters, not starting with aws:",
+                );
+            }
+            if let Val::Lit(s) = &v.v
+                && s.chars().count() > 256
+            {
+                self.err(
+                    &v.loc,
+                    "a tag value is longer than 256 characters",
+                    "shorten it",
+                );
+            }
+            out.push((k.v.clone(), v.v.to_json()));
+        }
+        out
     }
 
     /// `[alarms]`: the topic rotation failures go to (none when turned off).
@@ -1081,7 +1260,7 @@ impl Cx {
                 self.err(
                     &e.loc,
                     "a schedule takes days or expression, not both",
-                    format!("keep days = {} or expression = \"{}\"", d.v, e.v),
+                    format!("keep days = {} or expression", d.v),
                 );
                 return None;
             }
@@ -1110,10 +1289,36 @@ impl Cx {
                     format!("days = {days}"),
                 )
             }
-            (None, Some(e)) => match schedule::parse_expression(&e.v) {
+            (
+                None,
+                Some(Sp {
+                    v: Val::Expr(expr), ..
+                }),
+            ) => {
+                // Known at deploy only: Secrets Manager checks it then. The window can be
+                // checked alone.
+                let mut rules = json!({"ScheduleExpression": expr});
+                if let Some(w) = window {
+                    match schedule::check_window_alone(&w.v) {
+                        Ok(h) => rules["Duration"] = json!(format!("{h}h")),
+                        Err(p) => {
+                            self.err(&w.loc, p.message, p.help);
+                            return None;
+                        }
+                    }
+                }
+                return Some((rules, rotate_immediately));
+            }
+            (
+                None,
+                Some(Sp {
+                    v: Val::Lit(e),
+                    loc,
+                }),
+            ) => match schedule::parse_expression(e) {
                 Ok((normal, shape)) => (json!({"ScheduleExpression": normal}), shape, normal),
                 Err(p) => {
-                    self.err(&e.loc, p.message, p.help);
+                    self.err(loc, p.message, p.help);
                     return None;
                 }
             },

@@ -80,6 +80,7 @@ pub struct Spec {
     pub function: Function,
     pub vpc: Option<Vpc>,
     pub alarms: Option<Alarms>,
+    pub parameters: Vec<Parameter>,
     pub schedule: Option<Schedule>,
     pub password: Option<Password>,
     pub secrets: Vec<Secret>,
@@ -101,6 +102,16 @@ pub struct Stack {
     pub name: Option<Sp<String>>,
     pub description: Option<Sp<String>>,
     pub format: Option<Sp<String>>,
+    pub tags: Vec<(Sp<String>, Sp<Val>)>,
+}
+
+/// `[parameters.NAME]`.
+#[derive(Debug, Clone)]
+pub struct Parameter {
+    pub name: Sp<String>,
+    pub ty: Option<Sp<String>>,
+    pub description: Option<Sp<String>>,
+    pub default: Option<Sp<String>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -139,7 +150,7 @@ pub struct Schedule {
     /// Keys given but refused by the decoder (reported there).
     pub rejected: Vec<&'static str>,
     pub days: Option<Sp<i64>>,
-    pub expression: Option<Sp<String>>,
+    pub expression: Option<Sp<Val>>,
     pub window: Option<Sp<String>>,
     pub rotate_immediately: Option<Sp<bool>>,
 }
@@ -224,7 +235,63 @@ pub fn decode_toml(text: &str) -> Result<Decoded, Diagnostics> {
                 .collect(),
         )
     })?;
-    Ok(decode(&root))
+    let mut decoded = decode(&root);
+    check_parameter_uses(&root, &mut decoded);
+    Ok(decoded)
+}
+
+/// Every `{ param = "NAME" }` of a TOML spec names a declared parameter, and every
+/// declared parameter is used (CloudFormation warns of unused ones).
+fn check_parameter_uses(root: &Node, decoded: &mut Decoded) {
+    fn uses<'a>(n: &'a Node, out: &mut Vec<(&'a str, &'a Loc)>) {
+        match &n.kind {
+            Kind::Expr(e) => {
+                if let Some(name) = e.get("Ref").and_then(|r| r.as_str()) {
+                    out.push((name, &n.loc));
+                }
+            }
+            Kind::Array(items) => items.iter().for_each(|i| uses(i, out)),
+            Kind::Table(entries) => entries.iter().for_each(|e| uses(&e.value, out)),
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    uses(root, &mut found);
+    let declared = &decoded.spec.parameters;
+    for (name, loc) in &found {
+        if !declared.iter().any(|p| p.name.v == *name) {
+            let help = match nearest(name, declared.iter().map(|p| p.name.v.as_str())) {
+                Some(n) => format!("did you mean \"{n}\"?"),
+                None => format!(
+                    "declare it: [parameters.{name}] with type = \"String\" (or an AWS-specific type)"
+                ),
+            };
+            decoded.errors.push(
+                Diagnostic::new(
+                    loc,
+                    format!("parameter \"{name}\" is not declared under [parameters]"),
+                )
+                .help(help),
+            );
+        }
+    }
+    for p in declared {
+        if !found.iter().any(|(name, _)| *name == p.name.v) {
+            decoded.errors.push(
+                Diagnostic::new(
+                    &p.name.loc,
+                    format!(
+                        "parameter \"{}\" is declared but no value uses it",
+                        p.name.v
+                    ),
+                )
+                .help(format!(
+                    "use it as {{ param = \"{}\" }}, or remove it",
+                    p.name.v
+                )),
+            );
+        }
+    }
 }
 
 /// Decodes a lowered input tree against the schema.
@@ -247,8 +314,19 @@ fn spec_from(d: &mut Decoder, t: &Fields<'_>, root: &Node) -> Spec {
             name: s.lit("name"),
             description: s.lit("description"),
             format: s.lit("format"),
+            tags: s.str_map("tags"),
         })
         .unwrap_or_default();
+    let parameters = t
+        .map(d, "parameters")
+        .into_iter()
+        .map(|(name, p)| Parameter {
+            name,
+            ty: p.lit("type"),
+            description: p.lit("description"),
+            default: p.lit("default"),
+        })
+        .collect();
     let function = t
         .table(d, "function")
         .map(|s| Function {
@@ -327,6 +405,7 @@ fn spec_from(d: &mut Decoder, t: &Fields<'_>, root: &Node) -> Spec {
         function,
         vpc,
         alarms,
+        parameters,
         schedule,
         password,
         secrets,
@@ -339,7 +418,7 @@ fn schedule_from(s: &Fields<'_>) -> Schedule {
         loc: s.loc.clone(),
         rejected: s.rejected.clone(),
         days: s.int_lit("days"),
-        expression: s.lit("expression"),
+        expression: s.val("expression"),
         window: s.lit("window"),
         rotate_immediately: s.bool("rotate_immediately"),
     }
@@ -586,6 +665,38 @@ impl Decoder {
                 );
                 false
             }
+            (Ty::Map(_), Kind::Table(_)) => true,
+            (Ty::Map(t), _) => {
+                self.err(
+                    wrong("a table of tables")
+                        .help(format!("write each under its own {} header", t.title)),
+                );
+                false
+            }
+            (Ty::StrMap, Kind::Table(entries)) => {
+                let mut ok = true;
+                for e in entries {
+                    if !matches!(e.value.kind, Kind::Str(_) | Kind::Expr(_)) {
+                        self.err(
+                            Diagnostic::new(
+                                &e.value.loc,
+                                format!(
+                                    "`{}` in {name} must be a string, found {}",
+                                    e.key,
+                                    e.value.kind.describe()
+                                ),
+                            )
+                            .help("quote the value: \"...\""),
+                        );
+                        ok = false;
+                    }
+                }
+                ok
+            }
+            (Ty::StrMap, _) => {
+                self.err(wrong("a table of strings").help("write { key = \"value\" }"));
+                false
+            }
         }
     }
 }
@@ -667,6 +778,54 @@ impl<'n> Fields<'n> {
             return None;
         };
         d.table(node, t)
+    }
+
+    /// `[name.KEY]` tables: each key (with where it is) and its checked fields.
+    fn map(&self, d: &mut Decoder, name: &str) -> Vec<(Sp<String>, Fields<'n>)> {
+        let (Some(node), Some(schema::Field { ty: Ty::Map(t), .. })) =
+            (self.get(name), self.schema.field(name))
+        else {
+            return Vec::new();
+        };
+        let Kind::Table(entries) = &node.kind else {
+            return Vec::new();
+        };
+        entries
+            .iter()
+            .filter_map(|e| {
+                let fields = d.table(&e.value, t)?;
+                Some((
+                    Sp {
+                        v: e.key.clone(),
+                        loc: e.key_loc.clone(),
+                    },
+                    fields,
+                ))
+            })
+            .collect()
+    }
+
+    /// `name = { KEY = "value" }`: each key and its value.
+    fn str_map(&self, name: &str) -> Vec<(Sp<String>, Sp<Val>)> {
+        let Some(Node {
+            kind: Kind::Table(entries),
+            ..
+        }) = self.get(name)
+        else {
+            return Vec::new();
+        };
+        entries
+            .iter()
+            .filter_map(|e| {
+                Some((
+                    Sp {
+                        v: e.key.clone(),
+                        loc: e.key_loc.clone(),
+                    },
+                    to_val(&e.value)?,
+                ))
+            })
+            .collect()
     }
 
     fn tables(&self, d: &mut Decoder, name: &str) -> Vec<Fields<'n>> {

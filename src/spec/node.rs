@@ -71,6 +71,14 @@ pub fn from_toml(text: &str) -> Result<Node, Vec<SyntaxError>> {
                     .map(|item| lower(item.get_ref(), item.span()))
                     .collect(),
             ),
+            // `{ param = "NAME" }`: the value of a template parameter.
+            DeValue::Table(table) if table.len() == 1 => match table.iter().next() {
+                Some((k, v)) if k.get_ref() == PARAM_KEY => match v.get_ref() {
+                    DeValue::String(name) => Kind::Expr(serde_json::json!({"Ref": name.as_ref()})),
+                    _ => Kind::Table(lower_table(table)),
+                },
+                _ => Kind::Table(lower_table(table)),
+            },
             DeValue::Table(table) => Kind::Table(lower_table(table)),
         };
         Node {
@@ -100,6 +108,9 @@ pub fn from_toml(text: &str) -> Result<Node, Vec<SyntaxError>> {
         loc: Loc::Span(root.span()),
     })
 }
+
+/// The key of `{ param = "NAME" }`, a template parameter's value in TOML specs.
+pub const PARAM_KEY: &str = "param";
 
 /// The intrinsic functions a CloudFormation value may be, in their long (JSON) form.
 pub fn is_intrinsic(map: &serde_json::Map<String, Value>) -> bool {

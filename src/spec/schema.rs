@@ -24,6 +24,10 @@ pub enum Ty {
     StrList,
     Table(&'static Table),
     TableArray(&'static Table),
+    /// A table of tables under names the user picks (`[parameters.VpcId]`).
+    Map(&'static Table),
+    /// A table of strings under names the user picks (`tags = { team = "payments" }`).
+    StrMap,
 }
 
 #[derive(Debug)]
@@ -94,6 +98,29 @@ pub static STACK: Table = Table {
             Ty::Enum(FORMATS),
             "`sam` (default): AWS::Serverless::Function; `cloudformation`: plain AWS::Lambda::Function.",
         ),
+        f(
+            "tags",
+            Ty::StrMap,
+            "Tags for every taggable resource the template creates (`{ team = \"payments\" }`).",
+        ),
+    ],
+};
+
+pub static PARAMETER: Table = Table {
+    title: "[parameters.NAME]",
+    doc: "A template parameter: values that differ per environment (`{ param = \"NAME\" }` wherever the spec takes a value that CloudFormation may supply), given at deploy time.",
+    fields: &[
+        req(
+            "type",
+            LIT,
+            "The parameter's CloudFormation type: String, Number, CommaDelimitedList, an AWS-specific type (AWS::EC2::VPC::Id, List<AWS::EC2::Subnet::Id>, AWS::EC2::SecurityGroup::Id...) or an SSM type (AWS::SSM::Parameter::Value<String>).",
+        ),
+        f(
+            "description",
+            LIT,
+            "What to give, shown by the console and `sam deploy --guided`.",
+        ),
+        f("default", LIT, "The value when the deploy gives none."),
     ],
 };
 
@@ -270,8 +297,8 @@ pub static SCHEDULE: Table = Table {
         ),
         f(
             "expression",
-            LIT,
-            "ScheduleExpression: `rate(N days)`, `rate(N hours)` (N >= 4) or `cron(min hour dom month dow year)` in UTC.",
+            STR,
+            "ScheduleExpression: `rate(N days)`, `rate(N hours)` (N >= 4) or `cron(min hour dom month dow year)` in UTC; or a parameter that gives one (then checked at deploy, not at build).",
         ),
         f(
             "window",
@@ -426,6 +453,7 @@ pub static SPEC: Table = Table {
         f("function", Ty::Table(&FUNCTION), FUNCTION.doc),
         f("vpc", Ty::Table(&VPC), VPC.doc),
         f("alarms", Ty::Table(&ALARMS), ALARMS.doc),
+        f("parameters", Ty::Map(&PARAMETER), PARAMETER.doc),
         f(
             "schedule",
             Ty::Table(&SCHEDULE),
@@ -481,15 +509,40 @@ fn table_schema(table: &Table) -> Value {
     s
 }
 
+/// `{ param = "NAME" }`: a value a template parameter gives.
+fn param_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": {"param": {"type": "string", "description": "The name of a parameter declared under [parameters]."}},
+        "required": ["param"],
+        "additionalProperties": false,
+    })
+}
+
 fn ty_schema(ty: &Ty) -> Value {
     match ty {
-        Ty::Str { .. } => json!({"type": "string"}),
+        Ty::Str { expr: true } => json!({"anyOf": [{"type": "string"}, param_schema()]}),
+        Ty::Str { expr: false } => json!({"type": "string"}),
+        Ty::Int {
+            min,
+            max,
+            expr: true,
+        } => {
+            json!({"anyOf": [{"type": "integer", "minimum": min, "maximum": max}, param_schema()]})
+        }
         Ty::Int { min, max, .. } => json!({"type": "integer", "minimum": min, "maximum": max}),
         Ty::IntIn(values) => json!({"type": "integer", "enum": values}),
         Ty::Bool => json!({"type": "boolean"}),
         Ty::Enum(values) => json!({"type": "string", "enum": values}),
-        Ty::StrList => json!({"type": "array", "items": {"type": "string"}, "minItems": 1}),
+        Ty::StrList => json!({"anyOf": [
+            {"type": "array", "items": {"anyOf": [{"type": "string"}, param_schema()]}, "minItems": 1},
+            param_schema(),
+        ]}),
         Ty::Table(t) => table_schema(t),
         Ty::TableArray(t) => json!({"type": "array", "items": table_schema(t), "minItems": 1}),
+        Ty::Map(t) => json!({"type": "object", "additionalProperties": table_schema(t)}),
+        Ty::StrMap => {
+            json!({"type": "object", "additionalProperties": {"anyOf": [{"type": "string"}, param_schema()]}})
+        }
     }
 }
