@@ -227,7 +227,8 @@ mod tests {
         fs::create_dir_all(&dir).unwrap();
         let good = dir.join("a.yaml");
         fs::write(&good, "old\n").unwrap();
-        let bad = dir.join("missing-dir").join("b.yaml");
+        // A path under a file: its folder cannot be made.
+        let bad = dir.join("a.yaml").join("b.yaml");
         let err = write_all_atomic(&[(good.clone(), "new\n"), (bad, "x")]);
         assert!(err.is_err());
         assert_eq!(fs::read_to_string(&good).unwrap(), "old\n");

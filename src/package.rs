@@ -68,15 +68,23 @@ pub fn glibc_needed(elf: &[u8]) -> Result<Option<(u32, u32)>, String> {
     if elf.get(..4) != Some(b"\x7fELF") || elf.get(4) != Some(&2) || elf.get(5) != Some(&1) {
         return Err(bad());
     }
+    // Readers at `base + offset`: none past the end, and no arithmetic overflow on
+    // offsets the file itself gives.
+    let bytes = |base: usize, offset: usize, n: usize| -> Option<&[u8]> {
+        let start = base.checked_add(offset)?;
+        elf.get(start..start.checked_add(n)?)
+    };
     let u16_at = |o: usize| -> Option<usize> {
-        Some(u16::from_le_bytes(elf.get(o..o + 2)?.try_into().ok()?) as usize)
+        Some(u16::from_le_bytes(bytes(o, 0, 2)?.try_into().ok()?) as usize)
     };
-    let u32_at = |o: usize| -> Option<usize> {
-        Some(u32::from_le_bytes(elf.get(o..o + 4)?.try_into().ok()?) as usize)
+    let u32_in = |base: usize, offset: usize| -> Option<usize> {
+        Some(u32::from_le_bytes(bytes(base, offset, 4)?.try_into().ok()?) as usize)
     };
-    let u64_at = |o: usize| -> Option<usize> {
-        usize::try_from(u64::from_le_bytes(elf.get(o..o + 8)?.try_into().ok()?)).ok()
+    let u64_in = |base: usize, offset: usize| -> Option<usize> {
+        usize::try_from(u64::from_le_bytes(bytes(base, offset, 8)?.try_into().ok()?)).ok()
     };
+    let u64_at = |o: usize| u64_in(o, 0);
+
     let shoff = u64_at(0x28).ok_or_else(bad)?;
     let shentsize = u16_at(0x3A).ok_or_else(bad)?;
     let shnum = u16_at(0x3C).ok_or_else(bad)?;
@@ -87,11 +95,11 @@ pub fn glibc_needed(elf: &[u8]) -> Result<Option<(u32, u32)>, String> {
         let h = shoff.checked_add(i.checked_mul(shentsize)?)?;
         // (type, offset, size, link, info)
         Some((
-            u32_at(h + 4)?,
-            u64_at(h + 24)?,
-            u64_at(h + 32)?,
-            u32_at(h + 40)?,
-            u32_at(h + 44)?,
+            u32_in(h, 4)?,
+            u64_in(h, 24)?,
+            u64_in(h, 32)?,
+            u32_in(h, 40)?,
+            u32_in(h, 44)?,
         ))
     };
     const SHT_GNU_VERNEED: usize = 0x6fff_fffe;
@@ -112,22 +120,22 @@ pub fn glibc_needed(elf: &[u8]) -> Result<Option<(u32, u32)>, String> {
         };
         let mut need = offset;
         for _ in 0..count.min(4096) {
-            let aux_count = u16_at(need + 2).ok_or_else(bad)?;
+            let aux_count = need.checked_add(2).and_then(u16_at).ok_or_else(bad)?;
             let mut aux = need
-                .checked_add(u32_at(need + 8).ok_or_else(bad)?)
+                .checked_add(u32_in(need, 8).ok_or_else(bad)?)
                 .ok_or_else(bad)?;
             for _ in 0..aux_count.min(4096) {
-                let name = name_at(u32_at(aux + 8).ok_or_else(bad)?).ok_or_else(bad)?;
+                let name = name_at(u32_in(aux, 8).ok_or_else(bad)?).ok_or_else(bad)?;
                 if let Some(v) = name.strip_prefix(b"GLIBC_").and_then(parse_version) {
                     newest = newest.max(Some(v));
                 }
-                let next = u32_at(aux + 12).ok_or_else(bad)?;
+                let next = u32_in(aux, 12).ok_or_else(bad)?;
                 if next == 0 {
                     break;
                 }
                 aux = aux.checked_add(next).ok_or_else(bad)?;
             }
-            let next = u32_at(need + 12).ok_or_else(bad)?;
+            let next = u32_in(need, 12).ok_or_else(bad)?;
             if next == 0 {
                 break;
             }
@@ -262,6 +270,34 @@ mod tests {
         elf[0x3A..0x3C].copy_from_slice(&64u16.to_le_bytes());
         elf[0x3C..0x3E].copy_from_slice(&3u16.to_le_bytes());
         assert!(glibc_needed(&elf).is_err());
+    }
+
+    /// Random section tables and version records never panic the reader.
+    #[test]
+    fn hostile_headers_are_errors_or_answers_never_panics() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..3000 {
+            let len = 64 + (next() % 2048) as usize;
+            let mut elf: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+            elf[..6].copy_from_slice(b"\x7fELF\x02\x01");
+            // Mostly in-range section tables, sometimes wild ones.
+            let shoff = if next() % 4 == 0 { next() } else { 64 + next() % 512 };
+            elf[0x28..0x30].copy_from_slice(&shoff.to_le_bytes());
+            elf[0x3A..0x3C].copy_from_slice(&64u16.to_le_bytes());
+            elf[0x3C..0x3E].copy_from_slice(&((next() % 24) as u16).to_le_bytes());
+            // Sometimes make one section a version-needs table.
+            if next() % 2 == 0 && shoff < len as u64 - 64 {
+                let h = shoff as usize;
+                elf[h + 4..h + 8].copy_from_slice(&0x6fff_fffeu32.to_le_bytes());
+            }
+            let _ = glibc_needed(&elf);
+        }
     }
 
     #[test]
