@@ -94,6 +94,15 @@ pub enum Command {
         #[arg(short, long, value_name = "DIR", default_value = ".")]
         output: PathBuf,
     },
+    /// Print a shell completion script: `rotgen completions bash > /etc/bash_completion.d/rotgen`,
+    /// zsh into a folder of $fpath as `_rotgen`, fish into ~/.config/fish/completions/rotgen.fish.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: crate::shell::Shell,
+    },
+    /// Print the man page (roff): `rotgen man > ~/.local/share/man/man1/rotgen.1`.
+    Man,
     /// Write a commented starter spec.
     Init {
         /// Where to write it (default: standard output). An existing file is kept unless --force.
@@ -177,6 +186,13 @@ pub fn run(cli: Cli) -> ExitCode {
         }
         Command::Init { output, force } => init(output.as_deref(), force),
         Command::Package { output } => package(&output),
+        Command::Completions { shell } => print_out(&crate::shell::completions(
+            &<Cli as clap::CommandFactory>::command(),
+            shell,
+        )),
+        Command::Man => print_out(&crate::shell::man_page(
+            &<Cli as clap::CommandFactory>::command(),
+        )),
         Command::Expand {
             template,
             output,

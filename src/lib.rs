@@ -15,6 +15,7 @@ pub mod package;
 mod par;
 pub mod render;
 pub mod rotation;
+pub mod shell;
 pub mod spec;
 pub mod yaml;
 
@@ -97,6 +98,9 @@ pub fn compile(
     if !model.parameters.is_empty() {
         pass_parameters(&model, &mut main, &mut nested);
     }
+    if spec.stack.exports.as_ref().is_some_and(|e| e.v) {
+        export_outputs(&mut main);
+    }
     let deploy = Deploy {
         sam: model.sam,
         nested: model.nested,
@@ -168,6 +172,16 @@ fn pass_parameters(model: &Model, main: &mut Value, nested: &mut [(String, Value
                 serde_json::json!({"Ref": p.name})
             };
             passed[p.name.as_str()] = value;
+        }
+    }
+}
+
+/// Every output of the main template exported as `STACK_NAME-OUTPUT`.
+fn export_outputs(main: &mut Value) {
+    if let Some(outputs) = main.get_mut("Outputs").and_then(Value::as_object_mut) {
+        for (id, output) in outputs.iter_mut() {
+            output["Export"] =
+                serde_json::json!({"Name": {"Fn::Sub": format!("${{AWS::StackName}}-{id}")}});
         }
     }
 }

@@ -287,7 +287,11 @@ mod tests {
             let mut elf: Vec<u8> = (0..len).map(|_| next() as u8).collect();
             elf[..6].copy_from_slice(b"\x7fELF\x02\x01");
             // Mostly in-range section tables, sometimes wild ones.
-            let shoff = if next() % 4 == 0 { next() } else { 64 + next() % 512 };
+            let shoff = if next() % 4 == 0 {
+                next()
+            } else {
+                64 + next() % 512
+            };
             elf[0x28..0x30].copy_from_slice(&shoff.to_le_bytes());
             elf[0x3A..0x3C].copy_from_slice(&64u16.to_le_bytes());
             elf[0x3C..0x3E].copy_from_slice(&((next() % 24) as u16).to_le_bytes());

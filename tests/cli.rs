@@ -939,3 +939,66 @@ fn build_package_writes_the_zip_the_template_points_at() {
     assert_eq!(fs::read(dir.join(&named[0])).unwrap(), zip);
     fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Completions and the man page come from the clap definitions: every command and every
+/// option is in each, the bash script parses, and the man page renders without warnings.
+#[test]
+fn completions_and_man_page_cover_every_command_and_option() {
+    use clap::CommandFactory;
+    let cli = rotgen::cli::Cli::command();
+    let mut expected: Vec<String> = Vec::new();
+    for sub in cli.get_subcommands() {
+        expected.push(sub.get_name().to_string());
+        for a in sub.get_arguments() {
+            if let Some(l) = a.get_long() {
+                expected.push(l.to_string());
+            }
+        }
+    }
+    for shell in ["bash", "zsh", "fish"] {
+        let o = run(&["completions", shell]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let script = stdout(&o);
+        for e in &expected {
+            assert!(script.contains(e.as_str()), "{shell}: no {e}");
+        }
+        if shell == "bash" {
+            let path = scratch("completions").join("rotgen.bash");
+            fs::write(&path, &script).unwrap();
+            let check = std::process::Command::new("bash")
+                .arg("-n")
+                .arg(&path)
+                .output()
+                .unwrap();
+            assert!(check.status.success(), "{}", stderr(&check));
+        }
+    }
+    let o = run(&["man"]);
+    assert!(o.status.success());
+    let page = stdout(&o);
+    assert!(page.starts_with(".TH ROTGEN 1"));
+    for e in &expected {
+        assert!(page.contains(&e.replace('-', "\\-")), "man: no {e}");
+    }
+    if let Ok(groff) = std::process::Command::new("groff")
+        .args(["-man", "-Tutf8", "-ww", "-z"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+    {
+        use std::io::Write;
+        let mut child = groff;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(page.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success() && out.stderr.is_empty(),
+            "groff: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

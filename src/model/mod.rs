@@ -675,6 +675,7 @@ impl Cx {
         };
         let resources: usize = shared + groups.iter().map(group_resources).sum::<usize>();
         let outputs: usize = usize::from(alarms.is_some())
+            + usize::from(vpc.as_ref().is_some_and(|v| v.function_sg_id.is_some()))
             + groups.iter().map(|g| 2 + g.secrets.len()).sum::<usize>();
         let nested = resources > MAX_RESOURCES || outputs > MAX_OUTPUTS;
         if nested && !opts.allow_nested {

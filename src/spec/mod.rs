@@ -103,6 +103,7 @@ pub struct Stack {
     pub description: Option<Sp<String>>,
     pub format: Option<Sp<String>>,
     pub tags: Vec<(Sp<String>, Sp<Val>)>,
+    pub exports: Option<Sp<bool>>,
 }
 
 /// `[parameters.NAME]`.
@@ -315,6 +316,7 @@ fn spec_from(d: &mut Decoder, t: &Fields<'_>, root: &Node) -> Spec {
             description: s.lit("description"),
             format: s.lit("format"),
             tags: s.str_map("tags"),
+            exports: s.bool("exports"),
         })
         .unwrap_or_default();
     let parameters = t

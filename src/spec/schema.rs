@@ -99,6 +99,11 @@ pub static STACK: Table = Table {
             "`sam` (default): AWS::Serverless::Function; `cloudformation`: plain AWS::Lambda::Function.",
         ),
         f(
+            "exports",
+            Ty::Bool,
+            "Export every output of the main template as STACK_NAME-OUTPUT, for other stacks' Fn::ImportValue (default false).",
+        ),
+        f(
             "tags",
             Ty::StrMap,
             "Tags for every taggable resource the template creates (`{ team = \"payments\" }`).",
