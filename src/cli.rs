@@ -390,7 +390,10 @@ fn build(args: &BuildArgs) -> ExitCode {
         .clone()
         .unwrap_or_else(|| PathBuf::from("template"));
     let nested_file = |label: &str| output::nested_file_name(&main_path, label, format);
-    let mut opts = crate::model::Options::default();
+    let mut opts = crate::model::Options {
+        keep_until_exit: true,
+        ..Default::default()
+    };
     let mut zip: Option<(PathBuf, Vec<u8>)> = None;
     if args.package {
         let Some(arch) = crate::package::host_architecture() else {
@@ -511,6 +514,10 @@ fn build(args: &BuildArgs) -> ExitCode {
                 );
             }
             eprint!("{}", next_steps(&compiled.deploy, out_path));
+            // The process ends here: handing these megabytes back to the allocator one
+            // node at a time would cost more than the rest of a large build's output.
+            std::mem::forget(all);
+            std::mem::forget(compiled);
             ExitCode::SUCCESS
         }
         Err(e) => fail(1, &format!("cannot write {}: {e}", out_path.display())),

@@ -112,10 +112,14 @@ pub fn compile(
         },
         stack_name: spec.stack.name.as_ref().map(|n| n.v.clone()),
     };
+    let warnings = std::mem::take(&mut model.warnings);
+    if opts.keep_until_exit {
+        std::mem::forget(model);
+    }
     Ok(Compiled {
         main,
         nested,
-        warnings: std::mem::take(&mut model.warnings),
+        warnings,
         deploy,
     })
 }
@@ -226,5 +230,9 @@ pub fn compile_toml_with(
     nested_file: &dyn Fn(&str) -> String,
 ) -> Result<Compiled, Error> {
     let decoded = spec::decode_toml(text)?;
-    compile_decoded(&decoded, opts, nested_file)
+    let compiled = compile_decoded(&decoded, opts, nested_file);
+    if opts.keep_until_exit {
+        std::mem::forget(decoded);
+    }
+    compiled
 }

@@ -69,7 +69,12 @@ fn yaml_safe_json(
     let json = serde_json::to_string(value).map_err(|e| {
         minijinja::Error::new(minijinja::ErrorKind::BadSerialization, e.to_string())
     })?;
-    if !json.chars().any(yaml_unsafe) {
+    let unsafe_chars = if json.is_ascii() {
+        json.as_bytes().contains(&0x7f)
+    } else {
+        json.chars().any(yaml_unsafe)
+    };
+    if !unsafe_chars {
         return out.write_str(&json).map_err(minijinja::Error::from);
     }
     let mut escaped = String::with_capacity(json.len() + 16);
@@ -121,16 +126,7 @@ pub fn main_template(model: &Model) -> Result<Value, RenderError> {
     // With nested stacks the main template lists groups, not their secrets.
     let slim;
     let model = if model.nested {
-        slim = model.with_groups(
-            model
-                .groups
-                .iter()
-                .map(|g| Group {
-                    secrets: Vec::new(),
-                    ..g.clone()
-                })
-                .collect(),
-        );
+        slim = model.with_groups(model.groups.iter().map(Group::without_secrets).collect());
         &slim
     } else {
         model

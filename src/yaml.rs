@@ -449,7 +449,13 @@ impl Emitter {
             Value::String(s) if s.contains('\n') && literal_allowed(s, self.allow_keep) => {
                 self.literal(s, content_indent, space);
             }
-            Value::String(s) => self.finish_line(space, &inline_string(s, false)),
+            Value::String(s) => {
+                if space {
+                    self.out.push(' ');
+                }
+                push_inline(&mut self.out, s, false);
+                self.out.push('\n');
+            }
             Value::Null => self.finish_line(space, "null"),
             Value::Bool(b) => self.finish_line(space, if *b { "true" } else { "false" }),
             Value::Number(n) => self.finish_line(space, &number(n)),
@@ -479,14 +485,18 @@ impl Emitter {
                 }
                 self.indent(indent);
             }
-            let key = inline_string(key, false);
-            if key.chars().count() > MAX_IMPLICIT_KEY {
-                self.out.push_str("? ");
-                self.out.push_str(&key);
+            let start = self.out.len();
+            push_inline(&mut self.out, key, false);
+            let written = &self.out[start..];
+            let long = if written.is_ascii() {
+                written.len() > MAX_IMPLICIT_KEY
+            } else {
+                written.chars().count() > MAX_IMPLICIT_KEY
+            };
+            if long {
+                self.out.insert_str(start, "? ");
                 self.out.push('\n');
                 self.indent(indent);
-            } else {
-                self.out.push_str(&key);
             }
             self.out.push(':');
             self.node(value, indent + 2, value_in_intrinsic, Pos::AfterKey);
@@ -639,12 +649,31 @@ fn number(n: &serde_json::Number) -> String {
 /// string, otherwise single-quoted, or double-quoted when it contains
 /// characters that need escapes. `flow` is for elements of `[...]`.
 fn inline_string(s: &str, flow: bool) -> String {
-    if s.chars().any(needs_escape) {
-        double_quoted(s)
-    } else if needs_quotes(s, flow) {
-        format!("'{}'", s.replace('\'', "''"))
+    let mut out = String::with_capacity(s.len() + 2);
+    push_inline(&mut out, s, flow);
+    out
+}
+
+/// [`inline_string`], written straight into `out` (no string of its own).
+fn push_inline(out: &mut String, s: &str, flow: bool) {
+    let escape = if s.is_ascii() {
+        s.bytes().any(|b| b < b' ' || b == 0x7f)
     } else {
-        s.to_owned()
+        s.chars().any(needs_escape)
+    };
+    if escape {
+        out.push_str(&double_quoted(s));
+    } else if needs_quotes(s, flow) {
+        out.push('\'');
+        for (i, part) in s.split('\'').enumerate() {
+            if i > 0 {
+                out.push_str("''");
+            }
+            out.push_str(part);
+        }
+        out.push('\'');
+    } else {
+        out.push_str(s);
     }
 }
 
@@ -697,13 +726,25 @@ fn needs_quotes(s: &str, flow: bool) -> bool {
         || s.starts_with(START)
         || s.starts_with("...")
         || s.ends_with([' ', ':'])
-        || s.contains(": ")
-        || s.contains(" #")
-        // libyaml rejects `:` followed by `?` (or a flow indicator) in flow.
-        || (flow && (s.contains(FLOW_INDICATORS) || s.contains(":?")))
+        || has_indicator_pair(s, flow)
+        // libyaml rejects a flow indicator in flow.
+        || (flow && s.contains(FLOW_INDICATORS))
         || is_reserved_word(s)
         || looks_numeric(s)
         || looks_like_timestamp(s)
+}
+
+/// Whether `s` holds `: ` or ` #` (which end a plain scalar), or in flow `:?` (which
+/// libyaml rejects): one pass over the bytes.
+fn has_indicator_pair(s: &str, flow: bool) -> bool {
+    let mut prev = 0u8;
+    for &b in s.as_bytes() {
+        if (prev == b':' && (b == b' ' || (flow && b == b'?'))) || (prev == b' ' && b == b'#') {
+            return true;
+        }
+        prev = b;
+    }
+    false
 }
 
 /// Booleans and nulls of YAML 1.1 and 1.2 (any case), plus the YAML 1.1
@@ -720,8 +761,10 @@ fn is_reserved_word(s: &str) -> bool {
 /// `.nan`. Errs on the side of quoting (`1.2.3` is quoted too).
 fn looks_numeric(s: &str) -> bool {
     let unsigned = s.strip_prefix(['+', '-']).unwrap_or(s);
-    let lower = unsigned.to_ascii_lowercase();
-    if matches!(lower.as_str(), ".inf" | ".nan" | "inf" | "nan" | "infinity") {
+    if [".inf", ".nan", "inf", "nan", "infinity"]
+        .iter()
+        .any(|w| w.eq_ignore_ascii_case(unsigned))
+    {
         return true;
     }
     let starts_like_number = match unsigned.as_bytes() {

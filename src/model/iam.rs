@@ -100,12 +100,23 @@ pub(super) fn value_len(v: &Value) -> usize {
             let (k, inner) = m.iter().next().expect("one entry");
             match (k.as_str(), inner) {
                 ("Fn::Sub", Value::String(s)) => {
-                    s.replace("${AWS::Partition}", "aws-us-gov")
-                        .replace("${AWS::Region}", "ap-southeast-12")
-                        .replace("${AWS::AccountId}", "123456789012")
-                        .replace("${AWS::URLSuffix}", "amazonaws.com.cn")
-                        .len()
-                        + 2
+                    // Each pseudo-parameter at its longest value, counted without
+                    // building the string.
+                    const LONGEST: [(&str, usize); 4] = [
+                        ("${AWS::Partition}", "aws-us-gov".len()),
+                        ("${AWS::Region}", "ap-southeast-12".len()),
+                        ("${AWS::AccountId}", "123456789012".len()),
+                        ("${AWS::URLSuffix}", "amazonaws.com.cn".len()),
+                    ];
+                    let mut len = s.len();
+                    if s.contains("${") {
+                        for (name, value) in LONGEST {
+                            let n = s.matches(name).count();
+                            // len holds the n names, so this never goes below zero.
+                            len = len + n * value - n * name.len();
+                        }
+                    }
+                    len + 2
                 }
                 ("Ref" | "Fn::GetAtt" | "Fn::ImportValue", _) => 2 + 160,
                 ("Fn::Join", _) => {

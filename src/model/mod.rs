@@ -80,6 +80,11 @@ pub struct Options {
     pub default_code_architecture: Option<String>,
     /// What `default_code` is, for messages ("the macro's own zip").
     pub default_code_is: &'static str,
+    /// Whether the model is left to the end of the process instead of being freed after
+    /// rendering (`rotgen build`, whose process ends right after: freeing a large model
+    /// node by node costs more than a tenth of the build). Never set in the macro, which
+    /// serves many requests.
+    pub keep_until_exit: bool,
     /// Whether `default_code` replaces the spec's own `function.code` (`build --package`
     /// writes the zip: the spec may not say it is elsewhere).
     pub default_code_required: bool,
@@ -98,6 +103,7 @@ impl Default for Options {
             default_code_architecture: None,
             default_code_is: "the macro's own zip",
             default_code_required: false,
+            keep_until_exit: false,
             forbid_sam: false,
         }
     }
@@ -211,6 +217,31 @@ fn is_parameter_type(t: &str) -> bool {
         return is_parameter_type(inner) && !inner.starts_with("AWS::SSM");
     }
     false
+}
+
+impl Group {
+    /// This group without its secrets (what the main template of nested stacks lists),
+    /// without copying them first.
+    pub fn without_secrets(&self) -> Group {
+        Group {
+            label: self.label.clone(),
+            service: self.service.clone(),
+            strategy: self.strategy.clone(),
+            function_id: self.function_id.clone(),
+            role_id: self.role_id.clone(),
+            log_group_id: self.log_group_id.clone(),
+            permission_id: self.permission_id.clone(),
+            stack_id: self.stack_id.clone(),
+            template_file: self.template_file.clone(),
+            function_name: self.function_name.clone(),
+            role_name: self.role_name.clone(),
+            environment: serde_json::Map::new(),
+            statements: Vec::new(),
+            managed_policies: Vec::new(),
+            alarms: None,
+            secrets: Vec::new(),
+        }
+    }
 }
 
 /// The SNS topic rotation failures go to, and what the stack creates for it.

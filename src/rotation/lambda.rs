@@ -153,26 +153,35 @@ pub fn step_deadline(deadline_ms: u64) -> Option<tokio::time::Instant> {
 }
 
 /// Structured JSON logs in Lambda (one object per line, as CloudWatch's JSON log format
-/// expects), plain lines elsewhere. Level from `RUST_LOG` (default `info`).
+/// expects), plain lines elsewhere. Levels from `RUST_LOG` (default `info`): a level,
+/// and `target=level` directives, comma-separated (`debug,aws_config=warn`).
 pub fn init_logging() {
-    use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::filter::Targets;
     // The SDK's own warnings (a region not found on IMDS, a credentials provider that
     // failed before the next one worked) dump its debug structures; rotgen says what
     // matters in its own words. RUST_LOG replaces this.
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        EnvFilter::new(
-            "info,aws_config=error,aws_smithy_runtime=error,aws_smithy_runtime_api=error",
-        )
-    });
+    const DEFAULT: &str =
+        "info,aws_config=error,aws_smithy_runtime=error,aws_smithy_runtime_api=error";
+    let filter: Targets = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| DEFAULT.parse().expect("the default directives parse"));
     let in_lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some();
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false);
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let _ = if in_lambda {
-        builder.json().flatten_event(true).without_time().try_init()
+        builder
+            .json()
+            .flatten_event(true)
+            .without_time()
+            .finish()
+            .with(filter)
+            .try_init()
     } else {
-        builder.compact().try_init()
+        builder.compact().finish().with(filter).try_init()
     };
 }
 
