@@ -630,6 +630,12 @@ fn logs_of_whole_rotations_hold_no_password() {
         common::stderr(&bad)
     );
     assert!(logs.contains("step finished"), "the logs are there: {logs}");
+    // RUST_LOG=trace reached the filter: debug events (every Secrets Manager call) are
+    // in the logs too, so they were checked as well.
+    assert!(
+        logs.contains("calling Secrets Manager"),
+        "debug events are logged under RUST_LOG=trace: {logs}"
+    );
     for secret in [
         old.password().unwrap(),
         new.password().unwrap(),

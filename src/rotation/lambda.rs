@@ -169,6 +169,8 @@ pub fn init_logging() {
     let in_lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some();
     let builder = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // Every level reaches the filter below, which alone decides.
+        .with_max_level(tracing_subscriber::filter::LevelFilter::TRACE)
         .with_target(false);
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
