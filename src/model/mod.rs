@@ -520,6 +520,30 @@ impl Cx {
         }
     }
 
+    /// Each literal item of a list that `ok` refuses is an error (intrinsics are known only
+    /// at deploy).
+    fn check_literal_items(
+        &mut self,
+        list: &Option<Sp<ListVal>>,
+        ok: fn(&str) -> bool,
+        message: impl Fn(&str) -> String,
+        help: &str,
+    ) {
+        if let Some(Sp {
+            v: ListVal::Items(items),
+            ..
+        }) = list
+        {
+            for item in items {
+                if let Val::Lit(s) = &item.v
+                    && !ok(s)
+                {
+                    self.err(&item.loc, message(s), help);
+                }
+            }
+        }
+    }
+
     fn check_list(&mut self, v: &Option<Sp<ListVal>>, what: &str, prefix: &str) {
         if let Some(Sp {
             v: ListVal::Items(items),
@@ -589,23 +613,12 @@ impl Cx {
         {
             self.err(&ca.loc, format!("ca_file \"{}\" is not an absolute path in the function", ca.v), "write where the bundle is when the function runs: /var/task/… for a file in the zip, /opt/… for one in a layer");
         }
-        if let Some(Sp {
-            v: ListVal::Items(items),
-            ..
-        }) = &f.layers
-        {
-            for item in items {
-                if let Val::Lit(s) = &item.v
-                    && !is_layer_version_arn(s)
-                {
-                    self.err(
-                        &item.loc,
-                        format!("\"{s}\" is not a layer version ARN"),
-                        "write arn:aws:lambda:REGION:ACCOUNT:layer:NAME:VERSION",
-                    );
-                }
-            }
-        }
+        self.check_literal_items(
+            &f.layers,
+            is_layer_version_arn,
+            |s| format!("\"{s}\" is not a layer version ARN"),
+            "write arn:aws:lambda:REGION:ACCOUNT:layer:NAME:VERSION",
+        );
         let mut architecture = f
             .architecture
             .as_ref()
@@ -1058,23 +1071,12 @@ impl Cx {
         let service_groups =
             self.listed(&v.service_security_group_ids, "service_security_group_ids");
         let service_cidrs = self.listed(&v.service_cidrs, "service_cidrs");
-        if let Some(Sp {
-            v: ListVal::Items(items),
-            ..
-        }) = &v.service_cidrs
-        {
-            for item in items {
-                if let Val::Lit(s) = &item.v
-                    && !is_ipv4_cidr(s)
-                {
-                    self.err(
-                        &item.loc,
-                        format!("service_cidrs: \"{s}\" is not an IPv4 CIDR"),
-                        "write an address range such as 10.0.0.0/16 (or 10.0.1.25/32 for one host)",
-                    );
-                }
-            }
-        }
+        self.check_literal_items(
+            &v.service_cidrs,
+            is_ipv4_cidr,
+            |s| format!("service_cidrs: \"{s}\" is not an IPv4 CIDR"),
+            "write an address range such as 10.0.0.0/16 (or 10.0.1.25/32 for one host)",
+        );
         if let (Some(g), Some(_)) = (&v.service_security_group_ids, &v.security_group_ids) {
             self.err(&g.loc, "service_security_group_ids needs the security group rotgen creates for the functions, but security_group_ids gives your own", "leave security_group_ids out, or open the services' groups to your groups yourself and remove service_security_group_ids");
         }
