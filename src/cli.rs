@@ -358,7 +358,7 @@ fn init(output: Option<&Path>, force: bool) -> ExitCode {
     match output::write_all_atomic(&[(path.to_path_buf(), STARTER_SPEC.to_string())]) {
         Ok(()) => {
             eprintln!(
-                "wrote {}: edit it, then run `rotgen build {}`",
+                "wrote {}: edit it, then run `rotgen build {} -o out/template.yaml --package`",
                 path.display(),
                 path.display()
             );
