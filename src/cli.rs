@@ -453,24 +453,6 @@ fn build(args: &BuildArgs) -> ExitCode {
     for ((name, _), text) in compiled.nested.iter().zip(texts) {
         files.push((dir.join(name), text));
     }
-    if let Some((path, bytes)) = &mut zip {
-        let arch = crate::package::host_architecture().unwrap_or_default();
-        let made = output::read_own_binary()
-            .map_err(|e| format!("cannot read this rotgen binary: {e}"))
-            .and_then(|elf| {
-                crate::package::check_runs_on_lambda(&elf, arch)?;
-                Ok(crate::package::zip_executable("bootstrap", &elf))
-            });
-        match made {
-            Ok(z) => *bytes = z,
-            Err(why) => {
-                return fail(
-                    1,
-                    &format!("--package cannot write {}: {why}", path.display()),
-                );
-            }
-        }
-    }
     let written: Vec<PathBuf> = files.iter().map(|(p, _)| p.clone()).collect();
     let stale = output::stale_nested(out_path, format, &written);
     if args.check {
@@ -496,6 +478,17 @@ fn build(args: &BuildArgs) -> ExitCode {
             out_path.display()
         );
         return ExitCode::from(1);
+    }
+    if let Some((path, bytes)) = &mut zip {
+        match own_zip(crate::package::host_architecture().unwrap_or_default()) {
+            Ok(z) => *bytes = z,
+            Err(why) => {
+                return fail(
+                    1,
+                    &format!("--package cannot write {}: {why}", path.display()),
+                );
+            }
+        }
     }
     let mut all: Vec<(PathBuf, Vec<u8>)> = files
         .into_iter()
@@ -553,6 +546,14 @@ fn next_steps(d: &crate::Deploy, template: &Path) -> String {
     s
 }
 
+/// This binary as a Lambda zip for `arch` functions, or why it cannot be one.
+fn own_zip(arch: &str) -> Result<Vec<u8>, String> {
+    let elf =
+        output::read_own_binary().map_err(|e| format!("cannot read this rotgen binary: {e}"))?;
+    crate::package::check_runs_on_lambda(&elf, arch)?;
+    Ok(crate::package::zip_executable("bootstrap", &elf))
+}
+
 /// `rotgen package`: this binary's Lambda zip, named by its content.
 fn package(dir: &Path) -> ExitCode {
     let Some(arch) = crate::package::host_architecture() else {
@@ -564,12 +565,7 @@ fn package(dir: &Path) -> ExitCode {
             ),
         );
     };
-    let zip = match output::read_own_binary()
-        .map_err(|e| format!("cannot read this rotgen binary: {e}"))
-        .and_then(|elf| {
-            crate::package::check_runs_on_lambda(&elf, arch)?;
-            Ok(crate::package::zip_executable("bootstrap", &elf))
-        }) {
+    let zip = match own_zip(arch) {
         Ok(z) => z,
         Err(why) => return fail(1, &why),
     };

@@ -1045,11 +1045,7 @@ impl Cx {
                     .iter()
                     .enumerate()
                     .map(|(i, source)| Ingress {
-                        id: if several {
-                            format!("{p}EndpointIngress{}", i + 1)
-                        } else {
-                            format!("{p}EndpointIngress")
-                        },
+                        id: numbered(&format!("{p}EndpointIngress"), i, several),
                         group: get_att(&sg_id, "GroupId"),
                         source: source.clone(),
                         port: 443,
@@ -1152,11 +1148,11 @@ impl Cx {
             for (i, g) in service_groups.iter().enumerate() {
                 for (j, &port) in service_ports.iter().enumerate() {
                     service_ingress.push(Ingress {
-                        id: if several {
-                            format!("{p}ServiceIngress{}", i * service_ports.len() + j + 1)
-                        } else {
-                            format!("{p}ServiceIngress")
-                        },
+                        id: numbered(
+                            &format!("{p}ServiceIngress"),
+                            i * service_ports.len() + j,
+                            several,
+                        ),
                         group: g.clone(),
                         source: get_att(fsg, "GroupId"),
                         port,
@@ -2133,6 +2129,16 @@ fn holds_wildcard(v: &Value) -> bool {
 /// The nested templates' parameter carrying the endpoint's URL.
 pub const ENDPOINT_URL_PARAM: &str = "SecretsManagerEndpointUrl";
 
+/// The logical ID of the `index`th of several like resources (`Stem1`, `Stem2`...), or
+/// the stem alone when there is one.
+fn numbered(stem: &str, index: usize, several: bool) -> String {
+    if several {
+        format!("{stem}{}", index + 1)
+    } else {
+        stem.to_string()
+    }
+}
+
 /// The nested templates' parameter for the alarm topic's ARN.
 pub const ALARM_TOPIC_PARAM: &str = "AlarmTopicArn";
 
@@ -2208,11 +2214,7 @@ fn failure_rules(stem: &str, members: &[Resolved]) -> Vec<FailureRule> {
         .into_iter()
         .enumerate()
         .map(|(i, secret_ids)| FailureRule {
-            id: if several {
-                format!("{stem}FailureRule{}", i + 1)
-            } else {
-                format!("{stem}FailureRule")
-            },
+            id: numbered(&format!("{stem}FailureRule"), i, several),
             secret_ids,
         })
         .collect()
