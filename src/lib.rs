@@ -8,6 +8,7 @@ pub mod backends;
 pub mod cfn_macro;
 pub mod cli;
 pub mod diag;
+mod diff;
 pub mod function;
 pub mod model;
 pub mod output;

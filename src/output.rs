@@ -193,15 +193,11 @@ pub fn diff_against_file(path: &Path, expected: &str) -> Option<String> {
         return None;
     }
     let name = path.display().to_string();
-    let diff = similar::TextDiff::from_lines(&actual, expected);
-    Some(
-        diff.unified_diff()
-            .context_radius(3)
-            .header(
-                &format!("{name} (on disk)"),
-                &format!("{name} (from the spec)"),
-            )
-            .to_string(),
+    crate::diff::unified(
+        &actual,
+        expected,
+        &format!("{name} (on disk)"),
+        &format!("{name} (from the spec)"),
     )
 }
 

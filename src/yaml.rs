@@ -378,7 +378,13 @@ impl Emitter {
     }
 
     fn indent(&mut self, width: usize) {
-        self.out.extend(std::iter::repeat_n(' ', width));
+        const SPACES: &str = "                                                                ";
+        let mut left = width;
+        while left > 0 {
+            let n = left.min(SPACES.len());
+            self.out.push_str(&SPACES[..n]);
+            left -= n;
+        }
     }
 
     fn column(&self) -> usize {
@@ -656,14 +662,14 @@ fn inline_string(s: &str, flow: bool) -> String {
 
 /// [`inline_string`], written straight into `out` (no string of its own).
 fn push_inline(out: &mut String, s: &str, flow: bool) {
-    let escape = if s.is_ascii() {
-        s.bytes().any(|b| b < b' ' || b == 0x7f)
+    let (escape, pair) = if s.is_ascii() {
+        scan_ascii(s.as_bytes(), flow)
     } else {
-        s.chars().any(needs_escape)
+        (s.chars().any(needs_escape), has_indicator_pair(s, flow))
     };
     if escape {
         out.push_str(&double_quoted(s));
-    } else if needs_quotes(s, flow) {
+    } else if pair || needs_quotes(s, flow) {
         out.push('\'');
         for (i, part) in s.split('\'').enumerate() {
             if i > 0 {
@@ -675,6 +681,21 @@ fn push_inline(out: &mut String, s: &str, flow: bool) {
     } else {
         out.push_str(s);
     }
+}
+
+/// One pass over an ASCII string: whether it holds a character that needs an escape,
+/// and whether it holds an indicator pair (see [`has_indicator_pair`]).
+fn scan_ascii(bytes: &[u8], flow: bool) -> (bool, bool) {
+    let mut pair = false;
+    let mut prev = 0u8;
+    for &b in bytes {
+        if b < b' ' || b == 0x7f {
+            return (true, pair);
+        }
+        pair |= (prev == b':' && (b == b' ' || (flow && b == b'?'))) || (prev == b' ' && b == b'#');
+        prev = b;
+    }
+    (false, pair)
 }
 
 /// Characters that cannot appear literally in a single-line scalar: control
@@ -714,8 +735,8 @@ fn double_quoted(s: &str) -> String {
     out
 }
 
-/// Whether a string without control characters must be quoted so that a
-/// YAML 1.1 or 1.2 reader takes it as that very string.
+/// Whether a string without control characters or indicator pairs (which the caller
+/// checks) must be quoted so that a YAML 1.1 or 1.2 reader takes it as that very string.
 fn needs_quotes(s: &str, flow: bool) -> bool {
     const START: &[char] = &[
         '-', '?', ':', ',', '[', ']', '{', '}', '#', '&', '*', '!', '|', '>', '\'', '"', '%', '@',
@@ -726,7 +747,6 @@ fn needs_quotes(s: &str, flow: bool) -> bool {
         || s.starts_with(START)
         || s.starts_with("...")
         || s.ends_with([' ', ':'])
-        || has_indicator_pair(s, flow)
         // libyaml rejects a flow indicator in flow.
         || (flow && s.contains(FLOW_INDICATORS))
         || is_reserved_word(s)

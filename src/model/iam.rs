@@ -6,23 +6,24 @@ use serde_json::{Value, json};
 
 /// The inline policy statements of a role that rotates `members`.
 pub(super) fn statements(members: &[Resolved], log_group_id: &str) -> Vec<Value> {
-    let mut arns: Vec<Value> = Vec::new();
-    let mut masters: Vec<Value> = Vec::new();
-    let mut keys: Vec<Value> = Vec::new();
+    let mut arns = Unique::default();
+    let mut masters = Unique::default();
+    let mut keys = Unique::default();
     for m in members {
-        push_unique(&mut arns, m.policy_arn.clone());
+        arns.push(&m.policy_arn);
         if let Some(a) = &m.master_arn {
-            push_unique(&mut masters, a.clone());
+            masters.push(a);
         }
         for k in &m.kms_keys {
-            push_unique(&mut keys, k.clone());
+            keys.push(k);
         }
         if let Some(c) = &m.create
             && let Some(k) = &c.kms_key
         {
-            push_unique(&mut keys, k.clone());
+            keys.push(k);
         }
     }
+    let (arns, masters, keys) = (arns.values, masters.values, keys.values);
     let mut out = vec![
         json!({
             "Sid": "RotateSecrets",
@@ -68,9 +69,32 @@ pub(super) fn statements(members: &[Resolved], log_group_id: &str) -> Vec<Value>
     out
 }
 
-fn push_unique(v: &mut Vec<Value>, x: Value) {
-    if !v.contains(&x) {
-        v.push(x);
+/// Values in first-seen order, each once. Strings and one-key intrinsics of a string
+/// (`{"Fn::Sub": "arn:…"}`: nearly every ARN) are found by hash, so a role of many
+/// secrets costs linear time; anything else by comparison.
+#[derive(Default)]
+struct Unique<'a> {
+    values: Vec<Value>,
+    seen: std::collections::HashSet<(Option<&'a str>, &'a str)>,
+}
+
+impl<'a> Unique<'a> {
+    fn push(&mut self, x: &'a Value) {
+        let key = match x {
+            Value::String(s) => Some((None, s.as_str())),
+            Value::Object(m) if m.len() == 1 => match m.iter().next() {
+                Some((k, Value::String(s))) => Some((Some(k.as_str()), s.as_str())),
+                _ => None,
+            },
+            _ => None,
+        };
+        let new = match key {
+            Some(key) => self.seen.insert(key),
+            None => !self.values.iter().any(|v| v == x),
+        };
+        if new {
+            self.values.push(x.clone());
+        }
     }
 }
 
@@ -109,11 +133,17 @@ pub(super) fn value_len(v: &Value) -> usize {
                         ("${AWS::URLSuffix}", "amazonaws.com.cn".len()),
                     ];
                     let mut len = s.len();
-                    if s.contains("${") {
-                        for (name, value) in LONGEST {
-                            let n = s.matches(name).count();
-                            // len holds the n names, so this never goes below zero.
-                            len = len + n * value - n * name.len();
+                    let mut rest = s.as_str();
+                    while let Some(at) = rest.find("${") {
+                        rest = &rest[at..];
+                        if let Some((name, value)) =
+                            LONGEST.iter().find(|(name, _)| rest.starts_with(name))
+                        {
+                            // len holds the name, so this never goes below zero.
+                            len = len + value - name.len();
+                            rest = &rest[name.len()..];
+                        } else {
+                            rest = &rest[2..];
                         }
                     }
                     len + 2

@@ -420,6 +420,9 @@ pub fn resolve(spec: &Spec, opts: &Options) -> Result<Model, Diagnostics> {
 struct Cx {
     errors: Vec<Diagnostic>,
     warnings: Vec<Diagnostic>,
+    /// The spec's own schedule, resolved for the first secret without one of its own
+    /// (every such secret gets the same).
+    default_schedule: Option<(Value, Option<bool>)>,
 }
 
 /// A secret after validation, before it is placed in a group.
@@ -1259,6 +1262,22 @@ impl Cx {
     }
 
     fn schedule(&mut self, spec: &Spec, secret: &spec::Secret) -> Option<(Value, Option<bool>)> {
+        if secret.schedule.is_some() {
+            return self.resolve_schedule(spec, secret);
+        }
+        if let Some(known) = &self.default_schedule {
+            return Some(known.clone());
+        }
+        let resolved = self.resolve_schedule(spec, secret);
+        self.default_schedule.clone_from(&resolved);
+        resolved
+    }
+
+    fn resolve_schedule(
+        &mut self,
+        spec: &Spec,
+        secret: &spec::Secret,
+    ) -> Option<(Value, Option<bool>)> {
         let own = secret.schedule.as_ref();
         let default = spec.schedule.as_ref();
         // The secret's own timing replaces the default's; window and rotate_immediately

@@ -9,6 +9,7 @@
 //! parser on every template rendered (every test run does).
 
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 
 struct Line<'a> {
     indent: usize,
@@ -73,12 +74,11 @@ fn block(lines: &mut [Line<'_>], pos: &mut usize, indent: usize) -> Option<Value
         }
         return Some(Value::Array(items));
     }
-    let mut map = Map::new();
+    // Entries are collected first so the map is built at its final size; a repeated key
+    // (which YAML forbids) shows as a map shorter than its entries.
+    let mut entries: Vec<(String, Value)> = Vec::new();
     while *pos < lines.len() && lines[*pos].indent == indent {
         let (key, rest) = key_of(lines[*pos].text)?;
-        if map.contains_key(&key) {
-            return None;
-        }
         *pos += 1;
         let value = if rest.is_empty() {
             match lines.get(*pos) {
@@ -94,7 +94,12 @@ fn block(lines: &mut [Line<'_>], pos: &mut usize, indent: usize) -> Option<Value
         } else {
             inline(rest)?
         };
-        map.insert(key, value);
+        entries.push((key.into_owned(), value));
+    }
+    let count = entries.len();
+    let map: Map<String, Value> = entries.into_iter().collect();
+    if map.len() != count {
+        return None;
     }
     if *pos < lines.len() && lines[*pos].indent > indent {
         return None;
@@ -103,34 +108,65 @@ fn block(lines: &mut [Line<'_>], pos: &mut usize, indent: usize) -> Option<Value
 }
 
 /// `key: rest` or `key:` → (key, rest); `None` when the line is not a mapping entry.
-fn key_of(text: &str) -> Option<(String, &str)> {
+fn key_of(text: &str) -> Option<(Cow<'_, str>, &str)> {
     if text.starts_with('"') {
         let mut de = serde_json::Deserializer::from_str(text).into_iter::<String>();
         let key = de.next()?.ok()?;
         let after = &text[de.byte_offset()..];
         let rest = after.strip_prefix(':')?;
         return (rest.is_empty() || rest.starts_with(' '))
-            .then(|| (key, rest.trim_start_matches(' ')));
+            .then(|| (Cow::Owned(key), rest.trim_start_matches(' ')));
     }
-    let (key, rest) = match text.find(": ") {
+    let (key, rest) = match find_colon_space(text) {
         Some(i) => (&text[..i], text[i + 2..].trim_start_matches(' ')),
         None => (text.strip_suffix(':')?, ""),
     };
-    (!key.is_empty() && plain_ok(key)).then(|| (key.to_string(), rest))
+    (!key.is_empty() && plain_ok(key)).then_some((Cow::Borrowed(key), rest))
+}
+
+/// Where `: ` first occurs in `text`.
+fn find_colon_space(text: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let mut from = 0;
+    while let Some(i) = bytes[from..].iter().position(|&b| b == b':') {
+        let at = from + i;
+        if bytes.get(at + 1) == Some(&b' ') {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
 }
 
 /// A plain scalar this reader resolves exactly as YAML does (else the caller falls back).
 fn plain_ok(s: &str) -> bool {
-    let Some(&first) = s.as_bytes().first() else {
+    let bytes = s.as_bytes();
+    let (Some(&first), Some(&last)) = (bytes.first(), bytes.last()) else {
         return false;
     };
     // `-`, `?` and `:` may start a plain scalar when a non-space follows (`-1`).
     let indicator = if b"-?:".contains(&first) {
-        s.len() == 1 || s.as_bytes()[1] == b' '
+        bytes.len() == 1 || bytes[1] == b' '
     } else {
         b",[]{}#&*!|>'\"%@`".contains(&first)
     };
-    !indicator && !s.contains(": ") && !s.contains(" #") && !s.ends_with(':') && !s.ends_with(' ')
+    // No `: ` or ` #` inside, no `:` or space at the end.
+    !indicator
+        && last != b':'
+        && last != b' '
+        && !bytes
+            .windows(2)
+            .any(|w| (w[0] == b':' && w[1] == b' ') || (w[0] == b' ' && w[1] == b'#'))
+}
+
+/// A JSON string with nothing to unescape (what most template values print as): its
+/// text, or `None` for anything else.
+fn simple_json_string(s: &str) -> Option<&str> {
+    let inner = s.strip_prefix('"')?.strip_suffix('"')?;
+    inner
+        .bytes()
+        .all(|b| b != b'"' && b != b'\\' && b >= 0x20)
+        .then_some(inner)
 }
 
 fn inline(s: &str) -> Option<Value> {
@@ -158,7 +194,11 @@ fn inline(s: &str) -> Option<Value> {
         return Some(Value::Object(map));
     }
     match s.as_bytes().first()? {
-        b'"' | b'{' => serde_json::from_str(s).ok(),
+        b'"' => match simple_json_string(s) {
+            Some(text) => Some(Value::String(text.to_string())),
+            None => serde_json::from_str(s).ok(),
+        },
+        b'{' => serde_json::from_str(s).ok(),
         b'[' => serde_json::from_str(s).ok().or_else(|| flow_sequence(s)),
         _ => scalar(s),
     }
