@@ -2,8 +2,9 @@
 
     python scripts/bench.py [--quick] [--binary PATH] [--zip PATH]
 
-- `rotgen build` for specs of 1 … 2,000 secrets: median wall time, peak RSS, output
-  bytes, time per secret;
+- `rotgen build -o` of two specs (`SPECS`): the mixed one (PostgreSQL, MySQL and Redis
+  in turn) of 1 … 2,000 secrets, and 500 PostgreSQL secrets: median wall and CPU time,
+  peak RSS, output bytes and files, time per secret;
 - `rotgen expand` of templates with 1, 10 and 100 Rotgen::Rotation resources;
 - cold start: process start to the first event answered, under a minimal local Lambda
   Runtime API (a macro request, so no AWS is needed);
@@ -21,6 +22,7 @@ import http.server
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -33,6 +35,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def spec(n):
+    """The mixed spec: PostgreSQL, MySQL and Redis secrets in turn, named by name, one VPC,
+    a schedule with a window."""
     out = [
         '[stack]\nname = "bench"\n\n[vpc]\nvpc_id = "vpc-0abc1234def567890"\n'
         'subnet_ids = ["subnet-0a1b2c3d4e5f60718"]\n\n[schedule]\nexpression = "rate(30 days)"\nwindow = "4h"\n'
@@ -41,6 +45,20 @@ def spec(n):
         service = ("postgres", "mysql", "redis")[i % 3]
         out.append(f'\n[[secret]]\nid = "S{i}"\nname = "prod/team-{i % 7}/service-{i}/credentials"\nservice = "{service}"\n')
     return "".join(out)
+
+
+def pg_spec(n):
+    """The PostgreSQL spec: n PostgreSQL secrets named by name in one VPC."""
+    out = [
+        '[stack]\nname = "pg"\n\n[vpc]\nvpc_id = "vpc-0abc1234def567890"\n'
+        'subnet_ids = ["subnet-0a1b2c3d4e5f60718", "subnet-0b2c3d4e5f6071829"]\n\n[schedule]\ndays = 30\n'
+    ]
+    for i in range(n):
+        out.append(f'\n[[secret]]\nid = "Db{i}"\nname = "prod/db-{i}/app"\nservice = "postgres"\n')
+    return "".join(out)
+
+
+SPECS = {"mixed": spec, "postgres": pg_spec}
 
 
 def template(rotations):
@@ -61,22 +79,26 @@ GNU_TIME = "/usr/bin/time"
 
 
 def run_rss(argv, env=None):
-    """Runs a command: (seconds, peak RSS in KiB, exit code, stdout, stderr).
+    """Runs a command: (wall seconds, CPU seconds, peak RSS in KiB, exit code, stdout, stderr).
 
-    The peak RSS comes from GNU time, which starts the command from its own small process:
-    a child forked from this Python would report Python's size as its own peak. The wall
-    time is measured on a separate run without GNU time.
+    CPU is user + system time of the command (from the kernel's accounting of this
+    process's children). The peak RSS comes from GNU time, which starts the command from
+    its own small process: a child forked from this Python would report Python's size as
+    its own peak. The times are measured on a separate run without GNU time.
     """
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(argv, capture_output=True, env=env)
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     rss = None
     if os.path.exists(GNU_TIME):
         with tempfile.NamedTemporaryFile("r") as f:
             subprocess.run([GNU_TIME, "-f", "%M", "-o", f.name, *argv], capture_output=True, env=env)
             text = f.read().strip().splitlines()
             rss = int(text[-1]) if text and text[-1].isdigit() else None
-    return elapsed, rss, proc.returncode, proc.stdout, proc.stderr
+    return elapsed, cpu, rss, proc.returncode, proc.stdout, proc.stderr
 
 
 def mib(values):
@@ -93,28 +115,31 @@ def table(title, header, rows):
         print(fmt.format(*r))
 
 
-def bench_build(binary, sizes, runs, tmp):
+def bench_build(binary, cases, runs, tmp):
+    """`rotgen build -o` of each (spec name, secrets) case, into a fresh folder each run."""
     rows = []
-    for n in sizes:
-        path = os.path.join(tmp, f"spec-{n}.toml")
+    for name, n in cases:
+        path = os.path.join(tmp, f"{name}-{n}.toml")
         with open(path, "w") as f:
-            f.write(spec(n))
-        out_dir = os.path.join(tmp, f"out-{n}")
-        times, rss = [], []
+            f.write(SPECS[name](n))
+        out_dir = os.path.join(tmp, f"out-{name}-{n}")
+        times, cpus, rss = [], [], []
         for _ in range(runs):
             shutil.rmtree(out_dir, ignore_errors=True)
             os.makedirs(out_dir)
-            t, m, code, _, err = run_rss([binary, "build", path, "-o", os.path.join(out_dir, "template.yaml")])
+            t, c, m, code, _, err = run_rss([binary, "build", path, "-o", os.path.join(out_dir, "template.yaml")])
             if code != 0:
                 raise SystemExit(f"rotgen build failed for {n} secrets: {err.decode()}")
             times.append(t)
+            cpus.append(c)
             rss.append(m)
         size = sum(os.path.getsize(os.path.join(out_dir, f)) for f in os.listdir(out_dir))
         med = statistics.median(times)
-        rows.append((n, f"{med * 1000:.1f}", mib(rss), size, len(os.listdir(out_dir)), f"{med * 1e6 / n:.0f}"))
+        rows.append((name, n, f"{med * 1000:.1f}", f"{statistics.median(cpus) * 1000:.1f}", mib(rss), size,
+                     len(os.listdir(out_dir)), f"{med * 1e6 / n:.0f}"))
     table(
         f"rotgen build, whole process (median of {runs} runs)",
-        ("secrets", "wall ms", "peak RSS MiB", "output bytes", "files", "µs/secret"),
+        ("spec", "secrets", "wall ms", "CPU ms", "peak RSS MiB", "output bytes", "files", "µs/secret"),
         rows,
     )
 
@@ -147,7 +172,7 @@ def bench_broken(binary, sizes, runs, tmp):
             f.write(broken_spec(size))
         times, rss = [], []
         for _ in range(runs):
-            t, m, code, _, err = run_rss([binary, "build", path])
+            t, _, m, code, _, err = run_rss([binary, "build", path])
             if code != 2:
                 raise SystemExit(f"a broken spec of {size} bytes exited {code}: {err.decode()[-500:]}")
             times.append(t)
@@ -169,7 +194,7 @@ def bench_expand(binary, counts, runs, tmp):
             json.dump(template(n), f)
         times, rss, codes = [], [], set()
         for _ in range(runs):
-            t, m, code, _, _ = run_rss([binary, "expand", path])
+            t, _, m, code, _, _ = run_rss([binary, "expand", path])
             times.append(t)
             rss.append(m)
             codes.add(code)
@@ -291,7 +316,7 @@ def bench_rotation(binary, runs):
         )["ARN"]
         env = dict(os.environ, RUST_LOG="debug,aws=warn,hyper=warn,sqlx=warn,h2=warn,rustls=warn",
                    AWS_LAMBDA_FUNCTION_NAME="bench")
-        t, m, code, _, err = run_rss([binary, "rotate", "--secret-id", arn, "--service", "postgres"], env=env)
+        t, _, m, code, _, err = run_rss([binary, "rotate", "--secret-id", arn, "--service", "postgres"], env=env)
         if code != 0:
             raise SystemExit(f"rotgen rotate failed: {err.decode()[-2000:]}")
         calls, connects = {}, 0
@@ -348,7 +373,11 @@ def main():
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}; {time.strftime('%Y-%m-%d')}")
     quick = args.quick
     with tempfile.TemporaryDirectory() as tmp:
-        bench_build(binary, [1, 10, 100] if quick else [1, 10, 100, 500, 2000], 3 if quick else 21, tmp)
+        if quick:
+            cases = [("mixed", 1), ("mixed", 10), ("mixed", 100), ("postgres", 100)]
+        else:
+            cases = [("mixed", n) for n in (1, 10, 100, 500, 2000)] + [("postgres", 500)]
+        bench_build(binary, cases, 3 if quick else 21, tmp)
         bench_expand(binary, [1, 10, 100], 3 if quick else 21, tmp)
         bench_broken(binary, [100_000] if quick else [500_000, 5_000_000], 1 if quick else 5, tmp)
     bench_cold_start(binary, 3 if quick else 21)

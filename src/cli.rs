@@ -177,7 +177,11 @@ pub const EXIT_INVALID: u8 = 2;
 
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
-        Command::Build(args) => build(&args),
+        Command::Build(args) => {
+            crate::par::short_lived_allocator();
+            crate::render::warm_up();
+            build(&args)
+        }
         Command::Schema => {
             let mut s =
                 serde_json::to_string_pretty(&schema::json_schema()).expect("schema serializes");
@@ -431,7 +435,15 @@ fn build(args: &BuildArgs) -> ExitCode {
             eprintln!("  help: {h}");
         }
     }
-    let main_text = output::to_text(&compiled.main, format);
+    // The main template and the nested ones, as text, on every core.
+    let mut texts = output::to_texts(
+        &std::iter::once(&compiled.main)
+            .chain(compiled.nested.iter().map(|(_, v)| v))
+            .collect::<Vec<_>>(),
+        format,
+    )
+    .into_iter();
+    let main_text = texts.next().expect("the main template");
     let Some(out_path) = &args.output else {
         if !compiled.nested.is_empty() {
             return fail(
@@ -446,10 +458,6 @@ fn build(args: &BuildArgs) -> ExitCode {
     };
     let dir = out_path.parent().unwrap_or(Path::new(""));
     let mut files = vec![(out_path.clone(), main_text)];
-    let texts = output::to_texts(
-        &compiled.nested.iter().map(|(_, v)| v).collect::<Vec<_>>(),
-        format,
-    );
     for ((name, _), text) in compiled.nested.iter().zip(texts) {
         files.push((dir.join(name), text));
     }

@@ -40,6 +40,14 @@ pub enum RenderError {
     },
 }
 
+/// Compiles the templates now, on another thread, so that `rotgen build` does it while
+/// it reads the spec instead of after.
+pub fn warm_up() {
+    std::thread::spawn(|| {
+        env();
+    });
+}
+
 fn env() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
     ENV.get_or_init(|| {
