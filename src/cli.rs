@@ -118,7 +118,7 @@ pub enum Command {
 #[derive(Debug, Clone, clap::Args)]
 pub struct FunctionArgs {
     /// The service the secret logs in to (default: ROTGEN_SERVICE).
-    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(crate::spec::schema::SERVICES))]
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(crate::backends::SERVICES))]
     pub service: Option<String>,
     /// single-user or alternating-users (default: ROTGEN_STRATEGY, else single-user).
     #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(crate::spec::schema::STRATEGIES))]

@@ -17,6 +17,7 @@
 //!   echo input.
 //! - Every network call has a timeout.
 
+pub mod aws_iam;
 pub mod hash;
 pub mod http;
 pub mod mysql;
@@ -29,6 +30,7 @@ use crate::rotation::secret::{SecretFormatError, SecretValue, Tls};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use self::aws_iam::AwsIam;
 pub use self::http::Http;
 pub use self::mysql::{Flavour, Mysql};
 pub use self::postgres::Postgres;
@@ -56,16 +58,19 @@ pub enum Shipped {
     Redis(Redis),
     Http(Http),
     Random(Random),
+    AwsIam(Box<AwsIam>),
 }
 
 /// The service names [`for_service`] accepts.
-pub const SERVICES: [&str; 6] = ["postgres", "mysql", "mariadb", "redis", "http", "random"];
+pub const SERVICES: [&str; 7] = [
+    "postgres", "mysql", "mariadb", "redis", "http", "random", "aws-iam",
+];
 
 /// Builds the backend for `service` (`postgres`, `mysql`, `mariadb`, `redis`, `http`,
 /// `random`), reading `ROTGEN_CA_FILE` (and, for `http`,
 /// `ROTGEN_HTTP_ALLOW_INSECURE_LOOPBACK`; for MySQL, `USERNAME_CHARACTER_LIMIT`) once.
 pub fn for_service(service: &str) -> Result<Shipped, BackendError> {
-    let needs_trust = !matches!(service, "random");
+    let needs_trust = !matches!(service, "random" | "aws-iam");
     let trust = if needs_trust {
         Trust::from_env()?
     } else {
@@ -78,6 +83,7 @@ pub fn for_service(service: &str) -> Result<Shipped, BackendError> {
         "redis" => Shipped::Redis(Redis::new(trust)),
         "http" => Shipped::Http(Http::from_env(trust)),
         "random" => Shipped::Random(Random),
+        "aws-iam" => Shipped::AwsIam(Box::new(AwsIam::from_env()?)),
         other => {
             return Err(BackendError::new(
                 ErrorKind::Config,
@@ -98,6 +104,7 @@ macro_rules! delegate {
             Shipped::Redis($b) => $e,
             Shipped::Http($b) => $e,
             Shipped::Random($b) => $e,
+            Shipped::AwsIam($b) => $e,
         }
     };
 }
@@ -137,6 +144,26 @@ impl Backend for Shipped {
 
     fn reruns_set(&self) -> bool {
         delegate!(self, b => b.reruns_set())
+    }
+
+    fn issues(&self) -> bool {
+        delegate!(self, b => b.issues())
+    }
+
+    fn issued_fields(&self) -> &'static [&'static str] {
+        delegate!(self, b => b.issued_fields())
+    }
+
+    async fn issue(
+        &self,
+        current: &SecretValue,
+        previous: Option<&SecretValue>,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, BackendError> {
+        delegate!(self, b => b.issue(current, previous).await)
+    }
+
+    async fn confirm_issued(&self, pending: &SecretValue) -> Result<(), BackendError> {
+        delegate!(self, b => b.confirm_issued(pending).await)
     }
 
     fn has_users(&self) -> bool {

@@ -5,6 +5,7 @@
 //! idempotent; a backend only has to make each call safe to repeat.
 
 use super::secret::SecretValue;
+use serde_json::{Map, Value};
 use std::future::Future;
 
 /// How users are rotated.
@@ -141,6 +142,42 @@ pub trait Backend: Send + Sync {
     fn has_users(&self) -> bool {
         true
     }
+
+    /// Whether the service issues the credentials (an access key, an API token) rather
+    /// than taking a password the function chooses: then createSecret calls
+    /// [`Backend::issue`] and setSecret [`Backend::confirm_issued`] (see
+    /// `crate::rotation::issued`).
+    fn issues(&self) -> bool {
+        false
+    }
+
+    /// The secret's keys an issued credential fills: all AWSPENDING may change.
+    fn issued_fields(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// createSecret for an issuing service: a new credential for the principal AWSCURRENT
+    /// names (the fields to store), after cleaning up what a failed attempt left.
+    fn issue(
+        &self,
+        _current: &SecretValue,
+        _previous: Option<&SecretValue>,
+    ) -> impl Future<Output = Result<Map<String, Value>, BackendError>> + Send {
+        async {
+            Err(BackendError::new(
+                ErrorKind::Config,
+                "this service does not issue credentials",
+            ))
+        }
+    }
+
+    /// setSecret for an issuing service: the pending credential is live on the service.
+    fn confirm_issued(
+        &self,
+        _pending: &SecretValue,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send {
+        async { Ok(()) }
+    }
 }
 
 /// The other user of an alternating pair: `name` ↔ `name_clone`. `None` when `name_clone`
@@ -194,6 +231,25 @@ impl<T: Backend + ?Sized> Backend for &T {
     }
     fn has_users(&self) -> bool {
         (**self).has_users()
+    }
+    fn issues(&self) -> bool {
+        (**self).issues()
+    }
+    fn issued_fields(&self) -> &'static [&'static str] {
+        (**self).issued_fields()
+    }
+    fn issue(
+        &self,
+        current: &SecretValue,
+        previous: Option<&SecretValue>,
+    ) -> impl Future<Output = Result<Map<String, Value>, BackendError>> + Send {
+        (**self).issue(current, previous)
+    }
+    fn confirm_issued(
+        &self,
+        pending: &SecretValue,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send {
+        (**self).confirm_issued(pending)
     }
 }
 

@@ -6,6 +6,7 @@
 //! the service through [`backend::Backend`]; both are built once per cold start.
 
 pub mod backend;
+pub mod issued;
 pub mod lambda;
 pub mod password;
 pub mod secret;

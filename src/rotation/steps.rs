@@ -265,6 +265,9 @@ impl<S: SecretStore, B: Backend> Rotator<S, B> {
             Err(StoreError::NotFound) => {}
             Err(other) => return Err(other.into()),
         }
+        if self.backend.issues() {
+            return self.create_issued(e, &current, r).await;
+        }
         let username = match (self.strategy, self.backend.has_users()) {
             (Strategy::AlternatingUsers, true) => {
                 let user = current.username()?;
@@ -297,6 +300,45 @@ impl<S: SecretStore, B: Backend> Rotator<S, B> {
         Ok(Outcome::Done)
     }
 
+    /// createSecret for a service that issues its credentials (`super::issued`).
+    async fn create_issued(
+        &self,
+        e: &RotationEvent,
+        current: &SecretValue,
+        r: &mut Redactor,
+    ) -> Result<Outcome, Fail> {
+        let id = e.secret_id.as_str();
+        let previous = match self.store.get(id, None, PREVIOUS).await {
+            Ok(text) => {
+                r.add(&text);
+                let value = SecretValue::parse(&text);
+                r.add_secret(&value);
+                Some(value)
+            }
+            Err(StoreError::NotFound) => None,
+            Err(other) => return Err(other.into()),
+        };
+        let fields = self.backend.issue(current, previous.as_ref()).await?;
+        let SecretValue::Json(mut map) = current.clone() else {
+            return Err(fail(
+                "SecretFormat",
+                "the secret value is not a JSON object",
+            ));
+        };
+        map.extend(fields);
+        let pending = SecretValue::Json(map);
+        r.add_secret(&pending);
+        self.store
+            .put_pending(
+                id,
+                &e.token,
+                &pending.to_secret_string(),
+                e.rotation_token.as_deref(),
+            )
+            .await?;
+        Ok(Outcome::Done)
+    }
+
     async fn set(
         &self,
         id: &str,
@@ -309,6 +351,12 @@ impl<S: SecretStore, B: Backend> Rotator<S, B> {
             return Ok(Outcome::AlreadyDone);
         }
         let current = self.read(id, None, CURRENT, r).await?;
+        if self.backend.issues() {
+            super::issued::check_pending(self.backend.issued_fields(), &current, &pending)
+                .map_err(|m| fail("Refused", m))?;
+            self.backend.confirm_issued(&pending).await?;
+            return Ok(Outcome::Done);
+        }
         // AWSPENDING may differ from AWSCURRENT only in its password (and the user of
         // the pair): a tampered pending value cannot name another user or place.
         trust::check_pending(

@@ -389,7 +389,7 @@ impl Faults {
     }
 
     /// Counts a call; says whether it is the one to fail.
-    fn hit(&self) -> bool {
+    pub fn hit(&self) -> bool {
         let n = self.calls.fetch_add(1, Ordering::SeqCst);
         if self.fail_at == Some(n) {
             self.fired.store(true, Ordering::SeqCst);

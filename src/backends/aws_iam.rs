@@ -1,0 +1,349 @@
+//! # The `aws-iam` service: access keys of IAM users
+//!
+//! An IAM user's access keys are credentials IAM issues, so the rotation follows the
+//! issue-and-revoke model (`crate::rotation::issued`). The secret holds one key, in the
+//! field names of IAM's own `CreateAccessKey` answer (and of the AWS CLI's
+//! `credential_process` output):
+//!
+//! ```json
+//! {"UserName": "app", "AccessKeyId": "AKIA…", "SecretAccessKey": "…"}
+//! ```
+//!
+//! (other keys are kept as they are). IAM lets a user hold two keys. After a rotation,
+//! AWSCURRENT holds the new key and AWSPREVIOUS the one before, and both work. The next
+//! rotation deactivates and deletes AWSPREVIOUS's key (the one of two rotations ago) before
+//! it creates a new one, as AWS's guide to rotating "one user with multiple credentials"
+//! does. With `ROTGEN_IAM_PREVIOUS=deactivate`, finishSecret deactivates AWSPREVIOUS's key
+//! at once instead: it stops working, but can be reactivated until the next rotation
+//! deletes it.
+//!
+//! The function issues keys only for the users its configuration names
+//! (`ROTGEN_IAM_USERS`, comma-separated, from the spec), and only to a secret whose
+//! AWSCURRENT key authenticates as the user it names (`sts:GetCallerIdentity`): writing
+//! `"UserName": "admin"` into an application's secret does not get the admin's key.
+//!
+//! The function's role needs `iam:ListAccessKeys`, `iam:CreateAccessKey`,
+//! `iam:UpdateAccessKey` and `iam:DeleteAccessKey` on those users only.
+
+use crate::rotation::backend::{Backend, BackendError, ErrorKind, SetPassword};
+use crate::rotation::issued::{self, Credential, Issuer, Principals};
+use crate::rotation::secret::SecretValue;
+use serde_json::{Map, Value};
+use std::time::Duration;
+use tokio::sync::OnceCell;
+
+/// The users a function may issue keys for (comma-separated).
+pub const USERS_VAR: &str = "ROTGEN_IAM_USERS";
+/// `keep` (the default: AWSPREVIOUS's key works until the next rotation) or `deactivate`.
+pub const PREVIOUS_VAR: &str = "ROTGEN_IAM_PREVIOUS";
+
+const FIELDS: &[&str] = &["AccessKeyId", "SecretAccessKey"];
+
+/// How long testSecret waits for a new key to be accepted (IAM is eventually consistent).
+const TEST_WAITS: [Duration; 5] = [
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+    Duration::from_secs(3),
+    Duration::from_secs(4),
+    Duration::from_secs(5),
+];
+
+/// What finishSecret does with AWSPREVIOUS's key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Previous {
+    Keep,
+    Deactivate,
+}
+
+impl Previous {
+    pub fn parse(value: Option<&str>) -> Result<Previous, BackendError> {
+        match value.map(str::trim) {
+            None | Some("") | Some("keep") => Ok(Previous::Keep),
+            Some("deactivate") => Ok(Previous::Deactivate),
+            Some(other) => Err(BackendError::new(
+                ErrorKind::Config,
+                format!("{PREVIOUS_VAR} is `{other}`; it takes keep or deactivate"),
+            )),
+        }
+    }
+}
+
+/// IAM and STS, through the AWS SDK (clients built on first use, then kept).
+#[derive(Debug, Default)]
+pub struct IamKeys {
+    config: OnceCell<aws_config::SdkConfig>,
+}
+
+impl IamKeys {
+    async fn config(&self) -> &aws_config::SdkConfig {
+        self.config
+            .get_or_init(|| aws_config::defaults(aws_config::BehaviorVersion::latest()).load())
+            .await
+    }
+
+    async fn iam(&self) -> aws_sdk_iam::Client {
+        aws_sdk_iam::Client::new(self.config().await)
+    }
+}
+
+/// Safe words for an SDK error: its code and the call, never its message (which can echo
+/// input).
+fn sdk_error<E, R>(call: &str, e: &aws_sdk_iam::error::SdkError<E, R>) -> BackendError
+where
+    E: aws_sdk_iam::error::ProvideErrorMetadata,
+{
+    use aws_sdk_iam::error::SdkError;
+    match e {
+        SdkError::ServiceError(s) => {
+            let code = s.err().code().unwrap_or("unknown error");
+            let kind = match code {
+                "AccessDenied" | "AccessDeniedException" => ErrorKind::Permission,
+                "InvalidClientTokenId" | "SignatureDoesNotMatch" => ErrorKind::Auth,
+                "LimitExceeded" | "NoSuchEntity" => ErrorKind::Config,
+                _ => ErrorKind::Service,
+            };
+            BackendError::new(kind, format!("aws-iam: {call} failed: {code}"))
+        }
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => BackendError::new(
+            ErrorKind::Unavailable,
+            format!("aws-iam: {call} could not reach AWS"),
+        ),
+        _ => BackendError::new(ErrorKind::Service, format!("aws-iam: {call} failed")),
+    }
+}
+
+fn is_code<E, R>(e: &aws_sdk_iam::error::SdkError<E, R>, code: &str) -> bool
+where
+    E: aws_sdk_iam::error::ProvideErrorMetadata,
+{
+    matches!(e, aws_sdk_iam::error::SdkError::ServiceError(s) if s.err().code() == Some(code))
+}
+
+impl Issuer for IamKeys {
+    fn principal_key(&self) -> &'static str {
+        "UserName"
+    }
+
+    fn id_key(&self) -> &'static str {
+        "AccessKeyId"
+    }
+
+    fn fields(&self) -> &'static [&'static str] {
+        FIELDS
+    }
+
+    fn limit(&self) -> usize {
+        2
+    }
+
+    async fn list(&self, user: &str) -> Result<Vec<Credential>, BackendError> {
+        let out = self
+            .iam()
+            .await
+            .list_access_keys()
+            .user_name(user)
+            .send()
+            .await
+            .map_err(|e| sdk_error("ListAccessKeys", &e))?;
+        Ok(out
+            .access_key_metadata()
+            .iter()
+            .filter_map(|k| {
+                Some(Credential {
+                    id: k.access_key_id()?.to_string(),
+                    created: k.create_date().map_or(0, |d| d.secs()),
+                    active: k.status() == Some(&aws_sdk_iam::types::StatusType::Active),
+                })
+            })
+            .collect())
+    }
+
+    async fn create(&self, user: &str) -> Result<Map<String, Value>, BackendError> {
+        let out = self
+            .iam()
+            .await
+            .create_access_key()
+            .user_name(user)
+            .send()
+            .await
+            .map_err(|e| sdk_error("CreateAccessKey", &e))?;
+        let key = out.access_key().ok_or_else(|| {
+            BackendError::new(
+                ErrorKind::Service,
+                "aws-iam: CreateAccessKey returned no key",
+            )
+        })?;
+        let mut fields = Map::new();
+        fields.insert("AccessKeyId".into(), key.access_key_id().into());
+        fields.insert("SecretAccessKey".into(), key.secret_access_key().into());
+        Ok(fields)
+    }
+
+    async fn deactivate(&self, user: &str, id: &str) -> Result<(), BackendError> {
+        match self
+            .iam()
+            .await
+            .update_access_key()
+            .user_name(user)
+            .access_key_id(id)
+            .status(aws_sdk_iam::types::StatusType::Inactive)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if is_code(&e, "NoSuchEntity") => Ok(()),
+            Err(e) => Err(sdk_error("UpdateAccessKey", &e)),
+        }
+    }
+
+    async fn delete(&self, user: &str, id: &str) -> Result<(), BackendError> {
+        match self
+            .iam()
+            .await
+            .delete_access_key()
+            .user_name(user)
+            .access_key_id(id)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if is_code(&e, "NoSuchEntity") => Ok(()),
+            Err(e) => Err(sdk_error("DeleteAccessKey", &e)),
+        }
+    }
+
+    async fn whoami(&self, creds: &SecretValue) -> Result<Option<String>, BackendError> {
+        let id = issued::field(creds, "AccessKeyId")?;
+        let secret = issued::field(creds, "SecretAccessKey")?;
+        let conf = aws_sdk_sts::config::Builder::from(self.config().await)
+            .credentials_provider(aws_sdk_sts::config::Credentials::new(
+                id,
+                secret,
+                None,
+                None,
+                "rotgen-secret",
+            ))
+            .build();
+        let sts = aws_sdk_sts::Client::from_conf(conf);
+        match sts.get_caller_identity().send().await {
+            Ok(out) => {
+                // arn:PARTITION:iam::ACCOUNT:user/PATH/NAME: the user's name is last.
+                let arn = out.arn().unwrap_or_default();
+                Ok(Some(match arn.split_once(":user/") {
+                    Some((_, path)) => path.rsplit('/').next().unwrap_or(path).to_string(),
+                    None => arn.to_string(),
+                }))
+            }
+            Err(e)
+                if is_sts_code(&e, "InvalidClientTokenId")
+                    || is_sts_code(&e, "SignatureDoesNotMatch") =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(sdk_error_sts(&e)),
+        }
+    }
+}
+
+fn is_sts_code<E, R>(e: &aws_sdk_sts::error::SdkError<E, R>, code: &str) -> bool
+where
+    E: aws_sdk_sts::error::ProvideErrorMetadata,
+{
+    matches!(e, aws_sdk_sts::error::SdkError::ServiceError(s) if s.err().code() == Some(code))
+}
+
+fn sdk_error_sts<E, R>(e: &aws_sdk_sts::error::SdkError<E, R>) -> BackendError
+where
+    E: aws_sdk_sts::error::ProvideErrorMetadata,
+{
+    use aws_sdk_sts::error::SdkError;
+    match e {
+        SdkError::ServiceError(s) => BackendError::new(
+            ErrorKind::Service,
+            format!(
+                "aws-iam: GetCallerIdentity failed: {}",
+                s.err().code().unwrap_or("unknown error")
+            ),
+        ),
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => BackendError::new(
+            ErrorKind::Unavailable,
+            "aws-iam: GetCallerIdentity could not reach AWS",
+        ),
+        _ => BackendError::new(ErrorKind::Service, "aws-iam: GetCallerIdentity failed"),
+    }
+}
+
+/// A service whose credentials an [`Issuer`] issues, as a [`Backend`].
+#[derive(Debug)]
+pub struct Issued<I> {
+    pub issuer: I,
+    pub allowed: Principals,
+    pub previous: Previous,
+    /// testSecret's waits for a new credential to be accepted.
+    pub test_waits: Vec<Duration>,
+}
+
+/// The `aws-iam` backend.
+pub type AwsIam = Issued<IamKeys>;
+
+impl AwsIam {
+    /// Reads `ROTGEN_IAM_USERS` and `ROTGEN_IAM_PREVIOUS`.
+    pub fn from_env() -> Result<AwsIam, BackendError> {
+        Ok(Issued {
+            issuer: IamKeys::default(),
+            allowed: Principals::parse(USERS_VAR, std::env::var(USERS_VAR).ok().as_deref()),
+            previous: Previous::parse(std::env::var(PREVIOUS_VAR).ok().as_deref())?,
+            test_waits: TEST_WAITS.to_vec(),
+        })
+    }
+}
+
+impl<I: Issuer> Backend for Issued<I> {
+    async fn login(&self, creds: &SecretValue) -> Result<bool, BackendError> {
+        let principal = issued::field(creds, self.issuer.principal_key())?;
+        Ok(self.issuer.whoami(creds).await?.as_deref() == Some(principal))
+    }
+
+    async fn set_password(&self, _req: SetPassword<'_>) -> Result<(), BackendError> {
+        Err(BackendError::new(
+            ErrorKind::Config,
+            "this service issues its credentials; there is no password to set",
+        ))
+    }
+
+    async fn test(&self, creds: &SecretValue) -> Result<(), BackendError> {
+        issued::test(&self.issuer, creds, &self.test_waits).await
+    }
+
+    fn cleans_up(&self) -> bool {
+        self.previous == Previous::Deactivate
+    }
+
+    async fn finish(
+        &self,
+        current: &SecretValue,
+        previous: Option<&SecretValue>,
+    ) -> Result<(), BackendError> {
+        issued::deactivate_previous(&self.issuer, current, previous).await
+    }
+
+    fn issues(&self) -> bool {
+        true
+    }
+
+    fn issued_fields(&self) -> &'static [&'static str] {
+        self.issuer.fields()
+    }
+
+    async fn issue(
+        &self,
+        current: &SecretValue,
+        previous: Option<&SecretValue>,
+    ) -> Result<Map<String, Value>, BackendError> {
+        issued::issue(&self.issuer, &self.allowed, current, previous).await
+    }
+
+    async fn confirm_issued(&self, pending: &SecretValue) -> Result<(), BackendError> {
+        issued::confirm(&self.issuer, pending).await
+    }
+}

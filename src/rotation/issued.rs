@@ -1,0 +1,288 @@
+//! The issue-and-revoke model: credentials the service issues (an access key, an API
+//! token) instead of a password the function chooses. Zero downtime then means two
+//! credentials alive at once: AWSCURRENT's and AWSPREVIOUS's.
+//!
+//! A service plugs in through [`Issuer`], six small calls (list, create, deactivate,
+//! delete, who-am-i, and the limit of credentials per principal). The state machine is
+//! written once, here, and the steps (`super::steps`) call it:
+//!
+//! - **createSecret** ([`issue`]): the AWSCURRENT credentials must authenticate as the
+//!   principal they name (so a secret cannot ask for another principal's credential) and
+//!   the principal must be one the function's configuration names. Then the principal's
+//!   credentials are listed. One that no stage of the secret holds and that is newer than
+//!   AWSCURRENT's was issued by an attempt that failed before storing it: it is deleted,
+//!   so orphans never fill the service's limit. One that is older is someone else's, and
+//!   the step stops rather than delete it. When the limit is still reached, the credential
+//!   of two rotations ago (AWSPREVIOUS's) is deactivated, then deleted, and a new one is
+//!   issued and stored as AWSPENDING. A crash after the issue and before the store leaves
+//!   an orphan that the retry deletes.
+//! - **setSecret**: AWSPENDING may differ from AWSCURRENT only in the issued fields, and
+//!   its credential must be one the principal holds.
+//! - **testSecret**: the AWSPENDING credentials authenticate as the principal (retried
+//!   for a few seconds: issued credentials can take that long to be accepted everywhere).
+//! - **finishSecret**: AWSCURRENT moves; AWSPREVIOUS keeps working until the next
+//!   rotation's createSecret, unless the function deactivates it at once.
+
+use super::backend::{BackendError, ErrorKind};
+use super::secret::SecretValue;
+use serde_json::{Map, Value};
+use std::future::Future;
+
+/// A credential a principal holds on the service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credential {
+    pub id: String,
+    /// When it was issued, in seconds since the epoch.
+    pub created: i64,
+    pub active: bool,
+}
+
+/// What a service that issues credentials offers. Every call is safe to repeat: deleting
+/// or deactivating a credential that is already gone or inactive succeeds.
+pub trait Issuer: Send + Sync {
+    /// The secret's key naming the principal (IAM: `UserName`).
+    fn principal_key(&self) -> &'static str;
+    /// The secret's key holding a credential's id (IAM: `AccessKeyId`).
+    fn id_key(&self) -> &'static str;
+    /// Every key an issued credential fills, the id's included.
+    fn fields(&self) -> &'static [&'static str];
+    /// How many credentials one principal may hold.
+    fn limit(&self) -> usize;
+    fn list(
+        &self,
+        principal: &str,
+    ) -> impl Future<Output = Result<Vec<Credential>, BackendError>> + Send;
+    /// Issues a credential: the secret's fields it fills.
+    fn create(
+        &self,
+        principal: &str,
+    ) -> impl Future<Output = Result<Map<String, Value>, BackendError>> + Send;
+    fn deactivate(
+        &self,
+        principal: &str,
+        id: &str,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send;
+    fn delete(
+        &self,
+        principal: &str,
+        id: &str,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send;
+    /// The principal these credentials authenticate as; `None` when the service rejects
+    /// them.
+    fn whoami(
+        &self,
+        creds: &SecretValue,
+    ) -> impl Future<Output = Result<Option<String>, BackendError>> + Send;
+}
+
+fn config(message: impl Into<String>) -> BackendError {
+    BackendError::new(ErrorKind::Config, message)
+}
+
+/// A string field of the secret, or a clear error naming it.
+pub fn field<'a>(value: &'a SecretValue, key: &str) -> Result<&'a str, BackendError> {
+    let map = value
+        .json()
+        .map_err(|e| BackendError::new(ErrorKind::Config, e.to_string()))?;
+    match map.get(key) {
+        Some(Value::String(s)) if !s.is_empty() => Ok(s),
+        Some(Value::String(_)) | None => Err(config(format!("the secret has no `{key}`"))),
+        Some(_) => Err(config(format!("the secret's `{key}` is not a string"))),
+    }
+}
+
+/// The principals the function's configuration lets it issue credentials for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Principals {
+    names: Vec<String>,
+    /// The environment variable that names them (for the error message).
+    var: &'static str,
+}
+
+impl Principals {
+    /// From a comma-separated list (the environment variable `var`).
+    pub fn parse(var: &'static str, list: Option<&str>) -> Principals {
+        Principals {
+            names: list
+                .unwrap_or("")
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect(),
+            var,
+        }
+    }
+
+    fn check(&self, principal: &str) -> Result<(), BackendError> {
+        if self.names.iter().any(|n| n == principal) {
+            return Ok(());
+        }
+        Err(BackendError::new(
+            ErrorKind::Permission,
+            format!(
+                "the secret names `{principal}`, which this function's configuration ({}) does not name: a function issues credentials only for the principals of its spec; add it there and deploy the rebuilt template",
+                self.var
+            ),
+        ))
+    }
+}
+
+/// createSecret's work: cleans up what a failed attempt left, makes room, and issues a
+/// credential for the principal AWSCURRENT names. Returns the fields to store.
+pub async fn issue<I: Issuer>(
+    issuer: &I,
+    allowed: &Principals,
+    current: &SecretValue,
+    previous: Option<&SecretValue>,
+) -> Result<Map<String, Value>, BackendError> {
+    let principal = field(current, issuer.principal_key())?;
+    allowed.check(principal)?;
+    prove(issuer, current, principal, "AWSCURRENT").await?;
+    let current_id = field(current, issuer.id_key())?;
+    let previous_id = previous
+        .filter(|p| field(p, issuer.principal_key()).ok() == Some(principal))
+        .and_then(|p| field(p, issuer.id_key()).ok())
+        .filter(|id| *id != current_id);
+    let held = issuer.list(principal).await?;
+    let Some(current_cred) = held.iter().find(|c| c.id == current_id) else {
+        return Err(config(format!(
+            "AWSCURRENT's credential {current_id} is not one of {principal}'s: put a working credential of {principal} in AWSCURRENT, then rotate again"
+        )));
+    };
+    let mut kept = 0;
+    for c in &held {
+        if c.id == current_id || Some(c.id.as_str()) == previous_id {
+            kept += 1;
+            continue;
+        }
+        if c.created >= current_cred.created {
+            // Issued after AWSCURRENT's and held by no stage: a failed attempt's.
+            tracing::warn!(principal, credential = %c.id, "deleting a credential an earlier attempt issued and did not store");
+            issuer.delete(principal, &c.id).await?;
+        } else {
+            return Err(config(format!(
+                "{principal} holds credential {}, which no stage of this secret holds and which is older than AWSCURRENT's: rotgen deletes only what it issued; delete it, or make it AWSPREVIOUS, then rotate again",
+                c.id
+            )));
+        }
+    }
+    if kept >= issuer.limit() {
+        match previous_id {
+            Some(old) => {
+                tracing::info!(principal, credential = %old, "revoking the credential of two rotations ago (AWSPREVIOUS) to make room");
+                issuer.deactivate(principal, old).await?;
+                issuer.delete(principal, old).await?;
+            }
+            None => {
+                return Err(config(format!(
+                    "{principal} already holds {} credentials, the service's limit, and none is AWSPREVIOUS's",
+                    issuer.limit()
+                )));
+            }
+        }
+    }
+    issuer.create(principal).await
+}
+
+/// Fails unless `creds` authenticate as `principal`.
+async fn prove<I: Issuer>(
+    issuer: &I,
+    creds: &SecretValue,
+    principal: &str,
+    stage: &str,
+) -> Result<(), BackendError> {
+    match issuer.whoami(creds).await? {
+        Some(who) if who == principal => Ok(()),
+        Some(who) => Err(BackendError::new(
+            ErrorKind::Permission,
+            format!(
+                "the {stage} credentials authenticate as `{who}`, not as `{principal}`, which the secret names: a secret gets credentials only for the principal its own credentials prove"
+            ),
+        )),
+        None => Err(BackendError::new(
+            ErrorKind::Auth,
+            format!(
+                "the {stage} credentials of `{principal}` are rejected: put a working credential in {stage}, then rotate again"
+            ),
+        )),
+    }
+}
+
+/// setSecret's check: the pending credential is one the principal holds.
+pub async fn confirm<I: Issuer>(issuer: &I, pending: &SecretValue) -> Result<(), BackendError> {
+    let principal = field(pending, issuer.principal_key())?;
+    let id = field(pending, issuer.id_key())?;
+    if issuer.list(principal).await?.iter().any(|c| c.id == id) {
+        return Ok(());
+    }
+    Err(config(format!(
+        "AWSPENDING's credential {id} is not one of {principal}'s (deleted since it was issued?): remove the AWSPENDING stage, then rotate again"
+    )))
+}
+
+/// testSecret's check: the credentials authenticate as their principal, retried over
+/// `waits` while the service rejects them (a new credential may take seconds to be
+/// accepted everywhere).
+pub async fn test<I: Issuer>(
+    issuer: &I,
+    creds: &SecretValue,
+    waits: &[std::time::Duration],
+) -> Result<(), BackendError> {
+    let principal = field(creds, issuer.principal_key())?;
+    let mut waits = waits.iter();
+    loop {
+        match prove(issuer, creds, principal, "AWSPENDING").await {
+            Err(e) if e.kind == ErrorKind::Auth => match waits.next() {
+                Some(w) => tokio::time::sleep(*w).await,
+                None => return Err(e),
+            },
+            other => return other,
+        }
+    }
+}
+
+/// finishSecret's optional clean-up: deactivates AWSPREVIOUS's credential now (instead of
+/// leaving it working until the next rotation deletes it).
+pub async fn deactivate_previous<I: Issuer>(
+    issuer: &I,
+    current: &SecretValue,
+    previous: Option<&SecretValue>,
+) -> Result<(), BackendError> {
+    let Some(previous) = previous else {
+        return Ok(());
+    };
+    let principal = field(current, issuer.principal_key())?;
+    let (Ok(who), Ok(id)) = (
+        field(previous, issuer.principal_key()),
+        field(previous, issuer.id_key()),
+    ) else {
+        return Ok(());
+    };
+    if who != principal || id == field(current, issuer.id_key())? {
+        return Ok(());
+    }
+    issuer.deactivate(principal, id).await
+}
+
+/// AWSPENDING may differ from AWSCURRENT only in the issued fields.
+pub fn check_pending(
+    fields: &[&str],
+    current: &SecretValue,
+    pending: &SecretValue,
+) -> Result<(), String> {
+    let (Ok(c), Ok(p)) = (current.json(), pending.json()) else {
+        return Err("AWSPENDING or AWSCURRENT is not a JSON object".into());
+    };
+    let differs = c
+        .keys()
+        .chain(p.keys())
+        .filter(|k| !fields.contains(&k.as_str()))
+        .find(|k| c.get(k.as_str()) != p.get(k.as_str()));
+    match differs {
+        Some(k) => Err(format!(
+            "AWSPENDING differs from AWSCURRENT in `{k}`, which an issued credential does not change: remove the AWSPENDING stage, then rotate again"
+        )),
+        None => Ok(()),
+    }
+}

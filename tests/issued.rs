@@ -1,0 +1,435 @@
+//! Issued credentials (the issue-and-revoke model, `rotgen::rotation::issued`) with the
+//! `aws-iam` backend against moto's IAM and STS, moto also playing Secrets Manager:
+//!
+//! - two rotations in a row: AWSCURRENT's key and AWSPREVIOUS's both authenticate after
+//!   each, the key of two rotations ago is gone, the user never holds more than two;
+//! - a failure injected at every call (Secrets Manager, IAM and STS), before or after it
+//!   takes effect, then retries: the rotation ends with a working AWSCURRENT and no
+//!   orphan key;
+//! - a secret cannot get a key for a user its own key does not prove, nor for a user the
+//!   function's configuration does not name, and a key rotgen did not issue is not deleted.
+//!
+//! moto does not check an access key's signature, so "the secret key is wrong" cannot be
+//! tested here; "the key is another user's" and "the key does not exist" can.
+
+use aws_sdk_iam::Client as Iam;
+use aws_sdk_secretsmanager::Client as Sm;
+use rotgen::backends::aws_iam::{IamKeys, Issued, Previous, USERS_VAR};
+use rotgen::function::rotate;
+use rotgen::rotation::backend::{BackendError, ErrorKind, Strategy};
+use rotgen::rotation::issued::{Credential, Issuer, Principals};
+use rotgen::rotation::lambda::Handler;
+use rotgen::rotation::password::PasswordPolicy;
+use rotgen::rotation::secret::SecretValue;
+use rotgen::rotation::steps::{Caller, Rotator};
+use rotgen::rotation::store::AwsStore;
+use rotgen::rotation::testing::{Faults, FaultyStore};
+use rotgen::rotation::trust::Masters;
+use rotgen::rotation::{RotationEvent, Step};
+use serde_json::{Map, Value, json};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+fn moto() -> bool {
+    if std::env::var("AWS_ENDPOINT_URL").is_ok_and(|v| !v.is_empty()) {
+        return true;
+    }
+    assert!(
+        std::env::var("ROTGEN_REQUIRE_SERVICES").is_err(),
+        "moto is missing: run `scripts/services.sh start` and source target/services/env"
+    );
+    eprintln!("skipping: moto is not running (scripts/services.sh start)");
+    false
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+static UNIQUE: AtomicUsize = AtomicUsize::new(0);
+
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}{}x{}",
+        std::process::id() % 100_000,
+        UNIQUE.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+async fn config() -> aws_config::SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
+/// An IAM user with one access key, and a secret holding that key.
+struct Case {
+    user: String,
+    arn: String,
+    first_key: String,
+}
+
+async fn case() -> Case {
+    case_with(false).await
+}
+
+/// With `foreign_key`, the user first gets a key of its own that the secret never holds
+/// (issued a second before the secret's, so it is the older one).
+async fn case_with(foreign_key: bool) -> Case {
+    let conf = config().await;
+    let iam = Iam::new(&conf);
+    let user = unique("rotgen-iam-");
+    iam.create_user().user_name(&user).send().await.unwrap();
+    if foreign_key {
+        iam.create_access_key()
+            .user_name(&user)
+            .send()
+            .await
+            .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    }
+    let key = iam
+        .create_access_key()
+        .user_name(&user)
+        .send()
+        .await
+        .unwrap();
+    let key = key.access_key().unwrap();
+    let value = json!({
+        "UserName": user,
+        "AccessKeyId": key.access_key_id(),
+        "SecretAccessKey": key.secret_access_key(),
+        "note": "kept",
+    });
+    let arn = Sm::new(&conf)
+        .create_secret()
+        .name(unique("rotgen-iam-secret-"))
+        .secret_string(value.to_string())
+        .send()
+        .await
+        .unwrap()
+        .arn()
+        .unwrap()
+        .to_string();
+    Case {
+        user,
+        arn,
+        first_key: key.access_key_id().to_string(),
+    }
+}
+
+async fn keys(user: &str) -> Vec<(String, bool)> {
+    Iam::new(&config().await)
+        .list_access_keys()
+        .user_name(user)
+        .send()
+        .await
+        .unwrap()
+        .access_key_metadata()
+        .iter()
+        .map(|k| {
+            (
+                k.access_key_id().unwrap().to_string(),
+                k.status() == Some(&aws_sdk_iam::types::StatusType::Active),
+            )
+        })
+        .collect()
+}
+
+async fn stage(arn: &str, stage: &str) -> Option<SecretValue> {
+    let out = Sm::new(&config().await)
+        .get_secret_value()
+        .secret_id(arn)
+        .version_stage(stage)
+        .send()
+        .await
+        .ok()?;
+    Some(SecretValue::parse(out.secret_string()?))
+}
+
+fn field(v: &SecretValue, key: &str) -> String {
+    v.json().unwrap()[key].as_str().unwrap().to_string()
+}
+
+/// The IAM issuer with a fault plan over its calls.
+struct FaultyIssuer<'a> {
+    inner: IamKeys,
+    faults: &'a Faults,
+}
+
+fn injected() -> BackendError {
+    BackendError::new(ErrorKind::Unavailable, "injected failure")
+}
+
+macro_rules! faulty {
+    ($self:ident, $call:expr) => {{
+        if $self.faults.hit() {
+            if $self.faults.after {
+                let _ = $call.await;
+            }
+            return Err(injected());
+        }
+        $call.await
+    }};
+}
+
+impl Issuer for FaultyIssuer<'_> {
+    fn principal_key(&self) -> &'static str {
+        self.inner.principal_key()
+    }
+    fn id_key(&self) -> &'static str {
+        self.inner.id_key()
+    }
+    fn fields(&self) -> &'static [&'static str] {
+        self.inner.fields()
+    }
+    fn limit(&self) -> usize {
+        self.inner.limit()
+    }
+    async fn list(&self, p: &str) -> Result<Vec<Credential>, BackendError> {
+        faulty!(self, self.inner.list(p))
+    }
+    async fn create(&self, p: &str) -> Result<Map<String, Value>, BackendError> {
+        faulty!(self, self.inner.create(p))
+    }
+    async fn deactivate(&self, p: &str, id: &str) -> Result<(), BackendError> {
+        faulty!(self, self.inner.deactivate(p, id))
+    }
+    async fn delete(&self, p: &str, id: &str) -> Result<(), BackendError> {
+        faulty!(self, self.inner.delete(p, id))
+    }
+    async fn whoami(&self, creds: &SecretValue) -> Result<Option<String>, BackendError> {
+        faulty!(self, self.inner.whoami(creds))
+    }
+}
+
+fn backend<I: Issuer>(issuer: I, users: &str, previous: Previous) -> Issued<I> {
+    Issued {
+        issuer,
+        allowed: Principals::parse(USERS_VAR, Some(users)),
+        previous,
+        test_waits: Vec::new(),
+    }
+}
+
+async fn handler(users: &str, previous: Previous) -> Handler<AwsStore, Issued<IamKeys>> {
+    Handler {
+        rotator: Rotator {
+            store: AwsStore::from_env().await,
+            backend: backend(IamKeys::default(), users, previous),
+            strategy: Strategy::SingleUser,
+            policy: PasswordPolicy::from_vars(&std::collections::HashMap::new(), "aws-iam")
+                .unwrap(),
+            masters: Masters::default(),
+        },
+    }
+}
+
+/// After `n` rotations: both stages' keys authenticate as the user, the user holds
+/// exactly those keys, and the rest of the secret is unchanged.
+async fn check_rotated(c: &Case, previous: Previous) {
+    let current = stage(&c.arn, "AWSCURRENT").await.unwrap();
+    let prior = stage(&c.arn, "AWSPREVIOUS").await.unwrap();
+    let keys_now = keys(&c.user).await;
+    let (cur, prev) = (field(&current, "AccessKeyId"), field(&prior, "AccessKeyId"));
+    assert_ne!(cur, prev);
+    let mut ids: Vec<&str> = keys_now.iter().map(|(k, _)| k.as_str()).collect();
+    ids.sort();
+    let mut want = vec![cur.as_str(), prev.as_str()];
+    want.sort();
+    assert_eq!(
+        ids, want,
+        "the user holds AWSCURRENT's and AWSPREVIOUS's keys only"
+    );
+    assert!(keys_now.iter().any(|(k, active)| *k == cur && *active));
+    let prev_active = keys_now.iter().any(|(k, active)| *k == prev && *active);
+    assert_eq!(prev_active, previous == Previous::Keep);
+    let iam = IamKeys::default();
+    assert_eq!(
+        iam.whoami(&current).await.unwrap().as_deref(),
+        Some(c.user.as_str())
+    );
+    assert_eq!(field(&current, "UserName"), c.user);
+    assert_eq!(current.json().unwrap()["note"], "kept");
+}
+
+#[test]
+fn two_rotations_keep_the_previous_key_working() {
+    if !moto() {
+        return;
+    }
+    rt().block_on(async {
+        for previous in [Previous::Keep, Previous::Deactivate] {
+            let c = case().await;
+            let h = handler(&c.user, previous).await;
+            rotate(&h, &c.arn, false).await.unwrap();
+            check_rotated(&c, previous).await;
+            // The first rotation's AWSPREVIOUS is the key the user started with.
+            let prior = stage(&c.arn, "AWSPREVIOUS").await.unwrap();
+            assert_eq!(field(&prior, "AccessKeyId"), c.first_key);
+            rotate(&h, &c.arn, false).await.unwrap();
+            check_rotated(&c, previous).await;
+            // The key of two rotations ago is gone.
+            assert!(!keys(&c.user).await.iter().any(|(k, _)| *k == c.first_key));
+        }
+    });
+}
+
+/// The four steps of one rotation with a fault plan over every call (Secrets Manager,
+/// IAM, STS), each failed step retried up to three times as Secrets Manager would.
+async fn rotate_with_faults(c: &Case, faults: &Faults) -> Result<(), String> {
+    let token = uuid::Uuid::new_v4().to_string();
+    let rotator = Rotator {
+        store: FaultyStore {
+            inner: AwsStore::from_env().await,
+            faults,
+        },
+        backend: backend(
+            FaultyIssuer {
+                inner: IamKeys::default(),
+                faults,
+            },
+            &c.user,
+            Previous::Keep,
+        ),
+        strategy: Strategy::SingleUser,
+        policy: PasswordPolicy::from_vars(&std::collections::HashMap::new(), "aws-iam").unwrap(),
+        masters: Masters::default(),
+    };
+    for step in Step::ALL {
+        let event = RotationEvent {
+            step,
+            secret_id: c.arn.clone(),
+            token: token.clone(),
+            rotation_token: None,
+        };
+        let mut result = Err(String::new());
+        for _ in 0..3 {
+            result = rotator
+                .handle(&event, Caller::Cli)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string());
+            if result.is_ok() {
+                break;
+            }
+        }
+        result?;
+    }
+    Ok(())
+}
+
+#[test]
+fn a_failure_at_any_call_leaves_working_keys_and_no_orphan() {
+    if !moto() {
+        return;
+    }
+    rt().block_on(async {
+        // A user that already holds two keys (after one rotation), so the rotation also
+        // revokes one: every kind of call is on the path.
+        let base = |c: Case| async move {
+            rotate(&handler(&c.user, Previous::Keep).await, &c.arn, false)
+                .await
+                .unwrap();
+            c
+        };
+        let counter = Faults::default();
+        let c = base(case().await).await;
+        rotate_with_faults(&c, &counter).await.unwrap();
+        let total = counter.calls();
+        assert!(total > 10, "{total} calls");
+        for n in 0..total {
+            for after in [false, true] {
+                let c = base(case().await).await;
+                let faults = Faults::at(n, after);
+                rotate_with_faults(&c, &faults)
+                    .await
+                    .unwrap_or_else(|e| panic!("failure at call {n} (after: {after}): {e}"));
+                assert!(faults.fired.load(Ordering::SeqCst));
+                check_rotated(&c, Previous::Keep).await;
+            }
+        }
+    });
+}
+
+#[test]
+fn an_orphan_key_from_a_failed_attempt_is_deleted_and_a_foreign_one_is_not() {
+    if !moto() {
+        return;
+    }
+    rt().block_on(async {
+        let c = case().await;
+        let iam = Iam::new(&config().await);
+        // An attempt that issued a key and died before storing it.
+        let orphan = iam
+            .create_access_key()
+            .user_name(&c.user)
+            .send()
+            .await
+            .unwrap()
+            .access_key()
+            .unwrap()
+            .access_key_id()
+            .to_string();
+        let h = handler(&c.user, Previous::Keep).await;
+        rotate(&h, &c.arn, false).await.unwrap();
+        assert!(!keys(&c.user).await.iter().any(|(k, _)| *k == orphan));
+        check_rotated(&c, Previous::Keep).await;
+    });
+}
+
+#[test]
+fn a_secret_gets_keys_only_for_the_user_its_key_proves_and_the_function_names() {
+    if !moto() {
+        return;
+    }
+    rt().block_on(async {
+        let victim = case().await;
+        let attacker = case().await;
+        let both = format!("{},{}", victim.user, attacker.user);
+        // The attacker writes the victim's user name into their own secret.
+        let mut value = stage(&attacker.arn, "AWSCURRENT").await.unwrap();
+        if let SecretValue::Json(m) = &mut value {
+            m.insert("UserName".into(), json!(victim.user));
+        }
+        Sm::new(&config().await)
+            .put_secret_value()
+            .secret_id(&attacker.arn)
+            .secret_string(value.to_secret_string())
+            .send()
+            .await
+            .unwrap();
+        let before = keys(&victim.user).await;
+        let e = rotate(&handler(&both, Previous::Keep).await, &attacker.arn, false)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(&format!("authenticate as `{}`", attacker.user)),
+            "{e}"
+        );
+        assert_eq!(keys(&victim.user).await, before, "no key issued or revoked");
+        // A user the function's configuration does not name.
+        let e = rotate(
+            &handler("someone-else", Previous::Keep).await,
+            &victim.arn,
+            false,
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains(USERS_VAR), "{e}");
+        assert_eq!(keys(&victim.user).await, before);
+        // A key of the user that no stage holds and that is older than AWSCURRENT's is
+        // not rotgen's: it is left alone, nothing is issued, and the step says why.
+        let c = case_with(true).await;
+        let before = keys(&c.user).await;
+        assert_eq!(before.len(), 2);
+        let e = rotate(&handler(&c.user, Previous::Keep).await, &c.arn, false)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("rotgen deletes only what it issued"), "{e}");
+        assert_eq!(keys(&c.user).await, before);
+    });
+}
