@@ -14,10 +14,10 @@
 
 use aws_sdk_iam::Client as Iam;
 use aws_sdk_secretsmanager::Client as Sm;
-use rotgen::backends::aws_iam::{IamKeys, Issued, Previous, USERS_VAR};
+use rotgen::backends::aws_iam::{IamKeys, USERS_VAR};
 use rotgen::function::rotate;
 use rotgen::rotation::backend::{BackendError, ErrorKind, Strategy};
-use rotgen::rotation::issued::{Credential, Issuer, Principals};
+use rotgen::rotation::issued::{Credential, Issued, Issuer, Previous, Principals};
 use rotgen::rotation::lambda::Handler;
 use rotgen::rotation::password::PasswordPolicy;
 use rotgen::rotation::secret::SecretValue;
@@ -432,4 +432,37 @@ fn a_secret_gets_keys_only_for_the_user_its_key_proves_and_the_function_names() 
         assert!(e.contains("rotgen deletes only what it issued"), "{e}");
         assert_eq!(keys(&c.user).await, before);
     });
+}
+
+#[test]
+fn rotgen_rotate_rotates_an_iam_user_twice() {
+    if !moto() {
+        return;
+    }
+    let c = rt().block_on(case());
+    let bin = env!("CARGO_BIN_EXE_rotgen");
+    for round in 1..=2 {
+        let out = std::process::Command::new(bin)
+            .args(["rotate", "--secret-id", &c.arn, "--service", "aws-iam"])
+            .env(USERS_VAR, &c.user)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "round {round}: {err}");
+        rt().block_on(check_rotated(&c, Previous::Keep));
+        // No key's secret part reaches the output.
+        let current = rt().block_on(stage(&c.arn, "AWSCURRENT")).unwrap();
+        let secret = field(&current, "SecretAccessKey");
+        assert!(!err.contains(&secret) && !String::from_utf8_lossy(&out.stdout).contains(&secret));
+    }
+    // Without the function's configuration naming the user, nothing happens.
+    let before = rt().block_on(keys(&c.user));
+    let out = std::process::Command::new(bin)
+        .args(["rotate", "--secret-id", &c.arn, "--service", "aws-iam"])
+        .env_remove(USERS_VAR)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains(USERS_VAR));
+    assert_eq!(rt().block_on(keys(&c.user)), before);
 }

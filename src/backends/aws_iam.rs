@@ -25,8 +25,9 @@
 //! The function's role needs `iam:ListAccessKeys`, `iam:CreateAccessKey`,
 //! `iam:UpdateAccessKey` and `iam:DeleteAccessKey` on those users only.
 
-use crate::rotation::backend::{Backend, BackendError, ErrorKind, SetPassword};
+use crate::rotation::backend::{BackendError, ErrorKind};
 use crate::rotation::issued::{self, Credential, Issuer, Principals};
+pub use crate::rotation::issued::{Issued, Previous};
 use crate::rotation::secret::SecretValue;
 use serde_json::{Map, Value};
 use std::time::Duration;
@@ -47,26 +48,6 @@ const TEST_WAITS: [Duration; 5] = [
     Duration::from_secs(4),
     Duration::from_secs(5),
 ];
-
-/// What finishSecret does with AWSPREVIOUS's key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Previous {
-    Keep,
-    Deactivate,
-}
-
-impl Previous {
-    pub fn parse(value: Option<&str>) -> Result<Previous, BackendError> {
-        match value.map(str::trim) {
-            None | Some("") | Some("keep") => Ok(Previous::Keep),
-            Some("deactivate") => Ok(Previous::Deactivate),
-            Some(other) => Err(BackendError::new(
-                ErrorKind::Config,
-                format!("{PREVIOUS_VAR} is `{other}`; it takes keep or deactivate"),
-            )),
-        }
-    }
-}
 
 /// IAM and STS, through the AWS SDK (clients built on first use, then kept).
 #[derive(Debug, Default)]
@@ -273,16 +254,6 @@ where
     }
 }
 
-/// A service whose credentials an [`Issuer`] issues, as a [`Backend`].
-#[derive(Debug)]
-pub struct Issued<I> {
-    pub issuer: I,
-    pub allowed: Principals,
-    pub previous: Previous,
-    /// testSecret's waits for a new credential to be accepted.
-    pub test_waits: Vec<Duration>,
-}
-
 /// The `aws-iam` backend.
 pub type AwsIam = Issued<IamKeys>;
 
@@ -292,58 +263,8 @@ impl AwsIam {
         Ok(Issued {
             issuer: IamKeys::default(),
             allowed: Principals::parse(USERS_VAR, std::env::var(USERS_VAR).ok().as_deref()),
-            previous: Previous::parse(std::env::var(PREVIOUS_VAR).ok().as_deref())?,
+            previous: Previous::parse(PREVIOUS_VAR, std::env::var(PREVIOUS_VAR).ok().as_deref())?,
             test_waits: TEST_WAITS.to_vec(),
         })
-    }
-}
-
-impl<I: Issuer> Backend for Issued<I> {
-    async fn login(&self, creds: &SecretValue) -> Result<bool, BackendError> {
-        let principal = issued::field(creds, self.issuer.principal_key())?;
-        Ok(self.issuer.whoami(creds).await?.as_deref() == Some(principal))
-    }
-
-    async fn set_password(&self, _req: SetPassword<'_>) -> Result<(), BackendError> {
-        Err(BackendError::new(
-            ErrorKind::Config,
-            "this service issues its credentials; there is no password to set",
-        ))
-    }
-
-    async fn test(&self, creds: &SecretValue) -> Result<(), BackendError> {
-        issued::test(&self.issuer, creds, &self.test_waits).await
-    }
-
-    fn cleans_up(&self) -> bool {
-        self.previous == Previous::Deactivate
-    }
-
-    async fn finish(
-        &self,
-        current: &SecretValue,
-        previous: Option<&SecretValue>,
-    ) -> Result<(), BackendError> {
-        issued::deactivate_previous(&self.issuer, current, previous).await
-    }
-
-    fn issues(&self) -> bool {
-        true
-    }
-
-    fn issued_fields(&self) -> &'static [&'static str] {
-        self.issuer.fields()
-    }
-
-    async fn issue(
-        &self,
-        current: &SecretValue,
-        previous: Option<&SecretValue>,
-    ) -> Result<Map<String, Value>, BackendError> {
-        issued::issue(&self.issuer, &self.allowed, current, previous).await
-    }
-
-    async fn confirm_issued(&self, pending: &SecretValue) -> Result<(), BackendError> {
-        issued::confirm(&self.issuer, pending).await
     }
 }

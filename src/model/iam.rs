@@ -24,25 +24,30 @@ pub(super) fn statements(members: &[Resolved], log_group_id: &str) -> Vec<Value>
         }
     }
     let (arns, masters, keys) = (arns.values, masters.values, keys.values);
-    let mut out = vec![
-        json!({
-            "Sid": "RotateSecrets",
-            "Effect": "Allow",
-            "Action": [
-                "secretsmanager:DescribeSecret",
-                "secretsmanager:GetSecretValue",
-                "secretsmanager:PutSecretValue",
-                "secretsmanager:UpdateSecretVersionStage",
-            ],
-            "Resource": arns,
-        }),
-        json!({
+    let users: Vec<&str> = members
+        .iter()
+        .filter_map(|m| m.iam_user.as_deref())
+        .collect();
+    let mut out = vec![json!({
+        "Sid": "RotateSecrets",
+        "Effect": "Allow",
+        "Action": [
+            "secretsmanager:DescribeSecret",
+            "secretsmanager:GetSecretValue",
+            "secretsmanager:PutSecretValue",
+            "secretsmanager:UpdateSecretVersionStage",
+        ],
+        "Resource": arns,
+    })];
+    // aws-iam functions issue keys, and choose no password.
+    if users.len() < members.len() {
+        out.push(json!({
             "Sid": "GeneratePasswords",
             "Effect": "Allow",
             "Action": "secretsmanager:GetRandomPassword",
             "Resource": "*",
-        }),
-    ];
+        }));
+    }
     if !masters.is_empty() {
         out.push(json!({
             "Sid": "ReadMasterSecrets",
@@ -58,6 +63,20 @@ pub(super) fn statements(members: &[Resolved], log_group_id: &str) -> Vec<Value>
             "Action": ["kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey"],
             "Resource": keys,
             "Condition": {"StringEquals": {"kms:ViaService": sub("secretsmanager.${AWS::Region}.${AWS::URLSuffix}")}},
+        }));
+    }
+    if !users.is_empty() {
+        let mut seen = std::collections::HashSet::new();
+        let resources: Vec<Value> = users
+            .iter()
+            .filter(|u| seen.insert(**u))
+            .map(|u| iam_user_arn(u))
+            .collect();
+        out.push(json!({
+            "Sid": "ManageAccessKeys",
+            "Effect": "Allow",
+            "Action": ["iam:CreateAccessKey", "iam:DeleteAccessKey", "iam:ListAccessKeys", "iam:UpdateAccessKey"],
+            "Resource": resources,
         }));
     }
     out.push(json!({
@@ -98,6 +117,13 @@ impl<'a> Unique<'a> {
     }
 }
 
+/// The ARN of an IAM user given as `NAME` or `PATH/NAME`.
+pub(super) fn iam_user_arn(user: &str) -> Value {
+    sub(&format!(
+        "arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:user/{user}"
+    ))
+}
+
 /// What a secret adds to its role's policy: its ARN, master secret and keys (keyed by
 /// their JSON text, for de-duplication).
 pub(super) fn policy_items(r: &Resolved) -> Vec<(String, Value)> {
@@ -106,6 +132,9 @@ pub(super) fn policy_items(r: &Resolved) -> Vec<(String, Value)> {
     out.extend(r.kms_keys.iter().cloned());
     if let Some(k) = r.create.as_ref().and_then(|c| c.kms_key.clone()) {
         out.push(k);
+    }
+    if let Some(u) = &r.iam_user {
+        out.push(iam_user_arn(u));
     }
     out.into_iter().map(|v| (v.to_string(), v)).collect()
 }

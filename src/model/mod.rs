@@ -224,6 +224,7 @@ impl Group {
     /// without copying them first.
     pub fn without_secrets(&self) -> Group {
         Group {
+            in_vpc: self.in_vpc,
             label: self.label.clone(),
             service: self.service.clone(),
             strategy: self.strategy.clone(),
@@ -363,6 +364,8 @@ pub struct Ingress {
 /// One rotation function and the secrets it rotates.
 #[derive(Debug, Clone, Serialize)]
 pub struct Group {
+    /// Whether the function runs in the spec's VPC (all but aws-iam's, when there is one).
+    pub in_vpc: bool,
     pub label: String,
     pub service: String,
     pub strategy: String,
@@ -441,6 +444,8 @@ struct Resolved {
     kms_keys: Vec<Value>,
     create: Option<CreateModel>,
     port: u16,
+    /// aws-iam: the IAM user whose keys the secret holds.
+    iam_user: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -457,6 +462,13 @@ struct Password {
 /// AWS's rotation functions' default `EXCLUDE_CHARACTERS`.
 const DEFAULT_EXCLUDE: &str = "/@\"'\\";
 
+/// Whether the function of `service` runs in the spec's VPC. aws-iam's does not: IAM and
+/// STS are public AWS endpoints (IAM has no interface endpoint), and it reaches no
+/// private network.
+fn in_vpc(service: &str) -> bool {
+    service != "aws-iam"
+}
+
 fn default_port(service: &str) -> u16 {
     match service {
         "postgres" => 5432,
@@ -466,11 +478,16 @@ fn default_port(service: &str) -> u16 {
     }
 }
 
+/// `postgres` → `Postgres`, `aws-iam` → `AwsIam`: a service's name as a logical ID part.
 fn capitalize(s: &str) -> String {
-    let mut c = s.chars();
-    c.next()
-        .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
-        .unwrap_or_default()
+    s.split('-')
+        .map(|part| {
+            let mut c = part.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
 }
 
 fn sub(template: &str) -> Value {
@@ -743,7 +760,8 @@ impl Cx {
             } else {
                 endpoint_url(&e.id)
             };
-            for g in &mut groups {
+            // Not the functions outside the VPC: the endpoint's addresses are private.
+            for g in groups.iter_mut().filter(|g| g.in_vpc) {
                 g.environment
                     .insert("SECRETS_MANAGER_ENDPOINT".into(), url.clone());
             }
@@ -1087,7 +1105,12 @@ impl Cx {
             );
         }
 
-        let mut service_ports: Vec<u16> = secrets.iter().map(|s| s.port).collect();
+        // aws-iam functions run outside the VPC (see `Group::in_vpc`).
+        let mut service_ports: Vec<u16> = secrets
+            .iter()
+            .filter(|s| in_vpc(&s.service))
+            .map(|s| s.port)
+            .collect();
         service_ports.sort_unstable();
         service_ports.dedup();
         let has_http = secrets.iter().any(|s| s.service == "http");
@@ -1427,8 +1450,9 @@ impl Cx {
                 .strategy
                 .as_ref()
                 .map_or("single-user", |s| s.v.as_str());
+            let alternates = matches!(service, "postgres" | "mysql" | "mariadb" | "redis");
             match (strategy, &secret.master_secret_arn) {
-                ("alternating-users", None) => {
+                ("alternating-users", None) if alternates => {
                     let loc = secret
                         .strategy
                         .as_ref()
@@ -1440,6 +1464,13 @@ impl Cx {
                     self.err(
                         &m.loc,
                         "a random secret has no user, so no master changes its password",
+                        "remove master_secret_arn",
+                    );
+                }
+                ("single-user", Some(m)) if service == "aws-iam" => {
+                    self.err(
+                        &m.loc,
+                        "an aws-iam secret needs no master: the function's own role manages the user's access keys",
                         "remove master_secret_arn",
                     );
                 }
@@ -1455,6 +1486,7 @@ impl Cx {
                     .clone();
                 self.err(&loc, format!("{service} does not rotate with alternating users"), match service {
                     "http" => "use single-user: how an http service keeps two users is its own business (see the http contract)",
+                    "aws-iam" => "use single-user: a user holds two access keys, which gives the same zero downtime",
                     _ => "use strategy = \"single-user\": there are no users to alternate",
                 });
             }
@@ -1587,6 +1619,7 @@ impl Cx {
                     refs.insert(short, secret.loc.clone());
                 }
             }
+            let iam_user = self.iam_user(secret, service);
             let password = self.password(spec, secret, service);
             let schedule = self.schedule(spec, secret);
             self.check_lit(
@@ -1654,9 +1687,50 @@ impl Cx {
                 kms_keys,
                 create,
                 port,
+                iam_user,
             });
         }
         out
+    }
+
+    /// An aws-iam secret's `user`: required there, refused elsewhere.
+    fn iam_user(&mut self, secret: &spec::Secret, service: &str) -> Option<String> {
+        match (&secret.user, service) {
+            (Some(u), "aws-iam") => {
+                // NAME, or PATH/NAME for a user with a path (its ARN holds the path).
+                let part_ok = |p: &str| {
+                    !p.is_empty()
+                        && p.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
+                };
+                let name = u.v.rsplit('/').next().unwrap_or("");
+                if name.len() > 64 || u.v.len() > 512 || !u.v.split('/').all(part_ok) {
+                    self.err(
+                        &u.loc,
+                        format!("`{}` is not an IAM user name", u.v),
+                        "write the user's name (1 to 64 letters, digits and + = , . @ _ -), or PATH/NAME for a user with a path",
+                    );
+                }
+                Some(u.v.clone())
+            }
+            (None, "aws-iam") => {
+                self.err(
+                    &secret.loc,
+                    "an aws-iam secret needs `user`",
+                    "add user = \"NAME\": the IAM user whose access keys the secret holds",
+                );
+                None
+            }
+            (Some(u), _) => {
+                self.err(
+                    &u.loc,
+                    format!("`user` is for aws-iam secrets; this one is {service}"),
+                    "remove user (a database secret names its user in its value)",
+                );
+                None
+            }
+            (None, _) => None,
+        }
     }
 
     fn create(
@@ -1668,6 +1742,14 @@ impl Cx {
         spec: &Spec,
     ) -> Option<CreateModel> {
         let id = secret.id.as_ref().map_or("", |i| i.v.as_str());
+        if service == "aws-iam" {
+            self.err(
+                &c.loc,
+                "an aws-iam secret cannot be created here: its value is an access key, which only IAM issues",
+                "create the user's first key (aws iam create-access-key), store it in a secret as {\"UserName\", \"AccessKeyId\", \"SecretAccessKey\"}, and name that secret with name or arn",
+            );
+            return None;
+        }
         let needs: &[&str] = match service {
             "postgres" | "mysql" | "mariadb" | "redis" => &["username", "host"],
             "http" => &["username", "url"],
@@ -1992,33 +2074,54 @@ impl Cx {
                 };
                 environment.insert(crate::rotation::trust::MASTERS_VAR.into(), value);
             }
-            environment.insert("PASSWORD_LENGTH".into(), json!(password.length.to_string()));
-            environment.insert(
-                "EXCLUDE_CHARACTERS".into(),
-                json!(password.exclude_characters),
-            );
-            environment.insert(
-                "EXCLUDE_NUMBERS".into(),
-                json!(password.exclude_numbers.to_string()),
-            );
-            environment.insert(
-                "EXCLUDE_PUNCTUATION".into(),
-                json!(password.exclude_punctuation.to_string()),
-            );
-            environment.insert(
-                "EXCLUDE_UPPERCASE".into(),
-                json!(password.exclude_uppercase.to_string()),
-            );
-            environment.insert(
-                "EXCLUDE_LOWERCASE".into(),
-                json!(password.exclude_lowercase.to_string()),
-            );
-            environment.insert(
-                "REQUIRE_EACH_INCLUDED_TYPE".into(),
-                json!(password.require_each_included_type.to_string()),
-            );
+            // The password policy (aws-iam functions choose no password).
+            if service != "aws-iam" {
+                environment.insert("PASSWORD_LENGTH".into(), json!(password.length.to_string()));
+                environment.insert(
+                    "EXCLUDE_CHARACTERS".into(),
+                    json!(password.exclude_characters),
+                );
+                environment.insert(
+                    "EXCLUDE_NUMBERS".into(),
+                    json!(password.exclude_numbers.to_string()),
+                );
+                environment.insert(
+                    "EXCLUDE_PUNCTUATION".into(),
+                    json!(password.exclude_punctuation.to_string()),
+                );
+                environment.insert(
+                    "EXCLUDE_UPPERCASE".into(),
+                    json!(password.exclude_uppercase.to_string()),
+                );
+                environment.insert(
+                    "EXCLUDE_LOWERCASE".into(),
+                    json!(password.exclude_lowercase.to_string()),
+                );
+                environment.insert(
+                    "REQUIRE_EACH_INCLUDED_TYPE".into(),
+                    json!(password.require_each_included_type.to_string()),
+                );
+            }
+            if service == "aws-iam" {
+                // The users' names, without their paths (what the secrets say).
+                let mut users: Vec<&str> = Vec::new();
+                for u in members.iter().filter_map(|m| m.iam_user.as_deref()) {
+                    let name = u.rsplit('/').next().unwrap_or(u);
+                    if !users.contains(&name) {
+                        users.push(name);
+                    }
+                }
+                environment.insert(
+                    crate::backends::aws_iam::USERS_VAR.into(),
+                    json!(users.join(",")),
+                );
+                if let Some(p) = &spec.function.previous_key {
+                    environment.insert(crate::backends::aws_iam::PREVIOUS_VAR.into(), json!(p.v));
+                }
+            }
+            let group_in_vpc = spec.vpc.is_some() && in_vpc(service);
             let mut managed_policies = Vec::new();
-            if spec.vpc.is_some() {
+            if group_in_vpc {
                 managed_policies.push(sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"));
             }
             let alarms = alarms_on.then(|| GroupAlarms {
@@ -2026,6 +2129,7 @@ impl Cx {
                 rules: failure_rules(&stem, members),
             });
             groups.push(Group {
+                in_vpc: group_in_vpc,
                 alarms,
                 label: label.clone(),
                 service: service.clone(),

@@ -23,10 +23,11 @@
 //! - **finishSecret**: AWSCURRENT moves; AWSPREVIOUS keeps working until the next
 //!   rotation's createSecret, unless the function deactivates it at once.
 
-use super::backend::{BackendError, ErrorKind};
+use super::backend::{Backend, BackendError, ErrorKind, SetPassword};
 use super::secret::SecretValue;
 use serde_json::{Map, Value};
 use std::future::Future;
+use std::time::Duration;
 
 /// A credential a principal holds on the service.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -284,5 +285,87 @@ pub fn check_pending(
             "AWSPENDING differs from AWSCURRENT in `{k}`, which an issued credential does not change: remove the AWSPENDING stage, then rotate again"
         )),
         None => Ok(()),
+    }
+}
+
+/// What finishSecret does with AWSPREVIOUS's credential: leave it working until the next
+/// rotation revokes it, or deactivate it at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Previous {
+    Keep,
+    Deactivate,
+}
+
+impl Previous {
+    /// From the environment variable `var` (`keep`, the default, or `deactivate`).
+    pub fn parse(var: &str, value: Option<&str>) -> Result<Previous, BackendError> {
+        match value.map(str::trim) {
+            None | Some("") | Some("keep") => Ok(Previous::Keep),
+            Some("deactivate") => Ok(Previous::Deactivate),
+            Some(other) => Err(BackendError::new(
+                ErrorKind::Config,
+                format!("{var} is `{other}`; it takes keep or deactivate"),
+            )),
+        }
+    }
+}
+
+/// A service whose credentials an [`Issuer`] issues, as a [`Backend`].
+#[derive(Debug)]
+pub struct Issued<I> {
+    pub issuer: I,
+    pub allowed: Principals,
+    pub previous: Previous,
+    /// testSecret's waits for a new credential to be accepted.
+    pub test_waits: Vec<Duration>,
+}
+
+impl<I: Issuer> Backend for Issued<I> {
+    async fn login(&self, creds: &SecretValue) -> Result<bool, BackendError> {
+        let principal = field(creds, self.issuer.principal_key())?;
+        Ok(self.issuer.whoami(creds).await?.as_deref() == Some(principal))
+    }
+
+    async fn set_password(&self, _req: SetPassword<'_>) -> Result<(), BackendError> {
+        Err(BackendError::new(
+            ErrorKind::Config,
+            "this service issues its credentials; there is no password to set",
+        ))
+    }
+
+    async fn test(&self, creds: &SecretValue) -> Result<(), BackendError> {
+        test(&self.issuer, creds, &self.test_waits).await
+    }
+
+    fn cleans_up(&self) -> bool {
+        self.previous == Previous::Deactivate
+    }
+
+    async fn finish(
+        &self,
+        current: &SecretValue,
+        previous: Option<&SecretValue>,
+    ) -> Result<(), BackendError> {
+        deactivate_previous(&self.issuer, current, previous).await
+    }
+
+    fn issues(&self) -> bool {
+        true
+    }
+
+    fn issued_fields(&self) -> &'static [&'static str] {
+        self.issuer.fields()
+    }
+
+    async fn issue(
+        &self,
+        current: &SecretValue,
+        previous: Option<&SecretValue>,
+    ) -> Result<Map<String, Value>, BackendError> {
+        issue(&self.issuer, &self.allowed, current, previous).await
+    }
+
+    async fn confirm_issued(&self, pending: &SecretValue) -> Result<(), BackendError> {
+        confirm(&self.issuer, pending).await
     }
 }

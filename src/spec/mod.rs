@@ -131,6 +131,8 @@ pub struct Function {
     pub ca_file: Option<Sp<String>>,
     pub layers: Option<Sp<ListVal>>,
     pub require_tls: Option<Sp<bool>>,
+    /// aws-iam: what finishSecret does with AWSPREVIOUS's key (`keep`, `deactivate`).
+    pub previous_key: Option<Sp<String>>,
 }
 
 #[derive(Debug, Clone)]
@@ -198,6 +200,8 @@ pub struct Secret {
     pub master_kms_key_arn: Option<Sp<Val>>,
     /// The port of an existing secret's service (created secrets say it in `create`).
     pub port: Option<Sp<i64>>,
+    /// aws-iam: the IAM user whose access keys the secret holds.
+    pub user: Option<Sp<String>>,
     pub schedule: Option<Schedule>,
     pub password: Option<Password>,
     pub create: Option<Create>,
@@ -346,6 +350,7 @@ fn spec_from(d: &mut Decoder, t: &Fields<'_>, root: &Node) -> Spec {
             ca_file: s.lit("ca_file"),
             layers: s.list("layers"),
             require_tls: s.bool("require_tls"),
+            previous_key: s.lit("previous_key"),
         })
         .unwrap_or_default();
     let vpc = t.table(d, "vpc").map(|s| Vpc {
@@ -386,6 +391,7 @@ fn spec_from(d: &mut Decoder, t: &Fields<'_>, root: &Node) -> Spec {
             kms_key_arn: s.val("kms_key_arn"),
             master_kms_key_arn: s.val("master_kms_key_arn"),
             port: s.int_lit("port"),
+            user: s.lit("user"),
             schedule: s.table(d, "schedule").map(|x| schedule_from(&x)),
             password: s.table(d, "password").map(|x| password_from(&x)),
             create: s.table(d, "create").map(|c| Create {

@@ -73,7 +73,11 @@ const fn req(name: &'static str, ty: Ty, doc: &'static str) -> Field {
 const STR: Ty = Ty::Str { expr: true };
 const LIT: Ty = Ty::Str { expr: false };
 
-pub const SERVICES: &[&str] = &["postgres", "mysql", "mariadb", "redis", "http", "random"];
+pub const SERVICES: &[&str] = &[
+    "postgres", "mysql", "mariadb", "redis", "http", "random", "aws-iam",
+];
+/// What an aws-iam function does with AWSPREVIOUS's access key at finishSecret.
+pub const PREVIOUS_KEY: &[&str] = &["keep", "deactivate"];
 pub const STRATEGIES: &[&str] = &["single-user", "alternating-users"];
 pub const FORMATS: &[&str] = &["sam", "cloudformation"];
 pub const ARCHITECTURES: &[&str] = &["arm64", "x86_64"];
@@ -214,6 +218,11 @@ pub static FUNCTION: Table = Table {
             "require_tls",
             Ty::Bool,
             "Verified TLS to the database whatever a secret's `ssl` says (default true: a secret's `ssl: false` cannot turn TLS off). Set false only for a server without TLS.",
+        ),
+        f(
+            "previous_key",
+            Ty::Enum(PREVIOUS_KEY),
+            "aws-iam: `keep` (default: AWSPREVIOUS's access key works until the next rotation deletes it) or `deactivate` (finishSecret deactivates it at once; it can be reactivated until the next rotation).",
         ),
     ],
 };
@@ -401,7 +410,7 @@ pub static SECRET: Table = Table {
         req(
             "service",
             Ty::Enum(SERVICES),
-            "What the secret logs in to: postgres, mysql, mariadb, redis, http or random.",
+            "What the secret logs in to: postgres, mysql, mariadb, redis, http, random, or aws-iam (an IAM user's access keys).",
         ),
         f(
             "strategy",
@@ -431,6 +440,11 @@ pub static SECRET: Table = Table {
                 expr: false,
             },
             "The port of an existing secret's service, when not its usual one: the function's security group allows egress to it. (A created secret says it in create.)",
+        ),
+        f(
+            "user",
+            LIT,
+            "aws-iam: the IAM user whose access keys the secret holds; the function may manage that user's keys only.",
         ),
         f(
             "schedule",
