@@ -90,12 +90,7 @@ pub fn compile(
     for g in &mut model.groups {
         g.template_file = nested_file(&g.template_file);
     }
-    let mut main = render::main_template(&model)?;
-    let mut nested = if model.nested {
-        render_nested(&model)?
-    } else {
-        Vec::new()
-    };
+    let (mut main, mut nested) = render_all(&model)?;
     if !model.parameters.is_empty() {
         pass_parameters(&model, &mut main, &mut nested);
     }
@@ -191,13 +186,25 @@ fn export_outputs(main: &mut Value) {
     }
 }
 
-/// The nested templates, rendered on every core (each is independent).
-fn render_nested(model: &Model) -> Result<Vec<(String, Value)>, Error> {
-    par::map(&model.groups, |g| {
-        Ok((g.template_file.clone(), render::nested_template(model, g)?))
+/// The main template and the nested ones, rendered on every core (each is independent).
+fn render_all(model: &Model) -> Result<(Value, Vec<(String, Value)>), Error> {
+    let mut jobs: Vec<Option<&model::Group>> = vec![None];
+    if model.nested {
+        jobs.extend(model.groups.iter().map(Some));
+    }
+    let mut rendered = par::map(&jobs, |job| match job {
+        None => render::main_template(model),
+        Some(g) => render::nested_template(model, g),
     })
-    .into_iter()
-    .collect()
+    .into_iter();
+    let main = rendered.next().expect("the main template's job")?;
+    let nested = model
+        .groups
+        .iter()
+        .zip(rendered)
+        .map(|(g, v)| Ok((g.template_file.clone(), v?)))
+        .collect::<Result<_, Error>>()?;
+    Ok((main, nested))
 }
 
 /// Compiles a spec decoded with problems or not: every problem of the decoder and of the

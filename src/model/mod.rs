@@ -428,6 +428,9 @@ struct Cx {
     default_schedule: Option<(Value, Option<bool>)>,
 }
 
+/// Secrets of one (service, strategy, password policy) that one function rotates.
+type Chunk = (String, String, Password, Vec<Resolved>);
+
 /// A secret after validation, before it is placed in a group.
 struct Resolved {
     id: String,
@@ -2002,8 +2005,11 @@ impl Cx {
         };
         let single = chunks.len() == 1;
         let alarms_on = alarms_enabled(spec);
-        let mut groups = Vec::new();
-        for (i, (service, strategy, password, members)) in chunks.iter().enumerate() {
+        // Each group is built on its own (on every core for a large spec); the one problem
+        // a group can have is reported afterwards, in order.
+        let indexed: Vec<(usize, &Chunk)> = chunks.iter().enumerate().collect();
+        let built = crate::par::map(&indexed, |&(i, (service, strategy, password, members))| {
+            let mut too_long = None;
             let base = base_label(service, strategy);
             let same: Vec<usize> = chunks
                 .iter()
@@ -2024,7 +2030,9 @@ impl Cx {
             let mut statements = statements(members, &log_group_id);
             let len = policy_len(&statements);
             if len > ROLE_POLICY_LIMIT {
-                self.err(&Loc::Whole, format!("the role for {label} would need a {len}-character policy"), "IAM allows 10,240 characters; fewer KMS keys or master secrets per secret would fit");
+                too_long = Some(format!(
+                    "the role for {label} would need a {len}-character policy"
+                ));
             }
             statements.retain(|s| !s.is_null());
             let suffix_name = |v: &Sp<Val>| -> Value {
@@ -2128,7 +2136,7 @@ impl Cx {
                 errors_alarm_id: format!("{stem}ErrorsAlarm"),
                 rules: failure_rules(&stem, members),
             });
-            groups.push(Group {
+            let group = Group {
                 in_vpc: group_in_vpc,
                 alarms,
                 label: label.clone(),
@@ -2157,7 +2165,15 @@ impl Cx {
                         create: s.create.clone(),
                     })
                     .collect(),
-            });
+            };
+            (group, too_long)
+        });
+        let mut groups = Vec::with_capacity(built.len());
+        for (group, too_long) in built {
+            if let Some(message) = too_long {
+                self.err(&Loc::Whole, message, "IAM allows 10,240 characters; fewer KMS keys or master secrets per secret would fit");
+            }
+            groups.push(group);
         }
         self.check_names(spec, &groups, single);
         groups
