@@ -23,8 +23,14 @@ pub fn short_lived_allocator() {
 /// `f` over `items` on every core; the results in the items' order. Small inputs stay on
 /// this thread.
 pub fn map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    map_from(2, items, f)
+}
+
+/// [`map`], on this thread alone below `min` items: starting threads costs more than
+/// a few small jobs (a spec of ten secrets, each rotation of the macro).
+pub fn map_from<T: Sync, R: Send>(min: usize, items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if items.len() < 2 || threads == 1 {
+    if items.len() < min.max(2) || threads == 1 {
         return items.iter().map(&f).collect();
     }
     let chunk = items.len().div_ceil(threads);

@@ -428,6 +428,9 @@ struct Cx {
     default_schedule: Option<(Value, Option<bool>)>,
 }
 
+/// Below this many groups, they are built on one thread (see `par::map_from`).
+const GROUPS_IN_PARALLEL: usize = 6;
+
 /// Secrets of one (service, strategy, password policy) that one function rotates.
 type Chunk = (String, String, Password, Vec<Resolved>);
 
@@ -2008,166 +2011,177 @@ impl Cx {
         // Each group is built on its own (on every core for a large spec); the one problem
         // a group can have is reported afterwards, in order.
         let indexed: Vec<(usize, &Chunk)> = chunks.iter().enumerate().collect();
-        let built = crate::par::map(&indexed, |&(i, (service, strategy, password, members))| {
-            let mut too_long = None;
-            let base = base_label(service, strategy);
-            let same: Vec<usize> = chunks
-                .iter()
-                .enumerate()
-                .filter(|(_, c)| base_label(&c.0, &c.1) == base)
-                .map(|(j, _)| j)
-                .collect();
-            let label = if same.len() > 1 {
-                format!(
-                    "{base}{}",
-                    same.iter().position(|j| *j == i).unwrap_or(0) + 1
-                )
-            } else {
-                base
-            };
-            let stem = format!("{}{label}{}", naming.group_prefix, naming.group_suffix);
-            let log_group_id = format!("{stem}LogGroup");
-            let mut statements = statements(members, &log_group_id);
-            let len = policy_len(&statements);
-            if len > ROLE_POLICY_LIMIT {
-                too_long = Some(format!(
-                    "the role for {label} would need a {len}-character policy"
-                ));
-            }
-            statements.retain(|s| !s.is_null());
-            let suffix_name = |v: &Sp<Val>| -> Value {
-                if single {
-                    v.v.to_json()
-                } else {
-                    match &v.v {
-                        Val::Lit(s) => json!(format!("{s}-{}", label.to_ascii_lowercase())),
-                        Val::Expr(e) => json!({"Fn::Join": ["-", [e, label.to_ascii_lowercase()]]}),
-                    }
-                }
-            };
-            let mut environment = serde_json::Map::new();
-            environment.insert(
-                "SECRETS_MANAGER_ENDPOINT".into(),
-                sub("https://secretsmanager.${AWS::Region}.${AWS::URLSuffix}"),
-            );
-            environment.insert("ROTGEN_SERVICE".into(), json!(service));
-            if let Some(ca) = &spec.function.ca_file {
-                environment.insert(crate::backends::CA_FILE_VAR.into(), json!(ca.v));
-            }
-            if spec.function.require_tls.as_ref().is_none_or(|r| r.v)
-                && matches!(service.as_str(), "postgres" | "mysql" | "mariadb" | "redis")
-            {
-                environment.insert(crate::backends::REQUIRE_TLS_VAR.into(), json!("true"));
-            }
-            environment.insert("ROTGEN_STRATEGY".into(), json!(strategy));
-            // The master secrets this function may use: a secret's own `masterarn` is
-            // never enough (see rotation::trust).
-            let mut masters: Vec<&Value> = Vec::new();
-            for m in members.iter().filter_map(|s| s.master_arn.as_ref()) {
-                if !masters.contains(&m) {
-                    masters.push(m);
-                }
-            }
-            if !masters.is_empty() {
-                let value = if masters.iter().all(|m| m.is_string()) {
-                    json!(
-                        masters
-                            .iter()
-                            .filter_map(|m| m.as_str())
-                            .collect::<Vec<_>>()
-                            .join(",")
+        let built = crate::par::map_from(
+            GROUPS_IN_PARALLEL,
+            &indexed,
+            |&(i, (service, strategy, password, members))| {
+                let mut too_long = None;
+                let base = base_label(service, strategy);
+                let same: Vec<usize> = chunks
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| base_label(&c.0, &c.1) == base)
+                    .map(|(j, _)| j)
+                    .collect();
+                let label = if same.len() > 1 {
+                    format!(
+                        "{base}{}",
+                        same.iter().position(|j| *j == i).unwrap_or(0) + 1
                     )
                 } else {
-                    json!({"Fn::Join": [",", masters]})
+                    base
                 };
-                environment.insert(crate::rotation::trust::MASTERS_VAR.into(), value);
-            }
-            // The password policy (aws-iam functions choose no password).
-            if service != "aws-iam" {
-                environment.insert("PASSWORD_LENGTH".into(), json!(password.length.to_string()));
+                let stem = format!("{}{label}{}", naming.group_prefix, naming.group_suffix);
+                let log_group_id = format!("{stem}LogGroup");
+                let mut statements = statements(members, &log_group_id);
+                let len = policy_len(&statements);
+                if len > ROLE_POLICY_LIMIT {
+                    too_long = Some(format!(
+                        "the role for {label} would need a {len}-character policy"
+                    ));
+                }
+                statements.retain(|s| !s.is_null());
+                let suffix_name = |v: &Sp<Val>| -> Value {
+                    if single {
+                        v.v.to_json()
+                    } else {
+                        match &v.v {
+                            Val::Lit(s) => json!(format!("{s}-{}", label.to_ascii_lowercase())),
+                            Val::Expr(e) => {
+                                json!({"Fn::Join": ["-", [e, label.to_ascii_lowercase()]]})
+                            }
+                        }
+                    }
+                };
+                let mut environment = serde_json::Map::new();
                 environment.insert(
-                    "EXCLUDE_CHARACTERS".into(),
-                    json!(password.exclude_characters),
+                    "SECRETS_MANAGER_ENDPOINT".into(),
+                    sub("https://secretsmanager.${AWS::Region}.${AWS::URLSuffix}"),
                 );
-                environment.insert(
-                    "EXCLUDE_NUMBERS".into(),
-                    json!(password.exclude_numbers.to_string()),
-                );
-                environment.insert(
-                    "EXCLUDE_PUNCTUATION".into(),
-                    json!(password.exclude_punctuation.to_string()),
-                );
-                environment.insert(
-                    "EXCLUDE_UPPERCASE".into(),
-                    json!(password.exclude_uppercase.to_string()),
-                );
-                environment.insert(
-                    "EXCLUDE_LOWERCASE".into(),
-                    json!(password.exclude_lowercase.to_string()),
-                );
-                environment.insert(
-                    "REQUIRE_EACH_INCLUDED_TYPE".into(),
-                    json!(password.require_each_included_type.to_string()),
-                );
-            }
-            if service == "aws-iam" {
-                // The users' names, without their paths (what the secrets say).
-                let mut users: Vec<&str> = Vec::new();
-                for u in members.iter().filter_map(|m| m.iam_user.as_deref()) {
-                    let name = u.rsplit('/').next().unwrap_or(u);
-                    if !users.contains(&name) {
-                        users.push(name);
+                environment.insert("ROTGEN_SERVICE".into(), json!(service));
+                if let Some(ca) = &spec.function.ca_file {
+                    environment.insert(crate::backends::CA_FILE_VAR.into(), json!(ca.v));
+                }
+                if spec.function.require_tls.as_ref().is_none_or(|r| r.v)
+                    && matches!(service.as_str(), "postgres" | "mysql" | "mariadb" | "redis")
+                {
+                    environment.insert(crate::backends::REQUIRE_TLS_VAR.into(), json!("true"));
+                }
+                environment.insert("ROTGEN_STRATEGY".into(), json!(strategy));
+                // The master secrets this function may use: a secret's own `masterarn` is
+                // never enough (see rotation::trust).
+                let mut masters: Vec<&Value> = Vec::new();
+                for m in members.iter().filter_map(|s| s.master_arn.as_ref()) {
+                    if !masters.contains(&m) {
+                        masters.push(m);
                     }
                 }
-                environment.insert(
-                    crate::backends::aws_iam::USERS_VAR.into(),
-                    json!(users.join(",")),
-                );
-                if let Some(p) = &spec.function.previous_key {
-                    environment.insert(crate::backends::aws_iam::PREVIOUS_VAR.into(), json!(p.v));
+                if !masters.is_empty() {
+                    let value = if masters.iter().all(|m| m.is_string()) {
+                        json!(
+                            masters
+                                .iter()
+                                .filter_map(|m| m.as_str())
+                                .collect::<Vec<_>>()
+                                .join(",")
+                        )
+                    } else {
+                        json!({"Fn::Join": [",", masters]})
+                    };
+                    environment.insert(crate::rotation::trust::MASTERS_VAR.into(), value);
                 }
-            }
-            let group_in_vpc = spec.vpc.is_some() && in_vpc(service);
-            let mut managed_policies = Vec::new();
-            if group_in_vpc {
-                managed_policies.push(sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"));
-            }
-            let alarms = alarms_on.then(|| GroupAlarms {
-                errors_alarm_id: format!("{stem}ErrorsAlarm"),
-                rules: failure_rules(&stem, members),
-            });
-            let group = Group {
-                in_vpc: group_in_vpc,
-                alarms,
-                label: label.clone(),
-                service: service.clone(),
-                strategy: strategy.clone(),
-                function_id: format!("{stem}Function"),
-                role_id: format!("{stem}Role"),
-                log_group_id,
-                permission_id: format!("{stem}Permission"),
-                stack_id: format!("{stem}Stack"),
-                template_file: label.to_ascii_lowercase(),
-                function_name: spec.function.name.as_ref().map(suffix_name),
-                role_name: spec.function.role_name.as_ref().map(suffix_name),
-                environment,
-                statements,
-                managed_policies,
-                secrets: members
-                    .iter()
-                    .map(|s| SecretModel {
-                        id: s.id.clone(),
-                        service: s.service.clone(),
-                        schedule_id: format!("{}{}RotationSchedule", naming.secret_prefix, s.id),
-                        secret_id: s.secret_id.clone(),
-                        rules: s.schedule_rules.clone(),
-                        rotate_immediately: s.rotate_immediately,
-                        create: s.create.clone(),
-                    })
-                    .collect(),
-            };
-            (group, too_long)
-        });
+                // The password policy (aws-iam functions choose no password).
+                if service != "aws-iam" {
+                    environment
+                        .insert("PASSWORD_LENGTH".into(), json!(password.length.to_string()));
+                    environment.insert(
+                        "EXCLUDE_CHARACTERS".into(),
+                        json!(password.exclude_characters),
+                    );
+                    environment.insert(
+                        "EXCLUDE_NUMBERS".into(),
+                        json!(password.exclude_numbers.to_string()),
+                    );
+                    environment.insert(
+                        "EXCLUDE_PUNCTUATION".into(),
+                        json!(password.exclude_punctuation.to_string()),
+                    );
+                    environment.insert(
+                        "EXCLUDE_UPPERCASE".into(),
+                        json!(password.exclude_uppercase.to_string()),
+                    );
+                    environment.insert(
+                        "EXCLUDE_LOWERCASE".into(),
+                        json!(password.exclude_lowercase.to_string()),
+                    );
+                    environment.insert(
+                        "REQUIRE_EACH_INCLUDED_TYPE".into(),
+                        json!(password.require_each_included_type.to_string()),
+                    );
+                }
+                if service == "aws-iam" {
+                    // The users' names, without their paths (what the secrets say).
+                    let mut users: Vec<&str> = Vec::new();
+                    for u in members.iter().filter_map(|m| m.iam_user.as_deref()) {
+                        let name = u.rsplit('/').next().unwrap_or(u);
+                        if !users.contains(&name) {
+                            users.push(name);
+                        }
+                    }
+                    environment.insert(
+                        crate::backends::aws_iam::USERS_VAR.into(),
+                        json!(users.join(",")),
+                    );
+                    if let Some(p) = &spec.function.previous_key {
+                        environment
+                            .insert(crate::backends::aws_iam::PREVIOUS_VAR.into(), json!(p.v));
+                    }
+                }
+                let group_in_vpc = spec.vpc.is_some() && in_vpc(service);
+                let mut managed_policies = Vec::new();
+                if group_in_vpc {
+                    managed_policies.push(sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"));
+                }
+                let alarms = alarms_on.then(|| GroupAlarms {
+                    errors_alarm_id: format!("{stem}ErrorsAlarm"),
+                    rules: failure_rules(&stem, members),
+                });
+                let group = Group {
+                    in_vpc: group_in_vpc,
+                    alarms,
+                    label: label.clone(),
+                    service: service.clone(),
+                    strategy: strategy.clone(),
+                    function_id: format!("{stem}Function"),
+                    role_id: format!("{stem}Role"),
+                    log_group_id,
+                    permission_id: format!("{stem}Permission"),
+                    stack_id: format!("{stem}Stack"),
+                    template_file: label.to_ascii_lowercase(),
+                    function_name: spec.function.name.as_ref().map(suffix_name),
+                    role_name: spec.function.role_name.as_ref().map(suffix_name),
+                    environment,
+                    statements,
+                    managed_policies,
+                    secrets: members
+                        .iter()
+                        .map(|s| SecretModel {
+                            id: s.id.clone(),
+                            service: s.service.clone(),
+                            schedule_id: format!(
+                                "{}{}RotationSchedule",
+                                naming.secret_prefix, s.id
+                            ),
+                            secret_id: s.secret_id.clone(),
+                            rules: s.schedule_rules.clone(),
+                            rotate_immediately: s.rotate_immediately,
+                            create: s.create.clone(),
+                        })
+                        .collect(),
+                };
+                (group, too_long)
+            },
+        );
         let mut groups = Vec::with_capacity(built.len());
         for (group, too_long) in built {
             if let Some(message) = too_long {
