@@ -21,11 +21,10 @@ use rotgen::rotation::issued::{Credential, Issued, Issuer, Previous, Principals}
 use rotgen::rotation::lambda::Handler;
 use rotgen::rotation::password::PasswordPolicy;
 use rotgen::rotation::secret::SecretValue;
-use rotgen::rotation::steps::{Caller, Rotator};
+use rotgen::rotation::steps::Rotator;
 use rotgen::rotation::store::AwsStore;
-use rotgen::rotation::testing::{Faults, FaultyStore};
+use rotgen::rotation::testing::{Faults, FaultyStore, run_steps};
 use rotgen::rotation::trust::Masters;
-use rotgen::rotation::{RotationEvent, Step};
 use serde_json::{Map, Value, json};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -296,27 +295,7 @@ async fn rotate_with_faults(c: &Case, faults: &Faults) -> Result<(), String> {
         policy: PasswordPolicy::from_vars(&std::collections::HashMap::new(), "aws-iam").unwrap(),
         masters: Masters::default(),
     };
-    for step in Step::ALL {
-        let event = RotationEvent {
-            step,
-            secret_id: c.arn.clone(),
-            token: token.clone(),
-            rotation_token: None,
-        };
-        let mut result = Err(String::new());
-        for _ in 0..3 {
-            result = rotator
-                .handle(&event, Caller::Cli)
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string());
-            if result.is_ok() {
-                break;
-            }
-        }
-        result?;
-    }
-    Ok(())
+    run_steps(&rotator, &c.arn, &token, 3).await
 }
 
 #[test]

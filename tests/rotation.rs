@@ -22,7 +22,7 @@ use rotgen::rotation::password::PasswordPolicy;
 use rotgen::rotation::secret::SecretValue;
 use rotgen::rotation::steps::{Caller, Rotator};
 use rotgen::rotation::store::AwsStore;
-use rotgen::rotation::testing::{Faults, FaultyBackend, FaultyStore};
+use rotgen::rotation::testing::{Faults, FaultyBackend, FaultyStore, run_steps};
 use rotgen::rotation::trust::Masters;
 use rotgen::rotation::{RotationEvent, Step};
 use serde_json::{Value, json};
@@ -457,27 +457,7 @@ async fn rotate_with_faults(c: &Case, token: &str, faults: &Faults) -> Result<()
         policy: policy(c.service),
         masters: c.masters(),
     };
-    for step in Step::ALL {
-        let event = RotationEvent {
-            step,
-            secret_id: c.arn.clone(),
-            token: token.to_string(),
-            rotation_token: None,
-        };
-        let mut result = Err(String::new());
-        for _ in 0..3 {
-            result = rotator
-                .handle(&event, Caller::Cli)
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string());
-            if result.is_ok() {
-                break;
-            }
-        }
-        result?;
-    }
-    Ok(())
+    run_steps(&rotator, &c.arn, token, 3).await
 }
 
 #[test]

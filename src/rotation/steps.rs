@@ -289,9 +289,18 @@ impl<S: SecretStore, B: Backend> Rotator<S, B> {
         let password = self.store.random_password(&self.policy).await?;
         r.add(&password);
         let pending = current.with_credentials(username.as_deref(), &password);
+        self.store_pending(e, &pending).await
+    }
+
+    /// Stores the new value as AWSPENDING under the event's token.
+    async fn store_pending(
+        &self,
+        e: &RotationEvent,
+        pending: &SecretValue,
+    ) -> Result<Outcome, Fail> {
         self.store
             .put_pending(
-                id,
+                &e.secret_id,
                 &e.token,
                 &pending.to_secret_string(),
                 e.rotation_token.as_deref(),
@@ -328,15 +337,7 @@ impl<S: SecretStore, B: Backend> Rotator<S, B> {
         map.extend(fields);
         let pending = SecretValue::Json(map);
         r.add_secret(&pending);
-        self.store
-            .put_pending(
-                id,
-                &e.token,
-                &pending.to_secret_string(),
-                e.rotation_token.as_deref(),
-            )
-            .await?;
-        Ok(Outcome::Done)
+        self.store_pending(e, &pending).await
     }
 
     async fn set(

@@ -504,3 +504,34 @@ impl<B: Backend> Backend for FaultyBackend<'_, B> {
         self.inner.has_users()
     }
 }
+
+/// Runs the four steps of one rotation (token `token`) as Secrets Manager would, retrying
+/// each failed step up to `tries` times; the last error of a step that never passed.
+pub async fn run_steps<S: SecretStore, B: Backend>(
+    rotator: &super::steps::Rotator<S, B>,
+    secret_id: &str,
+    token: &str,
+    tries: usize,
+) -> Result<(), String> {
+    for step in super::Step::ALL {
+        let event = super::RotationEvent {
+            step,
+            secret_id: secret_id.to_string(),
+            token: token.to_string(),
+            rotation_token: None,
+        };
+        let mut result = Err(String::new());
+        for _ in 0..tries {
+            result = rotator
+                .handle(&event, super::steps::Caller::Cli)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string());
+            if result.is_ok() {
+                break;
+            }
+        }
+        result?;
+    }
+    Ok(())
+}
