@@ -12,8 +12,11 @@
 //! moto does not check an access key's signature, so "the secret key is wrong" cannot be
 //! tested here; "the key is another user's" and "the key does not exist" can.
 
+mod common;
+
 use aws_sdk_iam::Client as Iam;
 use aws_sdk_secretsmanager::Client as Sm;
+use common::{rt, unique};
 use rotgen::backends::aws_iam::{IamKeys, USERS_VAR};
 use rotgen::function::rotate;
 use rotgen::rotation::backend::{BackendError, ErrorKind, Strategy};
@@ -26,35 +29,10 @@ use rotgen::rotation::store::AwsStore;
 use rotgen::rotation::testing::{Faults, FaultyStore, run_steps};
 use rotgen::rotation::trust::Masters;
 use serde_json::{Map, Value, json};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 
 fn moto() -> bool {
-    if std::env::var("AWS_ENDPOINT_URL").is_ok_and(|v| !v.is_empty()) {
-        return true;
-    }
-    assert!(
-        std::env::var("ROTGEN_REQUIRE_SERVICES").is_err(),
-        "moto is missing: run `scripts/services.sh start` and source target/services/env"
-    );
-    eprintln!("skipping: moto is not running (scripts/services.sh start)");
-    false
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-static UNIQUE: AtomicUsize = AtomicUsize::new(0);
-
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}{}x{}",
-        std::process::id() % 100_000,
-        UNIQUE.fetch_add(1, Ordering::SeqCst)
-    )
+    common::services_running(&["AWS_ENDPOINT_URL"])
 }
 
 async fn config() -> aws_config::SdkConfig {

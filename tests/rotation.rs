@@ -28,7 +28,7 @@ use rotgen::rotation::{RotationEvent, Step};
 use serde_json::{Value, json};
 use sqlx::{AssertSqlSafe, Connection};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
@@ -36,35 +36,11 @@ fn env(name: &str) -> Option<String> {
 
 /// The services, or `None` (skip) when scripts/services.sh has not started them.
 fn services() -> Option<()> {
-    let needed = ["AWS_ENDPOINT_URL", "PG_PORT", "MYSQL_PORT", "REDIS_PORT"];
-    if needed.iter().all(|n| env(n).is_some()) {
-        return Some(());
-    }
-    assert!(
-        env("ROTGEN_REQUIRE_SERVICES").is_none(),
-        "services are missing: run `scripts/services.sh start` and source target/services/env"
-    );
-    eprintln!("skipping: services are not running (scripts/services.sh start)");
-    None
+    common::services_running(&["AWS_ENDPOINT_URL", "PG_PORT", "MYSQL_PORT", "REDIS_PORT"])
+        .then_some(())
 }
 
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-static UNIQUE: AtomicUsize = AtomicUsize::new(0);
-
-/// A name unique to this test process and call.
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}{}x{}",
-        std::process::id() % 100_000,
-        UNIQUE.fetch_add(1, Ordering::SeqCst)
-    )
-}
+use common::{rt, unique};
 
 async fn sm() -> Client {
     let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;

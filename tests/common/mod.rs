@@ -11,6 +11,41 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Whether the services these variables name are running (scripts/services.sh sets
+/// them). Without them the test skips, with a note, unless `ROTGEN_REQUIRE_SERVICES` is
+/// set: then their absence is a failure.
+pub fn services_running(needed: &[&str]) -> bool {
+    let set = |n: &str| std::env::var(n).is_ok_and(|v| !v.is_empty());
+    if needed.iter().all(|n| set(n)) {
+        return true;
+    }
+    assert!(
+        !set("ROTGEN_REQUIRE_SERVICES"),
+        "services are missing: run `scripts/services.sh start` and source target/services/env"
+    );
+    eprintln!("skipping: services are not running (scripts/services.sh start)");
+    false
+}
+
+/// A runtime for a test's async part.
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+static UNIQUE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// A name unique to this test process and call.
+pub fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}{}x{}",
+        std::process::id() % 100_000,
+        UNIQUE.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    )
+}
+
 /// The rotgen binary under test.
 pub fn rotgen() -> Command {
     Command::new(env!("CARGO_BIN_EXE_rotgen"))
