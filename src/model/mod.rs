@@ -428,6 +428,37 @@ struct Cx {
     default_schedule: Option<(Value, Option<bool>)>,
 }
 
+/// The optional statements of a role's policy a secret needs (see `iam::statements`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Extras {
+    masters: bool,
+    keys: bool,
+    users: bool,
+}
+
+impl Extras {
+    fn of(r: &Resolved) -> Extras {
+        Extras {
+            masters: r.master_arn.is_some(),
+            keys: !r.kms_keys.is_empty() || r.create.as_ref().is_some_and(|c| c.kms_key.is_some()),
+            users: r.iam_user.is_some(),
+        }
+    }
+
+    /// Whether `self` needs a statement that `had` does not have.
+    fn beyond(self, had: Extras) -> bool {
+        (self.masters && !had.masters) || (self.keys && !had.keys) || (self.users && !had.users)
+    }
+
+    fn with(self, other: Extras) -> Extras {
+        Extras {
+            masters: self.masters || other.masters,
+            keys: self.keys || other.keys,
+            users: self.users || other.users,
+        }
+    }
+}
+
 /// Below this many groups, they are built on one thread (see `par::map_from`).
 const GROUPS_IN_PARALLEL: usize = 6;
 
@@ -1948,14 +1979,13 @@ impl Cx {
             let mut current: Vec<Resolved> = Vec::new();
             let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
             let mut size = 0;
+            // The statements the current chunk's policy has beyond the fixed ones: a secret
+            // that brings a new one makes the size be recomputed whole.
+            let mut has = Extras::default();
             for s in members {
                 let items = policy_items(&s);
-                let new_statement = (s.master_arn.is_some()
-                    && !current.iter().any(|c| c.master_arn.is_some()))
-                    || (items.len() > 1 + usize::from(s.master_arn.is_some())
-                        && !current.iter().any(|c| {
-                            policy_items(c).len() > 1 + usize::from(c.master_arn.is_some())
-                        }));
+                let brings = Extras::of(&s);
+                let new_statement = brings.beyond(has);
                 let added: usize = items
                     .iter()
                     .filter(|(k, _)| !seen.contains(k))
@@ -1980,16 +2010,14 @@ impl Cx {
                         std::mem::take(&mut current),
                     ));
                     seen.clear();
+                    has = Extras::default();
                     current.push(last);
                     size = policy_len(&statements(&current, "LogGroup"));
                 } else {
                     size = tentative;
                 }
-                seen.extend(
-                    policy_items(&current[current.len() - 1])
-                        .into_iter()
-                        .map(|(k, _)| k),
-                );
+                has = has.with(brings);
+                seen.extend(items.into_iter().map(|(k, _)| k));
             }
             if !current.is_empty() {
                 chunks.push((service, strategy, password, current));
