@@ -1002,3 +1002,57 @@ fn completions_and_man_page_cover_every_command_and_option() {
         );
     }
 }
+
+/// Lambda allows 4 KB of environment per function. The lists the environment holds (the
+/// master secrets a function may use, IAM users) split secrets over functions before
+/// they pass it: here 120 secrets, each with its own long master secret.
+#[test]
+fn many_master_secrets_split_functions_within_lambdas_environment_quota() {
+    let dir = scratch("env-quota");
+    let mut spec = String::from("[schedule]\ndays = 30\n");
+    for i in 0..120 {
+        spec.push_str(&format!(
+            "[[secret]]\nid = \"S{i}\"\nname = \"prod/app-{i}\"\nservice = \"postgres\"\nstrategy = \"alternating-users\"\nmaster_secret_arn = \"arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/masters/a-rather-long-master-secret-name-{i:03}-AbCdEf\"\n"
+        ));
+    }
+    let path = dir.join("masters.toml");
+    fs::write(&path, spec).unwrap();
+    let out = dir.join("template.yaml");
+    let o = run(&["build", path.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut functions = 0;
+    for entry in fs::read_dir(&dir).unwrap() {
+        let file = entry.unwrap().path();
+        if file.extension().is_none_or(|e| e != "yaml") {
+            continue;
+        }
+        let t = rotgen::yaml::parse(&fs::read_to_string(&file).unwrap()).unwrap();
+        for r in resources(&t)
+            .values()
+            .filter(|r| r["Type"] == "AWS::Serverless::Function")
+        {
+            functions += 1;
+            let vars = r["Properties"]["Environment"]["Variables"]
+                .as_object()
+                .unwrap();
+            let size: usize = vars
+                .iter()
+                .map(|(k, v)| {
+                    k.len()
+                        + match v {
+                            Value::String(s) => s.len(),
+                            // Fn::Sub of pseudo-parameters, at their longest.
+                            other => iam_size(other),
+                        }
+                })
+                .sum();
+            assert!(
+                size <= 4_096,
+                "{}: {size} bytes of environment",
+                file.display()
+            );
+        }
+    }
+    assert!(functions >= 3, "{functions} functions");
+    fs::remove_dir_all(&dir).unwrap();
+}

@@ -23,6 +23,12 @@ pub const MAX_OUTPUTS: usize = 200;
 pub const ROLE_POLICY_LIMIT: usize = 10_240;
 /// What rotgen lets one role's inline policy grow to, leaving room for the fixed statements.
 pub const ROLE_POLICY_BUDGET: usize = 9_000;
+/// Lambda's quota for a function's environment variables, all together.
+pub const ENVIRONMENT_LIMIT: usize = 4_096;
+/// What rotgen lets the lists of a function's environment (master secrets, IAM users)
+/// grow to, leaving room for the fixed variables (endpoint, service, password policy, CA
+/// file).
+pub const ENVIRONMENT_BUDGET: usize = 2_800;
 /// The most secrets one function (and one nested template) serves: its outputs (two
 /// plus one per secret) stay within CloudFormation's 200.
 pub const MAX_GROUP_SECRETS: usize = 190;
@@ -426,6 +432,22 @@ struct Cx {
     /// The spec's own schedule, resolved for the first secret without one of its own
     /// (every such secret gets the same).
     default_schedule: Option<(Value, Option<bool>)>,
+}
+
+/// What a secret adds to its function's environment lists: its master secret
+/// (`ROTGEN_MASTER_SECRETS`; a value CloudFormation computes counts as a full ARN) and its
+/// IAM user's name (`ROTGEN_IAM_USERS`).
+fn environment_items(r: &Resolved) -> Vec<String> {
+    let mut out = Vec::new();
+    match &r.master_arn {
+        Some(Value::String(arn)) => out.push(arn.clone()),
+        Some(other) => out.push(format!("{:<200}", other)),
+        None => {}
+    }
+    if let Some(u) = &r.iam_user {
+        out.push(format!("user:{}", u.rsplit('/').next().unwrap_or(u)));
+    }
+    out
 }
 
 /// The optional statements of a role's policy a secret needs (see `iam::statements`).
@@ -1982,7 +2004,16 @@ impl Cx {
             // The statements the current chunk's policy has beyond the fixed ones: a secret
             // that brings a new one makes the size be recomputed whole.
             let mut has = Extras::default();
+            // The function's environment lists masters and IAM users: its size too.
+            let mut listed: std::collections::HashSet<String> = std::collections::HashSet::new();
+            let mut listed_len = 0;
             for s in members {
+                let env_items = environment_items(&s);
+                let env_added: usize = env_items
+                    .iter()
+                    .filter(|k| !listed.contains(*k))
+                    .map(|k| k.len() + 1)
+                    .sum();
                 let items = policy_items(&s);
                 let brings = Extras::of(&s);
                 let new_statement = brings.beyond(has);
@@ -2000,7 +2031,9 @@ impl Cx {
                 // A group fits one nested template: two outputs and two resources per
                 // secret at most, within the quotas.
                 if current.len() > 1
-                    && (tentative > ROLE_POLICY_BUDGET || current.len() > MAX_GROUP_SECRETS)
+                    && (tentative > ROLE_POLICY_BUDGET
+                        || current.len() > MAX_GROUP_SECRETS
+                        || listed_len + env_added > ENVIRONMENT_BUDGET)
                 {
                     let last = current.pop().expect("just pushed");
                     chunks.push((
@@ -2011,6 +2044,8 @@ impl Cx {
                     ));
                     seen.clear();
                     has = Extras::default();
+                    listed.clear();
+                    listed_len = 0;
                     current.push(last);
                     size = policy_len(&statements(&current, "LogGroup"));
                 } else {
@@ -2018,6 +2053,12 @@ impl Cx {
                 }
                 has = has.with(brings);
                 seen.extend(items.into_iter().map(|(k, _)| k));
+                for k in env_items {
+                    if !listed.contains(&k) {
+                        listed_len += k.len() + 1;
+                        listed.insert(k);
+                    }
+                }
             }
             if !current.is_empty() {
                 chunks.push((service, strategy, password, current));
