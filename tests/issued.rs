@@ -16,7 +16,7 @@ mod common;
 
 use aws_sdk_iam::Client as Iam;
 use aws_sdk_secretsmanager::Client as Sm;
-use common::{rt, unique};
+use common::{rt, stage, unique};
 use rotgen::backends::aws_iam::{IamKeys, USERS_VAR};
 use rotgen::function::rotate;
 use rotgen::rotation::backend::{BackendError, ErrorKind, Strategy};
@@ -58,20 +58,10 @@ async fn case_with(foreign_key: bool) -> Case {
     let user = unique("rotgen-iam-");
     iam.create_user().user_name(&user).send().await.unwrap();
     if foreign_key {
-        iam.create_access_key()
-            .user_name(&user)
-            .send()
-            .await
-            .unwrap();
+        new_key(&user).await;
         tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     }
-    let key = iam
-        .create_access_key()
-        .user_name(&user)
-        .send()
-        .await
-        .unwrap();
-    let key = key.access_key().unwrap();
+    let key = new_key(&user).await;
     let value = json!({
         "UserName": user,
         "AccessKeyId": key.access_key_id(),
@@ -95,6 +85,19 @@ async fn case_with(foreign_key: bool) -> Case {
     }
 }
 
+/// Issues a key for `user` straight from IAM (as a failed attempt, or someone else, would).
+async fn new_key(user: &str) -> aws_sdk_iam::types::AccessKey {
+    Iam::new(&config().await)
+        .create_access_key()
+        .user_name(user)
+        .send()
+        .await
+        .unwrap()
+        .access_key()
+        .unwrap()
+        .clone()
+}
+
 async fn keys(user: &str) -> Vec<(String, bool)> {
     Iam::new(&config().await)
         .list_access_keys()
@@ -111,17 +114,6 @@ async fn keys(user: &str) -> Vec<(String, bool)> {
             )
         })
         .collect()
-}
-
-async fn stage(arn: &str, stage: &str) -> Option<SecretValue> {
-    let out = Sm::new(&config().await)
-        .get_secret_value()
-        .secret_id(arn)
-        .version_stage(stage)
-        .send()
-        .await
-        .ok()?;
-    Some(SecretValue::parse(out.secret_string()?))
 }
 
 fn field(v: &SecretValue, key: &str) -> String {
@@ -316,18 +308,8 @@ fn an_orphan_key_from_a_failed_attempt_is_deleted_and_a_foreign_one_is_not() {
     }
     rt().block_on(async {
         let c = case().await;
-        let iam = Iam::new(&config().await);
         // An attempt that issued a key and died before storing it.
-        let orphan = iam
-            .create_access_key()
-            .user_name(&c.user)
-            .send()
-            .await
-            .unwrap()
-            .access_key()
-            .unwrap()
-            .access_key_id()
-            .to_string();
+        let orphan = new_key(&c.user).await.access_key_id().to_string();
         let h = handler(&c.user, Previous::Keep).await;
         rotate(&h, &c.arn, false).await.unwrap();
         assert!(!keys(&c.user).await.iter().any(|(k, _)| *k == orphan));

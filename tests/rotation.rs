@@ -40,7 +40,7 @@ fn services() -> Option<()> {
         .then_some(())
 }
 
-use common::{rt, unique};
+use common::{rt, stage, unique};
 
 async fn sm() -> Client {
     let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
@@ -57,18 +57,6 @@ async fn create_secret(name: &str, value: &Value) -> String {
         .await
         .unwrap();
     out.arn().unwrap().to_string()
-}
-
-async fn stage(arn: &str, stage: &str) -> Option<SecretValue> {
-    let out = sm()
-        .await
-        .get_secret_value()
-        .secret_id(arn)
-        .version_stage(stage)
-        .send()
-        .await
-        .ok()?;
-    Some(SecretValue::parse(out.secret_string()?))
 }
 
 /// The admin connections the tests set services up with (not the backends under test).

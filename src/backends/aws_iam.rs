@@ -29,6 +29,7 @@ use crate::rotation::backend::{BackendError, ErrorKind};
 use crate::rotation::issued::{self, Credential, Issuer, Principals};
 pub use crate::rotation::issued::{Issued, Previous};
 use crate::rotation::secret::SecretValue;
+use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use serde_json::{Map, Value};
 use std::time::Duration;
 use tokio::sync::OnceCell;
@@ -49,31 +50,37 @@ const TEST_WAITS: [Duration; 5] = [
     Duration::from_secs(5),
 ];
 
-/// IAM and STS, through the AWS SDK (clients built on first use, then kept).
+/// IAM and STS, through the AWS SDK (the configuration and the IAM client are built on
+/// first use, then kept; STS clients carry the secret's own key, so each call has one).
 #[derive(Debug, Default)]
 pub struct IamKeys {
-    config: OnceCell<aws_config::SdkConfig>,
+    clients: OnceCell<(aws_config::SdkConfig, aws_sdk_iam::Client)>,
 }
 
 impl IamKeys {
-    async fn config(&self) -> &aws_config::SdkConfig {
-        self.config
-            .get_or_init(|| aws_config::defaults(aws_config::BehaviorVersion::latest()).load())
+    async fn clients(&self) -> &(aws_config::SdkConfig, aws_sdk_iam::Client) {
+        self.clients
+            .get_or_init(|| async {
+                let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                    .load()
+                    .await;
+                let iam = aws_sdk_iam::Client::new(&config);
+                (config, iam)
+            })
             .await
     }
 
-    async fn iam(&self) -> aws_sdk_iam::Client {
-        aws_sdk_iam::Client::new(self.config().await)
+    async fn iam(&self) -> &aws_sdk_iam::Client {
+        &self.clients().await.1
     }
 }
 
-/// Safe words for an SDK error: its code and the call, never its message (which can echo
-/// input).
-fn sdk_error<E, R>(call: &str, e: &aws_sdk_iam::error::SdkError<E, R>) -> BackendError
+/// Safe words for an SDK error (IAM's or STS's: the SDKs share the type): its code and
+/// the call, never its message (which can echo input).
+fn sdk_error<E, R>(call: &str, e: &SdkError<E, R>) -> BackendError
 where
-    E: aws_sdk_iam::error::ProvideErrorMetadata,
+    E: ProvideErrorMetadata,
 {
-    use aws_sdk_iam::error::SdkError;
     match e {
         SdkError::ServiceError(s) => {
             let code = s.err().code().unwrap_or("unknown error");
@@ -93,11 +100,11 @@ where
     }
 }
 
-fn is_code<E, R>(e: &aws_sdk_iam::error::SdkError<E, R>, code: &str) -> bool
+fn is_code<E, R>(e: &SdkError<E, R>, code: &str) -> bool
 where
-    E: aws_sdk_iam::error::ProvideErrorMetadata,
+    E: ProvideErrorMetadata,
 {
-    matches!(e, aws_sdk_iam::error::SdkError::ServiceError(s) if s.err().code() == Some(code))
+    matches!(e, SdkError::ServiceError(s) if s.err().code() == Some(code))
 }
 
 impl Issuer for IamKeys {
@@ -196,7 +203,7 @@ impl Issuer for IamKeys {
     async fn whoami(&self, creds: &SecretValue) -> Result<Option<String>, BackendError> {
         let id = issued::field(creds, "AccessKeyId")?;
         let secret = issued::field(creds, "SecretAccessKey")?;
-        let conf = aws_sdk_sts::config::Builder::from(self.config().await)
+        let conf = aws_sdk_sts::config::Builder::from(&self.clients().await.0)
             .credentials_provider(aws_sdk_sts::config::Credentials::new(
                 id,
                 secret,
@@ -216,41 +223,12 @@ impl Issuer for IamKeys {
                 }))
             }
             Err(e)
-                if is_sts_code(&e, "InvalidClientTokenId")
-                    || is_sts_code(&e, "SignatureDoesNotMatch") =>
+                if is_code(&e, "InvalidClientTokenId") || is_code(&e, "SignatureDoesNotMatch") =>
             {
                 Ok(None)
             }
-            Err(e) => Err(sdk_error_sts(&e)),
+            Err(e) => Err(sdk_error("GetCallerIdentity", &e)),
         }
-    }
-}
-
-fn is_sts_code<E, R>(e: &aws_sdk_sts::error::SdkError<E, R>, code: &str) -> bool
-where
-    E: aws_sdk_sts::error::ProvideErrorMetadata,
-{
-    matches!(e, aws_sdk_sts::error::SdkError::ServiceError(s) if s.err().code() == Some(code))
-}
-
-fn sdk_error_sts<E, R>(e: &aws_sdk_sts::error::SdkError<E, R>) -> BackendError
-where
-    E: aws_sdk_sts::error::ProvideErrorMetadata,
-{
-    use aws_sdk_sts::error::SdkError;
-    match e {
-        SdkError::ServiceError(s) => BackendError::new(
-            ErrorKind::Service,
-            format!(
-                "aws-iam: GetCallerIdentity failed: {}",
-                s.err().code().unwrap_or("unknown error")
-            ),
-        ),
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => BackendError::new(
-            ErrorKind::Unavailable,
-            "aws-iam: GetCallerIdentity could not reach AWS",
-        ),
-        _ => BackendError::new(ErrorKind::Service, "aws-iam: GetCallerIdentity failed"),
     }
 }
 

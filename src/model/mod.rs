@@ -2159,36 +2159,27 @@ impl Cx {
                     };
                     environment.insert(crate::rotation::trust::MASTERS_VAR.into(), value);
                 }
-                // The password policy (aws-iam functions choose no password).
+                // The password policy, as AWS's own variables (aws-iam functions choose
+                // no password).
                 if service != "aws-iam" {
-                    environment
-                        .insert("PASSWORD_LENGTH".into(), json!(password.length.to_string()));
-                    environment.insert(
-                        "EXCLUDE_CHARACTERS".into(),
-                        json!(password.exclude_characters),
-                    );
-                    environment.insert(
-                        "EXCLUDE_NUMBERS".into(),
-                        json!(password.exclude_numbers.to_string()),
-                    );
-                    environment.insert(
-                        "EXCLUDE_PUNCTUATION".into(),
-                        json!(password.exclude_punctuation.to_string()),
-                    );
-                    environment.insert(
-                        "EXCLUDE_UPPERCASE".into(),
-                        json!(password.exclude_uppercase.to_string()),
-                    );
-                    environment.insert(
-                        "EXCLUDE_LOWERCASE".into(),
-                        json!(password.exclude_lowercase.to_string()),
-                    );
-                    environment.insert(
-                        "REQUIRE_EACH_INCLUDED_TYPE".into(),
-                        json!(password.require_each_included_type.to_string()),
-                    );
-                }
-                if service == "aws-iam" {
+                    for (name, value) in [
+                        ("PASSWORD_LENGTH", password.length.to_string()),
+                        ("EXCLUDE_CHARACTERS", password.exclude_characters.clone()),
+                        ("EXCLUDE_NUMBERS", password.exclude_numbers.to_string()),
+                        (
+                            "EXCLUDE_PUNCTUATION",
+                            password.exclude_punctuation.to_string(),
+                        ),
+                        ("EXCLUDE_UPPERCASE", password.exclude_uppercase.to_string()),
+                        ("EXCLUDE_LOWERCASE", password.exclude_lowercase.to_string()),
+                        (
+                            "REQUIRE_EACH_INCLUDED_TYPE",
+                            password.require_each_included_type.to_string(),
+                        ),
+                    ] {
+                        environment.insert(name.into(), json!(value));
+                    }
+                } else {
                     // The users' names, without their paths (what the secrets say).
                     let mut users: Vec<&str> = Vec::new();
                     for u in members.iter().filter_map(|m| m.iam_user.as_deref()) {

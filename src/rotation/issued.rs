@@ -80,15 +80,12 @@ fn config(message: impl Into<String>) -> BackendError {
     BackendError::new(ErrorKind::Config, message)
 }
 
-/// A string field of the secret, or a clear error naming it.
-pub fn field<'a>(value: &'a SecretValue, key: &str) -> Result<&'a str, BackendError> {
-    let map = value
-        .json()
-        .map_err(|e| BackendError::new(ErrorKind::Config, e.to_string()))?;
-    match map.get(key) {
-        Some(Value::String(s)) if !s.is_empty() => Ok(s),
-        Some(Value::String(_)) | None => Err(config(format!("the secret has no `{key}`"))),
-        Some(_) => Err(config(format!("the secret's `{key}` is not a string"))),
+/// A non-empty string field of the secret, or a clear error naming it.
+pub fn field<'a>(value: &'a SecretValue, key: &'static str) -> Result<&'a str, BackendError> {
+    match value.required(key) {
+        Ok(s) if !s.is_empty() => Ok(s),
+        Ok(_) => Err(config(format!("the secret has no `{key}`"))),
+        Err(e) => Err(config(e.to_string())),
     }
 }
 

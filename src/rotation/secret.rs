@@ -94,7 +94,8 @@ impl SecretValue {
         }
     }
 
-    fn required(&self, key: &'static str) -> Result<&str, SecretFormatError> {
+    /// The string at `key`, or why there is none.
+    pub fn required(&self, key: &'static str) -> Result<&str, SecretFormatError> {
         self.str_field(key)?.ok_or(SecretFormatError::Missing(key))
     }
 

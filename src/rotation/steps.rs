@@ -234,24 +234,36 @@ impl<S: SecretStore, B: Backend> Rotator<S, B> {
         stage: &str,
         r: &mut Redactor,
     ) -> Result<SecretValue, Fail> {
-        let text = self
-            .store
-            .get(id, version, stage)
-            .await
-            .map_err(|e| match e {
-                StoreError::NotFound => fail(
+        self.read_if_any(id, version, stage, r)
+            .await?
+            .ok_or_else(|| {
+                fail(
                     "MissingVersion",
                     match version {
                         Some(v) => format!("secret {id} has no {stage} value for version {v}"),
                         None => format!("secret {id} has no {stage} value"),
                     },
-                ),
-                other => other.into(),
-            })?;
+                )
+            })
+    }
+
+    /// [`Self::read`], with `None` for a stage or version the secret does not have.
+    async fn read_if_any(
+        &self,
+        id: &str,
+        version: Option<&str>,
+        stage: &str,
+        r: &mut Redactor,
+    ) -> Result<Option<SecretValue>, Fail> {
+        let text = match self.store.get(id, version, stage).await {
+            Ok(text) => text,
+            Err(StoreError::NotFound) => return Ok(None),
+            Err(other) => return Err(other.into()),
+        };
         r.add(&text);
         let value = SecretValue::parse(&text);
         r.add_secret(&value);
-        Ok(value)
+        Ok(Some(value))
     }
 
     async fn create(&self, e: &RotationEvent, r: &mut Redactor) -> Result<Outcome, Fail> {
@@ -317,16 +329,7 @@ impl<S: SecretStore, B: Backend> Rotator<S, B> {
         r: &mut Redactor,
     ) -> Result<Outcome, Fail> {
         let id = e.secret_id.as_str();
-        let previous = match self.store.get(id, None, PREVIOUS).await {
-            Ok(text) => {
-                r.add(&text);
-                let value = SecretValue::parse(&text);
-                r.add_secret(&value);
-                Some(value)
-            }
-            Err(StoreError::NotFound) => None,
-            Err(other) => return Err(other.into()),
-        };
+        let previous = self.read_if_any(id, None, PREVIOUS, r).await?;
         let fields = self.backend.issue(current, previous.as_ref()).await?;
         let SecretValue::Json(mut map) = current.clone() else {
             return Err(fail(

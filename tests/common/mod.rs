@@ -27,6 +27,21 @@ pub fn services_running(needed: &[&str]) -> bool {
     false
 }
 
+/// The value of `arn` at `stage` in Secrets Manager (moto), if it has one.
+pub async fn stage(arn: &str, stage: &str) -> Option<rotgen::rotation::secret::SecretValue> {
+    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let out = aws_sdk_secretsmanager::Client::new(&config)
+        .get_secret_value()
+        .secret_id(arn)
+        .version_stage(stage)
+        .send()
+        .await
+        .ok()?;
+    Some(rotgen::rotation::secret::SecretValue::parse(
+        out.secret_string()?,
+    ))
+}
+
 /// A runtime for a test's async part.
 pub fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
