@@ -13,7 +13,8 @@
 //!   AWSCURRENT's was issued by an attempt that failed before storing it: it is deleted,
 //!   so orphans never fill the service's limit. One that is older is someone else's, and
 //!   the step stops rather than delete it. When the limit is still reached, the credential
-//!   of two rotations ago (AWSPREVIOUS's) is deactivated, then deleted, and a new one is
+//!   of two rotations ago (AWSPREVIOUS's) is deactivated, then deleted (only if AWSPREVIOUS
+//!   proves it holds it, or it is inactive already), and a new one is
 //!   issued and stored as AWSPENDING. A crash after the issue and before the store leaves
 //!   an orphan that the retry deletes.
 //! - **setSecret**: AWSPENDING may differ from AWSCURRENT only in the issued fields, and
@@ -168,6 +169,10 @@ pub async fn issue<I: Issuer>(
     if kept >= issuer.limit() {
         match previous_id {
             Some(old) => {
+                let active = held.iter().any(|c| c.id == old && c.active);
+                if let Some(previous) = previous {
+                    owned_previous(issuer, previous, principal, active).await?;
+                }
                 tracing::info!(principal, credential = %old, "revoking the credential of two rotations ago (AWSPREVIOUS) to make room");
                 issuer.deactivate(principal, old).await?;
                 issuer.delete(principal, old).await?;
@@ -181,6 +186,37 @@ pub async fn issue<I: Issuer>(
         }
     }
     issuer.create(principal).await
+}
+
+/// Before AWSPREVIOUS's credential is revoked: whoever can write the application's
+/// secret can also stage a value as AWSPREVIOUS, naming another credential of the same
+/// principal (one a person or another application uses). It is revoked only when
+/// AWSPREVIOUS proves it holds it (its full credentials authenticate), or when it is
+/// inactive already (deactivated by finishSecret, or by hand): a working credential
+/// whose secret part AWSPREVIOUS does not have is someone else's.
+async fn owned_previous<I: Issuer>(
+    issuer: &I,
+    previous: &SecretValue,
+    principal: &str,
+    active: bool,
+) -> Result<(), BackendError> {
+    if !active {
+        return Ok(());
+    }
+    match issuer.whoami(previous).await {
+        Ok(Some(who)) if who == principal => Ok(()),
+        Ok(_)
+        | Err(BackendError {
+            kind: ErrorKind::Config,
+            ..
+        }) => Err(BackendError::new(
+            ErrorKind::Permission,
+            format!(
+                "AWSPREVIOUS names an active credential of {principal} that its own fields do not authenticate as: rotgen revokes only a credential whose full value the secret holds; put the credential's complete value in AWSPREVIOUS, or delete that credential by hand, then rotate again"
+            ),
+        )),
+        Err(e) => Err(e),
+    }
 }
 
 /// Fails unless `creds` authenticate as `principal`.
@@ -258,6 +294,12 @@ pub async fn deactivate_previous<I: Issuer>(
         return Ok(());
     };
     if who != principal || id == field(current, issuer.id_key())? {
+        return Ok(());
+    }
+    // As in createSecret: only a credential AWSPREVIOUS proves it holds (one that is
+    // rejected already needs no deactivating).
+    if issuer.whoami(previous).await?.as_deref() != Some(principal) {
+        tracing::warn!(principal, credential = %id, "AWSPREVIOUS's credential does not authenticate with AWSPREVIOUS's fields; it is left as it is");
         return Ok(());
     }
     issuer.deactivate(principal, id).await
@@ -364,5 +406,169 @@ impl<I: Issuer> Backend for Issued<I> {
 
     async fn confirm_issued(&self, pending: &SecretValue) -> Result<(), BackendError> {
         confirm(&self.issuer, pending).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// An issuer in memory that, unlike moto, checks a credential's secret part.
+    #[derive(Default)]
+    struct Memory {
+        /// (principal, id, secret, created, active)
+        creds: Mutex<Vec<(String, String, String, i64, bool)>>,
+    }
+
+    impl Memory {
+        fn add(&self, principal: &str, id: &str, secret: &str, created: i64) {
+            let c = (principal.into(), id.into(), secret.into(), created, true);
+            self.creds.lock().unwrap().push(c);
+        }
+        fn ids(&self) -> Vec<(String, bool)> {
+            let creds = self.creds.lock().unwrap();
+            creds.iter().map(|c| (c.1.clone(), c.4)).collect()
+        }
+        fn set_active(&self, id: &str, active: bool) {
+            for c in self.creds.lock().unwrap().iter_mut() {
+                if c.1 == id {
+                    c.4 = active;
+                }
+            }
+        }
+    }
+
+    impl Issuer for Memory {
+        fn principal_key(&self) -> &'static str {
+            "User"
+        }
+        fn id_key(&self) -> &'static str {
+            "Id"
+        }
+        fn fields(&self) -> &'static [&'static str] {
+            &["Id", "Secret"]
+        }
+        fn limit(&self) -> usize {
+            2
+        }
+        async fn list(&self, principal: &str) -> Result<Vec<Credential>, BackendError> {
+            let creds = self.creds.lock().unwrap();
+            Ok(creds
+                .iter()
+                .filter(|c| c.0 == principal)
+                .map(|c| Credential {
+                    id: c.1.clone(),
+                    created: c.3,
+                    active: c.4,
+                })
+                .collect())
+        }
+        async fn create(&self, principal: &str) -> Result<Map<String, Value>, BackendError> {
+            let n = self.creds.lock().unwrap().len();
+            let (id, secret) = (format!("new{n}"), format!("s{n}"));
+            self.add(principal, &id, &secret, 100 + n as i64);
+            let mut m = Map::new();
+            m.insert("Id".into(), id.into());
+            m.insert("Secret".into(), secret.into());
+            Ok(m)
+        }
+        async fn deactivate(&self, _: &str, id: &str) -> Result<(), BackendError> {
+            self.set_active(id, false);
+            Ok(())
+        }
+        async fn delete(&self, _: &str, id: &str) -> Result<(), BackendError> {
+            self.creds.lock().unwrap().retain(|c| c.1 != id);
+            Ok(())
+        }
+        async fn whoami(&self, v: &SecretValue) -> Result<Option<String>, BackendError> {
+            let (id, secret) = (field(v, "Id")?, field(v, "Secret")?);
+            let creds = self.creds.lock().unwrap();
+            Ok(creds
+                .iter()
+                .find(|c| c.1 == id && c.2 == secret && c.4)
+                .map(|c| c.0.clone()))
+        }
+    }
+
+    fn v(id: &str, secret: &str) -> SecretValue {
+        SecretValue::parse(&format!(
+            r#"{{"User":"app","Id":"{id}","Secret":"{secret}"}}"#
+        ))
+    }
+
+    fn run<F: Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    /// The user holds its current key and another one (a person's, `X`), older.
+    fn two_keys() -> Memory {
+        let m = Memory::default();
+        m.add("app", "X", "x-secret", 1);
+        m.add("app", "C", "c-secret", 2);
+        m
+    }
+
+    #[test]
+    fn awsprevious_naming_a_credential_it_cannot_prove_gets_it_revoked_never() {
+        let m = two_keys();
+        let allowed = Principals::parse("USERS", Some("app"));
+        // Whoever writes the secret stages `X` as AWSPREVIOUS, without its secret part.
+        let e = run(issue(
+            &m,
+            &allowed,
+            &v("C", "c-secret"),
+            Some(&v("X", "guess")),
+        ))
+        .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Permission, "{}", e.message);
+        assert!(e.message.contains("full value"), "{}", e.message);
+        assert!(!e.message.contains("guess"));
+        assert_eq!(m.ids(), [("X".into(), true), ("C".into(), true)]);
+        // finishSecret's deactivation does not touch it either.
+        run(deactivate_previous(
+            &m,
+            &v("C", "c-secret"),
+            Some(&v("X", "guess")),
+        ))
+        .unwrap();
+        assert_eq!(m.ids(), [("X".into(), true), ("C".into(), true)]);
+    }
+
+    #[test]
+    fn awsprevious_that_proves_its_credential_or_holds_an_inactive_one_is_revoked() {
+        let allowed = Principals::parse("USERS", Some("app"));
+        let m = two_keys();
+        let new = run(issue(
+            &m,
+            &allowed,
+            &v("C", "c-secret"),
+            Some(&v("X", "x-secret")),
+        ));
+        assert_eq!(new.unwrap()["Id"], "new1");
+        assert_eq!(m.ids(), [("C".into(), true), ("new1".into(), true)]);
+        // Deactivated at the last finishSecret: revoked without a proof it cannot give.
+        let m = two_keys();
+        m.set_active("X", false);
+        run(issue(
+            &m,
+            &allowed,
+            &v("C", "c-secret"),
+            Some(&v("X", "x-secret")),
+        ))
+        .unwrap();
+        assert_eq!(m.ids(), [("C".into(), true), ("new1".into(), true)]);
+        // finishSecret deactivates a proven AWSPREVIOUS.
+        let m = two_keys();
+        run(deactivate_previous(
+            &m,
+            &v("C", "c-secret"),
+            Some(&v("X", "x-secret")),
+        ))
+        .unwrap();
+        assert_eq!(m.ids(), [("X".into(), false), ("C".into(), true)]);
     }
 }
