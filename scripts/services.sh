@@ -11,7 +11,7 @@
 #   scripts/services.sh status              what runs, with PIDs
 #   scripts/services.sh clean               stop all, delete target/services
 #
-#   SERVICE: moto | postgres | mariadb | redis
+#   SERVICE: moto | postgres | mariadb | redis | rabbitmq
 #
 # In a shell or a CI script:
 #   scripts/services.sh start
@@ -25,8 +25,10 @@
 # through scripts/python-tools.sh, the servers with apt-get.
 #
 # Each service gets a free port picked at start (20000-32767), unless a fixed
-# one is asked for with ROTGEN_MOTO_PORT, ROTGEN_PG_PORT, ROTGEN_MYSQL_PORT or
-# ROTGEN_REDIS_PORT. Passwords are fixed test values: these are throw-away
+# one is asked for with ROTGEN_MOTO_PORT, ROTGEN_PG_PORT, ROTGEN_MYSQL_PORT,
+# ROTGEN_REDIS_PORT or ROTGEN_RABBITMQ_PORT (the management API's; RabbitMQ takes
+# three more, always picked). RabbitMQ serves TLS only, with the test certificate
+# of tests/fixtures/backends (RABBITMQ_CA_FILE in the env file). Passwords are fixed test values: these are throw-away
 # local fixtures.
 #
 # `stop` signals exactly the PIDs `start` recorded (checking each is still the
@@ -45,7 +47,7 @@ case :$PATH: in *:/usr/sbin:*) ;; *) PATH=$PATH:/usr/sbin:/sbin ;; esac
 SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd -- "$SCRIPT_DIR/.." && pwd)
 STATE=$ROOT/target/services
-ALL_SERVICES=(moto postgres mariadb redis)
+ALL_SERVICES=(moto postgres mariadb redis rabbitmq)
 
 PG_BIN=/usr/lib/postgresql/15/bin
 PG_SUPERUSER=postgres
@@ -55,6 +57,9 @@ MYSQL_ADMIN_USER=rotgen_admin
 MYSQL_ADMIN_PASSWORD=rotgen-mysql-adminpass
 REDIS_ADMIN_USER='admin'
 REDIS_ADMIN_PASSWORD=rotgen-redis-adminpass
+RABBITMQ_ADMIN_USER=rotgen_admin
+RABBITMQ_ADMIN_PASSWORD=rotgen-rabbitmq-adminpass
+TLS_FIXTURES=$ROOT/tests/fixtures/backends
 
 STARTUP_TIMEOUT=90 # seconds a service may take to answer
 STOP_TIMEOUT=30    # seconds between the polite signal and SIGKILL
@@ -159,6 +164,11 @@ stop_service() {
         log "$name is not running (stale record removed)"
     fi
     rm -f -- "$file" "$STATE/$name.env"
+    # The Erlang VM started an epmd of its own (on a port of its own): end it too.
+    if [[ $name == rabbitmq && -f $STATE/rabbitmq/epmd.port ]]; then
+        epmd -port "$(cat -- "$STATE/rabbitmq/epmd.port")" -kill >/dev/null 2>&1 || true
+        rm -f -- "$STATE/rabbitmq/epmd.port"
+    fi
 }
 
 # warn_orphans: processes working inside target/services that no record
@@ -363,6 +373,10 @@ ensure_software() {
             redis)
                 command -v redis-server >/dev/null && command -v redis-cli >/dev/null \
                     || pkgs+=(redis-server redis-tools)
+                ;;
+            rabbitmq)
+                [[ -x $RABBITMQ_SERVER ]] && command -v epmd >/dev/null || pkgs+=(rabbitmq-server)
+                command -v curl >/dev/null || pkgs+=(curl)
                 ;;
         esac
     done
@@ -630,6 +644,67 @@ start_redis() {
     log "Redis ready: 127.0.0.1:$port (pid $pid, at $(elapsed))"
 }
 
+RABBITMQ_SERVER=/usr/lib/rabbitmq/bin/rabbitmq-server
+
+# launch_rabbitmq: the broker with the management plugin, TLS only, its state
+# (node database, logs, Erlang cookie) in target/services/rabbitmq.
+launch_rabbitmq() {
+    local port amqps dist epmd_port dir
+    port_for ROTGEN_RABBITMQ_PORT
+    amqps=${picked_ports[0]} dist=${picked_ports[1]} epmd_port=${picked_ports[2]}
+    picked_ports=("${picked_ports[@]:3}")
+    fresh_dir rabbitmq
+    dir=$svc_dir
+    cat >"$dir/rabbitmq.conf" <<EOF_CONF
+listeners.tcp = none
+listeners.ssl.default = 127.0.0.1:$amqps
+ssl_options.cacertfile = $TLS_FIXTURES/ca.pem
+ssl_options.certfile = $TLS_FIXTURES/server.pem
+ssl_options.keyfile = $TLS_FIXTURES/server.key
+management.tcp.port = 0
+management.ssl.port = $port
+management.ssl.ip = 127.0.0.1
+management.ssl.cacertfile = $TLS_FIXTURES/ca.pem
+management.ssl.certfile = $TLS_FIXTURES/server.pem
+management.ssl.keyfile = $TLS_FIXTURES/server.key
+loopback_users = none
+default_user = $RABBITMQ_ADMIN_USER
+default_pass = $RABBITMQ_ADMIN_PASSWORD
+default_user_tags.administrator = true
+EOF_CONF
+    echo '[rabbitmq_management].' >"$dir/enabled_plugins"
+    printf '%s\n' "$epmd_port" >"$dir/epmd.port"
+    log "starting RabbitMQ: management API https://127.0.0.1:$port"
+    (cd -- "$dir" && HOME=$dir RABBITMQ_CONFIG_FILE=$dir/rabbitmq.conf \
+        RABBITMQ_ENABLED_PLUGINS_FILE=$dir/enabled_plugins \
+        RABBITMQ_MNESIA_BASE=$dir/mnesia RABBITMQ_LOG_BASE=$dir/log \
+        RABBITMQ_NODENAME=rotgen@localhost RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 \
+        RABBITMQ_DIST_PORT=$dist ERL_EPMD_PORT=$epmd_port ERL_EPMD_ADDRESS=127.0.0.1 \
+        RABBITMQ_PID_FILE=$dir/rabbitmq.pid \
+        exec "$RABBITMQ_SERVER" </dev/null >"$dir/rabbitmq.out" 2>&1 9>&-) &
+    rabbitmq_pid=$!
+    record_pid rabbitmq "$rabbitmq_pid"
+    started+=(rabbitmq)
+    rabbitmq_port=$port
+}
+
+# rabbitmq_answers PORT: the admin logs in to the management API.
+rabbitmq_answers() {
+    curl -sf -o /dev/null --max-time 2 --cacert "$TLS_FIXTURES/ca.pem" \
+        -u "$RABBITMQ_ADMIN_USER:$RABBITMQ_ADMIN_PASSWORD" "https://127.0.0.1:$1/api/whoami"
+}
+
+finish_rabbitmq() {
+    wait_for rabbitmq "$rabbitmq_pid" "$STATE/rabbitmq/rabbitmq.out" rabbitmq_answers "$rabbitmq_port"
+    write_fragment rabbitmq \
+        RABBITMQ_HOST=127.0.0.1 \
+        "RABBITMQ_PORT=$rabbitmq_port" \
+        "RABBITMQ_ADMIN_USER=$RABBITMQ_ADMIN_USER" \
+        "RABBITMQ_ADMIN_PASSWORD=$RABBITMQ_ADMIN_PASSWORD" \
+        "RABBITMQ_CA_FILE=$TLS_FIXTURES/ca.pem"
+    log "RabbitMQ ready: https://127.0.0.1:$rabbitmq_port (pid $rabbitmq_pid, at $(elapsed))"
+}
+
 redis_answers() {
     [[ $(REDISCLI_AUTH=$REDIS_ADMIN_PASSWORD redis-cli -h 127.0.0.1 -p "$1" \
         --user "$REDIS_ADMIN_USER" ping 2>/dev/null) == PONG ]]
@@ -687,6 +762,7 @@ cmd_start() {
             postgres) [[ -z ${ROTGEN_PG_PORT:-} ]] && count=$((count + 1)) ;;
             mariadb) [[ -z ${ROTGEN_MYSQL_PORT:-} ]] && count=$((count + 1)) ;;
             redis) [[ -z ${ROTGEN_REDIS_PORT:-} ]] && count=$((count + 1)) ;;
+            rabbitmq) count=$((count + 3)) && [[ -z ${ROTGEN_RABBITMQ_PORT:-} ]] && count=$((count + 1)) ;;
         esac
     done
     picked_ports=()
@@ -700,17 +776,19 @@ cmd_start() {
     trap 'exit 130' INT
     trap 'exit 143' TERM
     trap 'exit 129' HUP
-    # moto takes the longest to boot (Python imports): let it do so while
-    # the others start.
+    # moto and RabbitMQ take the longest to boot (Python imports, an Erlang
+    # VM): they boot while the others start.
     if [[ " ${names[*]} " == *" moto "* ]]; then launch_moto; fi
     for name in "${names[@]}"; do
         case $name in
             postgres) start_postgres ;;
             mariadb) start_mariadb ;;
             redis) start_redis ;;
+            rabbitmq) launch_rabbitmq ;;
         esac
     done
     if [[ " ${names[*]} " == *" moto "* ]]; then finish_moto; fi
+    if [[ " ${names[*]} " == *" rabbitmq "* ]]; then finish_rabbitmq; fi
     write_env
     trap - EXIT INT TERM HUP
     log "started: ${names[*]} in $(elapsed); environment in ${STATE#"$ROOT"/}/env"

@@ -1,6 +1,6 @@
 //! The shipped backends against real services on 127.0.0.1.
 //!
-//! Start them with `scripts/services.sh start postgres mariadb redis`, then run with
+//! Start them with `scripts/services.sh start postgres mariadb redis rabbitmq`, then run with
 //! `target/services/env` in the environment:
 //!
 //! ```sh
@@ -12,7 +12,7 @@
 //! they run a tiny server of their own. Every test makes its own uniquely named users
 //! and databases, and drops them at the end (also when it fails).
 
-use rotgen::backends::{self, Flavour, Http, Mysql, Postgres, Redis, Shipped, Trust};
+use rotgen::backends::{self, Flavour, Http, Mysql, Postgres, Rabbitmq, Redis, Shipped, Trust};
 use rotgen::rotation::backend::{Backend, BackendError, ErrorKind, SetPassword, Strategy};
 use rotgen::rotation::secret::SecretValue;
 use serde_json::{Value, json};
@@ -1767,4 +1767,344 @@ async fn random_needs_no_service() {
     b.test(&v).await.unwrap();
     b.set_password(single(&v, &v, &v)).await.unwrap();
     assert!(b.test(&SecretValue::parse("")).await.is_err());
+}
+
+// ------------------------------------------------------------------ RabbitMQ
+
+/// The broker scripts/services.sh starts (TLS only, certificate from the fixture CA),
+/// driven through its management API as the admin (not with the backend under test).
+#[derive(Clone)]
+struct Rq {
+    host: String,
+    port: u16,
+    user: String,
+    password: String,
+    ca: Vec<u8>,
+}
+
+impl Rq {
+    fn from_env() -> Option<Rq> {
+        let v = service_env(
+            "rabbitmq",
+            &[
+                "RABBITMQ_HOST",
+                "RABBITMQ_PORT",
+                "RABBITMQ_ADMIN_USER",
+                "RABBITMQ_ADMIN_PASSWORD",
+                "RABBITMQ_CA_FILE",
+            ],
+        )?;
+        Some(Rq {
+            host: v[0].clone(),
+            port: v[1].parse().unwrap(),
+            user: v[2].clone(),
+            password: v[3].clone(),
+            ca: std::fs::read(&v[4]).unwrap(),
+        })
+    }
+
+    fn backend(&self) -> Rabbitmq {
+        Rabbitmq::new(Trust::from_pem(self.ca.clone()).unwrap())
+    }
+
+    /// One management API call as `user`: the status and the JSON answer.
+    async fn call_as(
+        &self,
+        user: &str,
+        password: &str,
+        method: reqwest::Method,
+        path: &[&str],
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let client = reqwest::Client::builder()
+            .tls_certs_merge(reqwest::Certificate::from_pem_bundle(&self.ca).unwrap())
+            .build()
+            .unwrap();
+        let mut url =
+            reqwest::Url::parse(&format!("https://{}:{}/api/", self.host, self.port)).unwrap();
+        url.path_segments_mut().unwrap().pop_if_empty().extend(path);
+        let mut req = client.request(method, url).basic_auth(user, Some(password));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn admin(&self, method: reqwest::Method, path: &[&str], body: Option<Value>) -> Value {
+        let (status, v) = self
+            .call_as(&self.user, &self.password, method.clone(), path, body)
+            .await;
+        assert!(status < 300, "{method} {path:?}: {status} {v}");
+        v
+    }
+
+    async fn put(&self, path: &[&str], body: Value) {
+        self.admin(reqwest::Method::PUT, path, Some(body)).await;
+    }
+
+    async fn delete_users(&self, users: &[&str]) {
+        for u in users {
+            let _ = self
+                .call_as(
+                    &self.user,
+                    &self.password,
+                    reqwest::Method::DELETE,
+                    &["users", u],
+                    None,
+                )
+                .await;
+        }
+    }
+
+    /// Whether `user` logs in with `password` (the broker's own authentication check:
+    /// `GET /api/whoami`, 401 "Not management user" for a user without tags).
+    async fn logs_in(&self, user: &str, password: &str) -> bool {
+        let (status, v) = self
+            .call_as(user, password, reqwest::Method::GET, &["whoami"], None)
+            .await;
+        status == 200 || v["reason"] == "Not management user"
+    }
+
+    async fn tags(&self, user: &str) -> Vec<String> {
+        let v = self
+            .admin(reqwest::Method::GET, &["users", user], None)
+            .await;
+        let mut t: Vec<String> = v["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap().to_string())
+            .collect();
+        t.sort();
+        t
+    }
+
+    /// `user`'s permissions (or topic permissions) as (vhost, exchange, patterns…).
+    async fn perms(&self, user: &str, kind: &str) -> Vec<Vec<String>> {
+        let v = self
+            .admin(reqwest::Method::GET, &["users", user, kind], None)
+            .await;
+        let mut out: Vec<Vec<String>> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                ["vhost", "exchange", "configure", "write", "read"]
+                    .iter()
+                    .map(|k| p[*k].as_str().unwrap_or("").to_string())
+                    .collect()
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    fn secret(&self, user: &str, password: &str) -> SecretValue {
+        secret(
+            json!({"engine": "rabbitmq", "host": self.host, "port": self.port,
+            "username": user, "password": password}),
+        )
+    }
+}
+
+#[tokio::test]
+async fn rabbitmq_single_user() {
+    let Some(rq) = Rq::from_env() else { return };
+    let (user, app) = (unique("qu"), unique("qa"));
+    let p1 = format!("{NASTY}-1");
+    rq.put(
+        &["users", &user],
+        json!({"password": p1, "tags": "monitoring"}),
+    )
+    .await;
+    // An application user: no tags, so no management access of its own.
+    rq.put(&["users", &app], json!({"password": "app-pw", "tags": ""}))
+        .await;
+    let (rq2, user2, app2) = (rq.clone(), user.clone(), app.clone());
+    let body = async move {
+        let (rq, user, app) = (rq2, user2, app2);
+        let b = rq.backend();
+        let admin = rq.secret(&rq.user, &rq.password);
+        let s1 = rq.secret(&user, &p1);
+        assert!(b.login(&s1).await.unwrap());
+        assert!(!b.login(&s1.with_credentials(None, "wrong")).await.unwrap());
+        assert!(!b.login(&rq.secret("rg_nobody", "x")).await.unwrap());
+        let a = rq.secret(&app, "app-pw");
+        assert!(b.login(&a).await.unwrap(), "a user without tags logs in");
+        assert!(
+            !b.login(&a.with_credentials(None, "app-wrong"))
+                .await
+                .unwrap()
+        );
+        b.test(&a).await.unwrap();
+
+        let p2 = format!("{NASTY}-2");
+        let s2 = s1.with_credentials(None, &p2);
+        b.set_password(single(&admin, &s1, &s2)).await.unwrap();
+        assert!(rq.logs_in(&user, &p2).await, "the new password logs in");
+        assert!(!rq.logs_in(&user, &p1).await, "RabbitMQ keeps one password");
+        assert_eq!(rq.tags(&user).await, ["monitoring"], "the tags are kept");
+        b.set_password(single(&admin, &s1, &s2)).await.unwrap();
+        assert!(rq.logs_in(&user, &p2).await, "twice is harmless");
+        b.test(&s2).await.unwrap();
+        let e = b.test(&s1).await.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Auth);
+        assert_clean(&e, &[&p1]);
+
+        // A user that is not an administrator cannot change passwords, even its own.
+        let e = b.set_password(single(&s2, &s2, &s1)).await.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Permission, "{}", e.message);
+        assert!(e.message.contains("administrator"), "{}", e.message);
+        assert_clean(&e, &[&p1, &p2]);
+        assert!(rq.logs_in(&user, &p2).await);
+        // Wrong admin credentials: Auth, nothing shown.
+        let bad = admin.with_credentials(None, "bad-admin-pw");
+        let e = b.set_password(single(&bad, &s2, &s1)).await.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Auth, "{}", e.message);
+        assert_clean(&e, &["bad-admin-pw", &p1, &p2]);
+        // A user that does not exist is not created in single-user.
+        let ghost = rq.secret(&unique("qg"), "g-pw");
+        let e = b
+            .set_password(single(&admin, &ghost, &ghost))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Config, "{}", e.message);
+
+        // The broker's certificate is verified: without the private CA, no login and no
+        // password sent in the clear instead.
+        let e = Rabbitmq::new(Trust::none()).login(&s2).await.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Unavailable, "{}", e.message);
+        assert!(
+            e.message.contains("not signed by a trusted CA"),
+            "{}",
+            e.message
+        );
+        assert_clean(&e, &[&p2]);
+        // `ssl: false` asks for http:// to a TLS port: an error, not a login; under the
+        // function's TLS floor the secret cannot ask for it at all.
+        let plain = with(&s2, json!({"ssl": false}));
+        assert!(b.login(&plain).await.is_err());
+        let floor = Rabbitmq::new(Trust::from_pem(rq.ca.clone()).unwrap().requiring_tls());
+        assert!(floor.login(&plain).await.unwrap());
+    };
+    let cleanup = async {
+        rq.delete_users(&[&user, &app]).await;
+    };
+    guarded(body, cleanup).await;
+}
+
+#[tokio::test]
+async fn rabbitmq_alternating_users() {
+    let Some(rq) = Rq::from_env() else { return };
+    let app = unique("qa");
+    let clone = format!("{app}_clone");
+    let vhost = format!("v_{app}");
+    rq.put(&["vhosts", &vhost], json!({})).await;
+    rq.put(
+        &["users", &app],
+        json!({"password": "qa-1", "tags": "monitoring"}),
+    )
+    .await;
+    rq.put(
+        &["permissions", "/", &app],
+        json!({"configure": "^app-.*", "write": ".*", "read": ".*"}),
+    )
+    .await;
+    rq.put(
+        &["permissions", &vhost, &app],
+        json!({"configure": "", "write": "", "read": "^q$"}),
+    )
+    .await;
+    rq.put(
+        &["topic-permissions", "/", &app],
+        json!({"exchange": "amq.topic", "write": "^app\\.", "read": ".*"}),
+    )
+    .await;
+    let (rq2, app2, clone2, vhost2) = (rq.clone(), app.clone(), clone.clone(), vhost.clone());
+    let body = async move {
+        let (rq, app, clone, vhost) = (rq2, app2, clone2, vhost2);
+        let b = rq.backend();
+        let admin = rq.secret(&rq.user, &rq.password);
+        let cur = rq.secret(&app, "qa-1");
+        let pending = cur.with_credentials(Some(&clone), "qa-2");
+        assert!(!b.login(&pending).await.unwrap());
+        b.set_password(alternating(&admin, &cur, &pending))
+            .await
+            .unwrap();
+        assert!(rq.logs_in(&clone, "qa-2").await);
+        assert_eq!(rq.tags(&clone).await, ["monitoring"]);
+        for kind in ["permissions", "topic-permissions"] {
+            let (mine, theirs) = (rq.perms(&clone, kind).await, rq.perms(&app, kind).await);
+            assert_eq!(mine, theirs, "{kind} copied");
+        }
+        assert_eq!(rq.perms(&clone, "permissions").await.len(), 2);
+
+        // A crash after the pending user got its password and before its permissions:
+        // the retry (setSecret always reruns for alternating users) completes them.
+        rq.admin(
+            reqwest::Method::DELETE,
+            &["permissions", &vhost, &clone],
+            None,
+        )
+        .await;
+        b.set_password(alternating(&admin, &cur, &pending))
+            .await
+            .unwrap();
+        assert_eq!(
+            rq.perms(&clone, "permissions").await,
+            rq.perms(&app, "permissions").await
+        );
+
+        // Nothing is taken away: what the clone had of its own stays, beside the
+        // template's; a tag of its own stays too.
+        rq.put(
+            &["users", &clone],
+            json!({"password": "qa-2", "tags": "monitoring,policymaker"}),
+        )
+        .await;
+        rq.put(
+            &["permissions", "/", &clone],
+            json!({"configure": "^clone-.*", "write": ".*", "read": ".*"}),
+        )
+        .await;
+        let pending3 = cur.with_credentials(Some(&clone), "qa-3");
+        b.set_password(alternating(&admin, &cur, &pending3))
+            .await
+            .unwrap();
+        assert!(rq.logs_in(&clone, "qa-3").await);
+        assert!(!rq.logs_in(&clone, "qa-2").await);
+        assert_eq!(rq.tags(&clone).await, ["monitoring", "policymaker"]);
+        let root = rq.perms(&clone, "permissions").await;
+        let root = root.iter().find(|p| p[0] == "/").unwrap();
+        assert_eq!(root[2], "(?:^app-.*)|(?:^clone-.*)");
+        // The next rotation goes the other way; the union does not grow.
+        let back = pending3.with_credentials(Some(&app), "qa-4");
+        b.set_password(alternating(&admin, &pending3, &back))
+            .await
+            .unwrap();
+        assert!(rq.logs_in(&app, "qa-4").await);
+        assert_eq!(
+            rq.perms(&app, "permissions").await,
+            rq.perms(&clone, "permissions").await
+        );
+        assert!(
+            rq.logs_in(&clone, "qa-3").await,
+            "the template is untouched"
+        );
+    };
+    let cleanup = async {
+        rq.delete_users(&[&app, &clone]).await;
+        let _ = rq
+            .call_as(
+                &rq.user,
+                &rq.password,
+                reqwest::Method::DELETE,
+                &["vhosts", &vhost],
+                None,
+            )
+            .await;
+    };
+    guarded(body, cleanup).await;
 }

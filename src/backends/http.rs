@@ -113,21 +113,7 @@ impl Http {
 
     fn client(&self) -> Result<&Client, BackendError> {
         self.client
-            .get_or_init(|| {
-                let mut b = Client::builder()
-                    .connect_timeout(CONNECT_TIMEOUT)
-                    .timeout(REQUEST_TIMEOUT)
-                    .redirect(::reqwest::redirect::Policy::none())
-                    .https_only(!self.allow_insecure_loopback)
-                    .user_agent(concat!("rotgen/", env!("CARGO_PKG_VERSION")));
-                if let Some(pem) = self.trust.extra_pem() {
-                    let certs = ::reqwest::Certificate::from_pem_bundle(pem)
-                        .map_err(|_| "the CA bundle is not valid PEM".to_string())?;
-                    b = b.tls_certs_merge(certs);
-                }
-                b.build()
-                    .map_err(|_| "the HTTP client cannot be set up (TLS roots)".to_string())
-            })
+            .get_or_init(|| build_client(&self.trust, !self.allow_insecure_loopback))
             .as_ref()
             .map_err(|m| BackendError::new(ErrorKind::Config, m.clone()))
     }
@@ -171,18 +157,46 @@ impl Http {
     }
 }
 
+/// An HTTPS client with rotgen's rules (shared with `rabbitmq`): connect and request
+/// timeouts, no redirects, the platform's roots plus the `ROTGEN_CA_FILE` bundle.
+pub(crate) fn build_client(trust: &Trust, https_only: bool) -> Result<Client, String> {
+    let mut b = Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(REQUEST_TIMEOUT)
+        .redirect(::reqwest::redirect::Policy::none())
+        .https_only(https_only)
+        .user_agent(concat!("rotgen/", env!("CARGO_PKG_VERSION")));
+    if let Some(pem) = trust.extra_pem() {
+        let certs = ::reqwest::Certificate::from_pem_bundle(pem)
+            .map_err(|_| "the CA bundle is not valid PEM".to_string())?;
+        b = b.tls_certs_merge(certs);
+    }
+    b.build()
+        .map_err(|_| "the HTTP client cannot be set up (TLS roots)".to_string())
+}
+
 /// Safe words for a failed request (the error's text can hold the URL, which is not shown).
 fn transport_error(at: &str, e: &::reqwest::Error, method: &str) -> BackendError {
+    request_error(SERVICE, at, e, method)
+}
+
+/// [`transport_error`] for any service that speaks HTTP.
+pub(crate) fn request_error(
+    service: &str,
+    at: &str,
+    e: &::reqwest::Error,
+    method: &str,
+) -> BackendError {
     if e.is_timeout() {
         return BackendError::new(
             ErrorKind::Unavailable,
-            format!("{SERVICE}: {method} {at} timed out"),
+            format!("{service}: {method} {at} timed out"),
         );
     }
     if e.is_builder() {
         return BackendError::new(
             ErrorKind::Config,
-            format!("{SERVICE}: the {method} request to {at} cannot be built"),
+            format!("{service}: the {method} request to {at} cannot be built"),
         );
     }
     // Read the cause chain (never shown) to tell a refused connection from a TLS failure.
@@ -220,7 +234,7 @@ fn transport_error(at: &str, e: &::reqwest::Error, method: &str) -> BackendError
     }
     BackendError::new(
         ErrorKind::Unavailable,
-        format!("{SERVICE}: {method} {at} failed before an answer came"),
+        format!("{service}: {method} {at} failed before an answer came"),
     )
 }
 

@@ -22,6 +22,7 @@ pub mod hash;
 pub mod http;
 pub mod mysql;
 pub mod postgres;
+pub mod rabbitmq;
 pub mod random;
 pub mod redis;
 
@@ -34,6 +35,7 @@ pub use self::aws_iam::AwsIam;
 pub use self::http::Http;
 pub use self::mysql::{Flavour, Mysql};
 pub use self::postgres::Postgres;
+pub use self::rabbitmq::Rabbitmq;
 pub use self::random::Random;
 pub use self::redis::Redis;
 
@@ -59,11 +61,12 @@ pub enum Shipped {
     Http(Http),
     Random(Random),
     AwsIam(Box<AwsIam>),
+    Rabbitmq(Rabbitmq),
 }
 
 /// The service names [`for_service`] accepts.
-pub const SERVICES: [&str; 7] = [
-    "postgres", "mysql", "mariadb", "redis", "http", "random", "aws-iam",
+pub const SERVICES: [&str; 8] = [
+    "postgres", "mysql", "mariadb", "redis", "http", "random", "aws-iam", "rabbitmq",
 ];
 
 /// Builds the backend for `service` (`postgres`, `mysql`, `mariadb`, `redis`, `http`,
@@ -84,6 +87,7 @@ pub fn for_service(service: &str) -> Result<Shipped, BackendError> {
         "http" => Shipped::Http(Http::from_env(trust)),
         "random" => Shipped::Random(Random),
         "aws-iam" => Shipped::AwsIam(Box::new(AwsIam::from_env()?)),
+        "rabbitmq" => Shipped::Rabbitmq(Rabbitmq::new(trust)),
         other => {
             return Err(BackendError::new(
                 ErrorKind::Config,
@@ -105,6 +109,7 @@ macro_rules! delegate {
             Shipped::Http($b) => $e,
             Shipped::Random($b) => $e,
             Shipped::AwsIam($b) => $e,
+            Shipped::Rabbitmq($b) => $e,
         }
     };
 }
