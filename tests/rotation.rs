@@ -1,5 +1,5 @@
 //! Whole rotations with the shipped backends against moto (as Secrets Manager) and real
-//! PostgreSQL, MariaDB and Redis on 127.0.0.1, started by scripts/services.sh:
+//! PostgreSQL, MariaDB, Redis and RabbitMQ on 127.0.0.1, started by scripts/services.sh:
 //!
 //! - each backend and strategy rotates: the new password logs in, the old one no longer
 //!   does (single user; Redis keeps it until the next rotation) or still does (alternating),
@@ -14,7 +14,7 @@
 mod common;
 
 use aws_sdk_secretsmanager::Client;
-use rotgen::backends::{self, Shipped};
+use rotgen::backends::{self, Rabbitmq, Shipped, Trust};
 use rotgen::function::rotate;
 use rotgen::rotation::backend::{Backend, BackendError, ErrorKind, SetPassword, Strategy};
 use rotgen::rotation::lambda::Handler;
@@ -36,8 +36,14 @@ fn env(name: &str) -> Option<String> {
 
 /// The services, or `None` (skip) when scripts/services.sh has not started them.
 fn services() -> Option<()> {
-    common::services_running(&["AWS_ENDPOINT_URL", "PG_PORT", "MYSQL_PORT", "REDIS_PORT"])
-        .then_some(())
+    common::services_running(&[
+        "AWS_ENDPOINT_URL",
+        "PG_PORT",
+        "MYSQL_PORT",
+        "REDIS_PORT",
+        "RABBITMQ_PORT",
+    ])
+    .then_some(())
 }
 
 use common::{rt, stage, unique};
@@ -167,6 +173,73 @@ mod admin {
         let _: redis::Value = cmd.query_async(&mut c).await.unwrap();
     }
 
+    /// One RabbitMQ management API call as `user`: the status and the answer.
+    pub async fn rabbitmq_as(
+        user: &str,
+        password: &str,
+        method: reqwest::Method,
+        path: &[&str],
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let ca = std::fs::read(env("RABBITMQ_CA_FILE").unwrap()).unwrap();
+        let client = reqwest::Client::builder()
+            .tls_certs_merge(reqwest::Certificate::from_pem_bundle(&ca).unwrap())
+            .build()
+            .unwrap();
+        let base = format!("https://127.0.0.1:{}/api/", env("RABBITMQ_PORT").unwrap());
+        let mut url = reqwest::Url::parse(&base).unwrap();
+        url.path_segments_mut().unwrap().pop_if_empty().extend(path);
+        let mut req = client.request(method, url).basic_auth(user, Some(password));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// A management API call as the broker's admin, which must succeed.
+    pub async fn rabbitmq(method: reqwest::Method, path: &[&str], body: Value) {
+        let (status, v) = rabbitmq_as(
+            &env("RABBITMQ_ADMIN_USER").unwrap(),
+            &env("RABBITMQ_ADMIN_PASSWORD").unwrap(),
+            method,
+            path,
+            Some(body),
+        )
+        .await;
+        assert!(status < 300, "setup failed: {path:?}: {status} {v}");
+    }
+
+    /// Whether `creds` log in to RabbitMQ and may read the virtual host `/`'s queues
+    /// (what the case's users are given).
+    async fn rabbitmq_works(creds: &SecretValue) -> bool {
+        let (Ok(user), Ok(password)) = (creds.username(), creds.password()) else {
+            return false;
+        };
+        let admin = (
+            env("RABBITMQ_ADMIN_USER").unwrap(),
+            env("RABBITMQ_ADMIN_PASSWORD").unwrap(),
+        );
+        let (status, v) =
+            rabbitmq_as(user, password, reqwest::Method::GET, &["whoami"], None).await;
+        if !(status == 200 || v["reason"] == "Not management user") {
+            return false;
+        }
+        // Its permissions on `/` (asked as the admin: the user has no management tag).
+        let (_, perms) = rabbitmq_as(
+            &admin.0,
+            &admin.1,
+            reqwest::Method::GET,
+            &["users", user, "permissions"],
+            None,
+        )
+        .await;
+        perms
+            .as_array()
+            .is_some_and(|a| a.iter().any(|p| p["vhost"] == "/" && p["read"] == ".*"))
+    }
+
     /// A Redis connection logged in with `creds`, or `None` when the login fails.
     async fn redis_as(creds: &SecretValue) -> Option<redis::aio::MultiplexedConnection> {
         let url = format!("redis://127.0.0.1:{}/", env("REDIS_PORT").unwrap());
@@ -210,6 +283,7 @@ mod admin {
                 }
             }
             "redis" => redis_as(creds).await.is_some(),
+            "rabbitmq" => rabbitmq_works(creds).await,
             other => panic!("no check for {other}"),
         }
     }
@@ -238,6 +312,7 @@ fn port_of(service: &str) -> u16 {
     match service {
         "postgres" => env("PG_PORT").unwrap().parse().unwrap(),
         "mariadb" => env("MYSQL_PORT").unwrap().parse().unwrap(),
+        "rabbitmq" => env("RABBITMQ_PORT").unwrap().parse().unwrap(),
         _ => env("REDIS_PORT").unwrap().parse().unwrap(),
     }
 }
@@ -282,9 +357,26 @@ async fn case_at(service: &'static str, strategy: Strategy, port: u16) -> Case {
             ])
             .await;
         }
+        "rabbitmq" => {
+            // An application user: no tags, reads and writes on `/`.
+            admin::rabbitmq(
+                reqwest::Method::PUT,
+                &["users", &user],
+                json!({"password": old_password, "tags": ""}),
+            )
+            .await;
+            admin::rabbitmq(
+                reqwest::Method::PUT,
+                &["permissions", "/", &user],
+                json!({"configure": "^app\\.", "write": ".*", "read": ".*"}),
+            )
+            .await;
+        }
         _ => unreachable!(),
     }
-    let needs_master = strategy == Strategy::AlternatingUsers || service == "redis";
+    // Redis and RabbitMQ users do not change their own passwords: an admin does.
+    let needs_master =
+        strategy == Strategy::AlternatingUsers || matches!(service, "redis" | "rabbitmq");
     let mut master_arn = None;
     if needs_master {
         let master = match service {
@@ -294,6 +386,8 @@ async fn case_at(service: &'static str, strategy: Strategy, port: u16) -> Case {
             }
             "mariadb" => json!({"engine": "mariadb", "host": "127.0.0.1", "port": port,
                 "username": env("MYSQL_ADMIN_USER").unwrap(), "password": env("MYSQL_ADMIN_PASSWORD").unwrap()}),
+            "rabbitmq" => json!({"engine": "rabbitmq", "host": "127.0.0.1", "port": port,
+                "username": env("RABBITMQ_ADMIN_USER").unwrap(), "password": env("RABBITMQ_ADMIN_PASSWORD").unwrap()}),
             _ => json!({"engine": "redis", "host": "127.0.0.1", "port": port,
                 "username": env("REDIS_ADMIN_USER").unwrap(), "password": env("REDIS_ADMIN_PASSWORD").unwrap()}),
         };
@@ -311,6 +405,17 @@ async fn case_at(service: &'static str, strategy: Strategy, port: u16) -> Case {
     }
 }
 
+/// The shipped backend of `service`, trusting the test CA (RabbitMQ's certificate).
+fn backend(service: &str) -> Shipped {
+    match service {
+        "rabbitmq" => {
+            let ca = std::fs::read(env("RABBITMQ_CA_FILE").unwrap()).unwrap();
+            Shipped::Rabbitmq(Rabbitmq::new(Trust::from_pem(ca).unwrap().requiring_tls()))
+        }
+        other => backends::for_service(other).unwrap(),
+    }
+}
+
 fn policy(service: &str) -> PasswordPolicy {
     PasswordPolicy::from_vars(&HashMap::new(), service).unwrap()
 }
@@ -319,7 +424,7 @@ async fn handler(c: &Case) -> Handler<AwsStore, Shipped> {
     Handler {
         rotator: Rotator {
             store: AwsStore::from_env().await,
-            backend: backends::for_service(c.service).unwrap(),
+            backend: backend(c.service),
             strategy: c.strategy,
             policy: policy(c.service),
             masters: c.masters(),
@@ -381,6 +486,8 @@ const CASES: &[(&str, Strategy)] = &[
     ("mariadb", Strategy::AlternatingUsers),
     ("redis", Strategy::SingleUser),
     ("redis", Strategy::AlternatingUsers),
+    ("rabbitmq", Strategy::SingleUser),
+    ("rabbitmq", Strategy::AlternatingUsers),
 ];
 
 #[test]
@@ -414,7 +521,7 @@ async fn rotate_with_faults(c: &Case, token: &str, faults: &Faults) -> Result<()
             faults,
         },
         backend: FaultyBackend {
-            inner: backends::for_service(c.service).unwrap(),
+            inner: backend(c.service),
             faults,
         },
         strategy: c.strategy,
@@ -1060,7 +1167,10 @@ fn database_logs_never_hold_a_new_password() {
     };
     rt().block_on(async {
         let mut passwords = Vec::new();
-        for (service, strategy) in CASES.iter().filter(|(s, _)| *s != "redis") {
+        for (service, strategy) in CASES
+            .iter()
+            .filter(|(s, _)| matches!(*s, "postgres" | "mariadb"))
+        {
             let c = case(service, *strategy).await;
             let h = handler(&c).await;
             for _ in 0..2 {
@@ -1215,4 +1325,53 @@ fn a_current_value_pointed_elsewhere_never_sends_the_previous_password_there() {
         );
         assert!(admin::works("redis", &c.old).await, "and it still works");
     });
+}
+
+#[test]
+fn rotgen_rotate_rotates_a_rabbitmq_user_twice() {
+    if services().is_none() {
+        return;
+    }
+    for strategy in [Strategy::SingleUser, Strategy::AlternatingUsers] {
+        let c = rt().block_on(case("rabbitmq", strategy));
+        let master = c.master.clone().unwrap();
+        let name = match strategy {
+            Strategy::SingleUser => "single-user",
+            Strategy::AlternatingUsers => "alternating-users",
+        };
+        for round in 1..=2 {
+            let out = common::rotgen()
+                .args(["rotate", "--secret-id", &c.arn, "--service", "rabbitmq"])
+                .args(["--strategy", name, "--master", &master])
+                .env("ROTGEN_CA_FILE", env("RABBITMQ_CA_FILE").unwrap())
+                .env("ROTGEN_REQUIRE_TLS", "true")
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{name}, round {round}: {}",
+                common::stderr(&out)
+            );
+            rt().block_on(check_rotated(&c, round));
+            let current = rt().block_on(stage(&c.arn, "AWSCURRENT")).unwrap();
+            let logs = format!("{}{}", common::stdout(&out), common::stderr(&out));
+            assert!(!logs.contains(current.password().unwrap()));
+            assert!(!logs.contains(&env("RABBITMQ_ADMIN_PASSWORD").unwrap()));
+        }
+    }
+    // Without the test CA the broker's certificate is not trusted: nothing changes.
+    let c = rt().block_on(case("rabbitmq", Strategy::SingleUser));
+    let out = common::rotgen()
+        .args(["rotate", "--secret-id", &c.arn, "--service", "rabbitmq"])
+        .args(["--master", c.master.as_deref().unwrap()])
+        .env_remove("ROTGEN_CA_FILE")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        common::stderr(&out).contains("not signed by a trusted CA"),
+        "{}",
+        common::stderr(&out)
+    );
+    assert!(rt().block_on(admin::works("rabbitmq", &c.old)));
 }

@@ -1,5 +1,6 @@
-//! The backends rotgen ships: PostgreSQL, MySQL / MariaDB, Redis (ACL users), a generic
-//! HTTP password-change endpoint, and `random` (a value with no service behind it).
+//! The backends rotgen ships: PostgreSQL, MySQL / MariaDB, Redis (ACL users), RabbitMQ,
+//! IAM users' access keys, a generic HTTP password-change endpoint, and `random` (a value
+//! with no service behind it).
 //!
 //! [`for_service`] builds one from the service name the template gives the function
 //! (`ROTGEN_SERVICE`); it runs once per cold start, so construction only reads the
@@ -69,8 +70,7 @@ pub const SERVICES: [&str; 8] = [
     "postgres", "mysql", "mariadb", "redis", "http", "random", "aws-iam", "rabbitmq",
 ];
 
-/// Builds the backend for `service` (`postgres`, `mysql`, `mariadb`, `redis`, `http`,
-/// `random`), reading `ROTGEN_CA_FILE` (and, for `http`,
+/// Builds the backend for `service` (one of [`SERVICES`]), reading `ROTGEN_CA_FILE` (and, for `http`,
 /// `ROTGEN_HTTP_ALLOW_INSECURE_LOOPBACK`; for MySQL, `USERNAME_CHARACTER_LIMIT`) once.
 pub fn for_service(service: &str) -> Result<Shipped, BackendError> {
     let needs_trust = !matches!(service, "random" | "aws-iam");

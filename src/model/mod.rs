@@ -533,6 +533,7 @@ fn default_port(service: &str) -> u16 {
         "postgres" => 5432,
         "mysql" | "mariadb" => 3306,
         "redis" => 6379,
+        "rabbitmq" => 15671,
         _ => 443,
     }
 }
@@ -1509,7 +1510,10 @@ impl Cx {
                 .strategy
                 .as_ref()
                 .map_or("single-user", |s| s.v.as_str());
-            let alternates = matches!(service, "postgres" | "mysql" | "mariadb" | "redis");
+            let alternates = matches!(
+                service,
+                "postgres" | "mysql" | "mariadb" | "redis" | "rabbitmq"
+            );
             match (strategy, &secret.master_secret_arn) {
                 ("alternating-users", None) if alternates => {
                     let loc = secret
@@ -1536,7 +1540,10 @@ impl Cx {
                 _ => {}
             }
             if strategy == "alternating-users"
-                && !matches!(service, "postgres" | "mysql" | "mariadb" | "redis")
+                && !matches!(
+                    service,
+                    "postgres" | "mysql" | "mariadb" | "redis" | "rabbitmq"
+                )
             {
                 let loc = secret
                     .strategy
@@ -1810,7 +1817,7 @@ impl Cx {
             return None;
         }
         let needs: &[&str] = match service {
-            "postgres" | "mysql" | "mariadb" | "redis" => &["username", "host"],
+            "postgres" | "mysql" | "mariadb" | "redis" | "rabbitmq" => &["username", "host"],
             "http" => &["username", "url"],
             _ => &[],
         };
@@ -1851,7 +1858,7 @@ impl Cx {
         }
         let allowed: &[&str] = match service {
             "postgres" | "mysql" | "mariadb" => &["username", "host", "dbname", "port", "ssl"],
-            "redis" => &["username", "host", "port", "ssl"],
+            "redis" | "rabbitmq" => &["username", "host", "port", "ssl"],
             "http" => &["username", "url"],
             _ => &["username"],
         };
@@ -1909,7 +1916,10 @@ impl Cx {
         if let Some(h) = &c.host {
             fields.push(("host", h.v.to_json()));
         }
-        if matches!(service, "postgres" | "mysql" | "mariadb" | "redis") {
+        if matches!(
+            service,
+            "postgres" | "mysql" | "mariadb" | "redis" | "rabbitmq"
+        ) {
             fields.push((
                 "port",
                 json!(
@@ -1931,7 +1941,11 @@ impl Cx {
         // `ssl` absent a server that declines TLS would get the password in plaintext.
         match &c.ssl {
             Some(s) => fields.push(("ssl", json!(s.v))),
-            None if matches!(service, "postgres" | "mysql" | "mariadb" | "redis") => {
+            None if matches!(
+                service,
+                "postgres" | "mysql" | "mariadb" | "redis" | "rabbitmq"
+            ) =>
+            {
                 fields.push(("ssl", json!(true)))
             }
             None => {}
@@ -2132,7 +2146,10 @@ impl Cx {
                     environment.insert(crate::backends::CA_FILE_VAR.into(), json!(ca.v));
                 }
                 if spec.function.require_tls.as_ref().is_none_or(|r| r.v)
-                    && matches!(service.as_str(), "postgres" | "mysql" | "mariadb" | "redis")
+                    && matches!(
+                        service.as_str(),
+                        "postgres" | "mysql" | "mariadb" | "redis" | "rabbitmq"
+                    )
                 {
                     environment.insert(crate::backends::REQUIRE_TLS_VAR.into(), json!("true"));
                 }

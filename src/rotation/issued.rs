@@ -414,11 +414,13 @@ mod tests {
     use super::*;
     use std::sync::Mutex;
 
+    /// (principal, id, secret, created, active)
+    type Held = (String, String, String, i64, bool);
+
     /// An issuer in memory that, unlike moto, checks a credential's secret part.
     #[derive(Default)]
     struct Memory {
-        /// (principal, id, secret, created, active)
-        creds: Mutex<Vec<(String, String, String, i64, bool)>>,
+        creds: Mutex<Vec<Held>>,
     }
 
     impl Memory {

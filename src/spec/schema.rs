@@ -74,7 +74,7 @@ const STR: Ty = Ty::Str { expr: true };
 const LIT: Ty = Ty::Str { expr: false };
 
 pub const SERVICES: &[&str] = &[
-    "postgres", "mysql", "mariadb", "redis", "http", "random", "aws-iam",
+    "postgres", "mysql", "mariadb", "redis", "http", "random", "aws-iam", "rabbitmq",
 ];
 /// What an aws-iam function does with AWSPREVIOUS's access key at finishSecret.
 pub const PREVIOUS_KEY: &[&str] = &["keep", "deactivate"];
@@ -410,12 +410,12 @@ pub static SECRET: Table = Table {
         req(
             "service",
             Ty::Enum(SERVICES),
-            "What the secret logs in to: postgres, mysql, mariadb, redis, http, random, or aws-iam (an IAM user's access keys).",
+            "What the secret logs in to: postgres, mysql, mariadb, redis, rabbitmq (through the management API), http, random, or aws-iam (an IAM user's access keys).",
         ),
         f(
             "strategy",
             Ty::Enum(STRATEGIES),
-            "`single-user` (default) or `alternating-users` (postgres, mysql, mariadb, redis; needs master_secret_arn).",
+            "`single-user` (default) or `alternating-users` (postgres, mysql, mariadb, redis, rabbitmq; needs master_secret_arn).",
         ),
         f(
             "master_secret_arn",
