@@ -124,7 +124,7 @@ impl Issuer for IamKeys {
         2
     }
 
-    async fn list(&self, user: &str) -> Result<Vec<Credential>, BackendError> {
+    async fn list(&self, _: &SecretValue, user: &str) -> Result<Vec<Credential>, BackendError> {
         let out = self
             .iam()
             .await
@@ -146,7 +146,7 @@ impl Issuer for IamKeys {
             .collect())
     }
 
-    async fn create(&self, user: &str) -> Result<Map<String, Value>, BackendError> {
+    async fn create(&self, _: &SecretValue, user: &str) -> Result<Map<String, Value>, BackendError> {
         let out = self
             .iam()
             .await
@@ -167,7 +167,7 @@ impl Issuer for IamKeys {
         Ok(fields)
     }
 
-    async fn deactivate(&self, user: &str, id: &str) -> Result<(), BackendError> {
+    async fn deactivate(&self, _: &SecretValue, user: &str, id: &str) -> Result<(), BackendError> {
         match self
             .iam()
             .await
@@ -184,7 +184,7 @@ impl Issuer for IamKeys {
         }
     }
 
-    async fn delete(&self, user: &str, id: &str) -> Result<(), BackendError> {
+    async fn delete(&self, _: &SecretValue, user: &str, id: &str) -> Result<(), BackendError> {
         match self
             .iam()
             .await

@@ -21,6 +21,7 @@
 pub mod aws_iam;
 pub mod hash;
 pub mod http;
+pub mod http_token;
 pub mod mysql;
 pub mod postgres;
 pub mod rabbitmq;
@@ -63,11 +64,20 @@ pub enum Shipped {
     Random(Random),
     AwsIam(Box<AwsIam>),
     Rabbitmq(Rabbitmq),
+    HttpToken(Box<http_token::HttpToken>),
 }
 
 /// The service names [`for_service`] accepts.
-pub const SERVICES: [&str; 8] = [
-    "postgres", "mysql", "mariadb", "redis", "http", "random", "aws-iam", "rabbitmq",
+pub const SERVICES: [&str; 9] = [
+    "postgres",
+    "mysql",
+    "mariadb",
+    "redis",
+    "http",
+    "random",
+    "aws-iam",
+    "rabbitmq",
+    "http-token",
 ];
 
 /// Builds the backend for `service` (one of [`SERVICES`]), reading `ROTGEN_CA_FILE` (and, for `http`,
@@ -88,6 +98,7 @@ pub fn for_service(service: &str) -> Result<Shipped, BackendError> {
         "random" => Shipped::Random(Random),
         "aws-iam" => Shipped::AwsIam(Box::new(AwsIam::from_env()?)),
         "rabbitmq" => Shipped::Rabbitmq(Rabbitmq::new(trust)),
+        "http-token" => Shipped::HttpToken(Box::new(http_token::from_env(trust)?)),
         other => {
             return Err(BackendError::new(
                 ErrorKind::Config,
@@ -110,6 +121,7 @@ macro_rules! delegate {
             Shipped::Random($b) => $e,
             Shipped::AwsIam($b) => $e,
             Shipped::Rabbitmq($b) => $e,
+            Shipped::HttpToken($b) => $e,
         }
     };
 }

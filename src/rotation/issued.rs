@@ -50,22 +50,31 @@ pub trait Issuer: Send + Sync {
     fn fields(&self) -> &'static [&'static str];
     /// How many credentials one principal may hold.
     fn limit(&self) -> usize;
+    /// The principal's credentials. `auth` is the credential the call may authenticate
+    /// with, for a service where the principal manages its own (AWSCURRENT's, or
+    /// AWSPENDING's in setSecret); a service the function's own role manages (IAM)
+    /// ignores it.
     fn list(
         &self,
+        auth: &SecretValue,
         principal: &str,
     ) -> impl Future<Output = Result<Vec<Credential>, BackendError>> + Send;
     /// Issues a credential: the secret's fields it fills.
     fn create(
         &self,
+        auth: &SecretValue,
         principal: &str,
     ) -> impl Future<Output = Result<Map<String, Value>, BackendError>> + Send;
+    /// Stops a credential working without deleting it (where the service can).
     fn deactivate(
         &self,
+        auth: &SecretValue,
         principal: &str,
         id: &str,
     ) -> impl Future<Output = Result<(), BackendError>> + Send;
     fn delete(
         &self,
+        auth: &SecretValue,
         principal: &str,
         id: &str,
     ) -> impl Future<Output = Result<(), BackendError>> + Send;
@@ -143,7 +152,7 @@ pub async fn issue<I: Issuer>(
         .filter(|p| field(p, issuer.principal_key()).ok() == Some(principal))
         .and_then(|p| field(p, issuer.id_key()).ok())
         .filter(|id| *id != current_id);
-    let held = issuer.list(principal).await?;
+    let held = issuer.list(current, principal).await?;
     let Some(current_cred) = held.iter().find(|c| c.id == current_id) else {
         return Err(config(format!(
             "AWSCURRENT's credential {current_id} is not one of {principal}'s: put a working credential of {principal} in AWSCURRENT, then rotate again"
@@ -158,7 +167,7 @@ pub async fn issue<I: Issuer>(
         if c.created >= current_cred.created {
             // Issued after AWSCURRENT's and held by no stage: a failed attempt's.
             tracing::warn!(principal, credential = %c.id, "deleting a credential an earlier attempt issued and did not store");
-            issuer.delete(principal, &c.id).await?;
+            issuer.delete(current, principal, &c.id).await?;
         } else {
             return Err(config(format!(
                 "{principal} holds credential {}, which no stage of this secret holds and which is older than AWSCURRENT's: rotgen deletes only what it issued; delete it, or make it AWSPREVIOUS, then rotate again",
@@ -174,8 +183,8 @@ pub async fn issue<I: Issuer>(
                     owned_previous(issuer, previous, principal, active).await?;
                 }
                 tracing::info!(principal, credential = %old, "revoking the credential of two rotations ago (AWSPREVIOUS) to make room");
-                issuer.deactivate(principal, old).await?;
-                issuer.delete(principal, old).await?;
+                issuer.deactivate(current, principal, old).await?;
+                issuer.delete(current, principal, old).await?;
             }
             None => {
                 return Err(config(format!(
@@ -185,7 +194,7 @@ pub async fn issue<I: Issuer>(
             }
         }
     }
-    issuer.create(principal).await
+    issuer.create(current, principal).await
 }
 
 /// Before AWSPREVIOUS's credential is revoked: whoever can write the application's
@@ -247,7 +256,7 @@ async fn prove<I: Issuer>(
 pub async fn confirm<I: Issuer>(issuer: &I, pending: &SecretValue) -> Result<(), BackendError> {
     let principal = field(pending, issuer.principal_key())?;
     let id = field(pending, issuer.id_key())?;
-    if issuer.list(principal).await?.iter().any(|c| c.id == id) {
+    if issuer.list(pending, principal).await?.iter().any(|c| c.id == id) {
         return Ok(());
     }
     Err(config(format!(
@@ -302,7 +311,7 @@ pub async fn deactivate_previous<I: Issuer>(
         tracing::warn!(principal, credential = %id, "AWSPREVIOUS's credential does not authenticate with AWSPREVIOUS's fields; it is left as it is");
         return Ok(());
     }
-    issuer.deactivate(principal, id).await
+    issuer.deactivate(current, principal, id).await
 }
 
 /// AWSPENDING may differ from AWSCURRENT only in the issued fields.
@@ -454,7 +463,11 @@ mod tests {
         fn limit(&self) -> usize {
             2
         }
-        async fn list(&self, principal: &str) -> Result<Vec<Credential>, BackendError> {
+        async fn list(
+            &self,
+            _: &SecretValue,
+            principal: &str,
+        ) -> Result<Vec<Credential>, BackendError> {
             let creds = self.creds.lock().unwrap();
             Ok(creds
                 .iter()
@@ -466,7 +479,11 @@ mod tests {
                 })
                 .collect())
         }
-        async fn create(&self, principal: &str) -> Result<Map<String, Value>, BackendError> {
+        async fn create(
+            &self,
+            _: &SecretValue,
+            principal: &str,
+        ) -> Result<Map<String, Value>, BackendError> {
             let n = self.creds.lock().unwrap().len();
             let (id, secret) = (format!("new{n}"), format!("s{n}"));
             self.add(principal, &id, &secret, 100 + n as i64);
@@ -475,11 +492,11 @@ mod tests {
             m.insert("Secret".into(), secret.into());
             Ok(m)
         }
-        async fn deactivate(&self, _: &str, id: &str) -> Result<(), BackendError> {
+        async fn deactivate(&self, _: &SecretValue, _: &str, id: &str) -> Result<(), BackendError> {
             self.set_active(id, false);
             Ok(())
         }
-        async fn delete(&self, _: &str, id: &str) -> Result<(), BackendError> {
+        async fn delete(&self, _: &SecretValue, _: &str, id: &str) -> Result<(), BackendError> {
             self.creds.lock().unwrap().retain(|c| c.1 != id);
             Ok(())
         }
