@@ -9,6 +9,9 @@
 //! - a secret cannot get a key for a user its own key does not prove, nor for a user the
 //!   function's configuration does not name, and a key rotgen did not issue is not deleted.
 //!
+//! The same for `http-token` against a token API over HTTPS in the test (which, unlike
+//! moto, checks every token's secret part, and allows two tokens per owner).
+//!
 //! moto does not check an access key's signature, so "the secret key is wrong" cannot be
 //! tested here; "the key is another user's" and "the key does not exist" can.
 
@@ -120,9 +123,9 @@ fn field(v: &SecretValue, key: &str) -> String {
     v.json().unwrap()[key].as_str().unwrap().to_string()
 }
 
-/// The IAM issuer with a fault plan over its calls.
-struct FaultyIssuer<'a> {
-    inner: IamKeys,
+/// An issuer with a fault plan over its calls.
+struct FaultyIssuer<'a, I = IamKeys> {
+    inner: I,
     faults: &'a Faults,
 }
 
@@ -142,7 +145,7 @@ macro_rules! faulty {
     }};
 }
 
-impl Issuer for FaultyIssuer<'_> {
+impl<I: Issuer> Issuer for FaultyIssuer<'_, I> {
     fn principal_key(&self) -> &'static str {
         self.inner.principal_key()
     }
@@ -155,17 +158,17 @@ impl Issuer for FaultyIssuer<'_> {
     fn limit(&self) -> usize {
         self.inner.limit()
     }
-    async fn list(&self, p: &str) -> Result<Vec<Credential>, BackendError> {
-        faulty!(self, self.inner.list(p))
+    async fn list(&self, a: &SecretValue, p: &str) -> Result<Vec<Credential>, BackendError> {
+        faulty!(self, self.inner.list(a, p))
     }
-    async fn create(&self, p: &str) -> Result<Map<String, Value>, BackendError> {
-        faulty!(self, self.inner.create(p))
+    async fn create(&self, a: &SecretValue, p: &str) -> Result<Map<String, Value>, BackendError> {
+        faulty!(self, self.inner.create(a, p))
     }
-    async fn deactivate(&self, p: &str, id: &str) -> Result<(), BackendError> {
-        faulty!(self, self.inner.deactivate(p, id))
+    async fn deactivate(&self, a: &SecretValue, p: &str, id: &str) -> Result<(), BackendError> {
+        faulty!(self, self.inner.deactivate(a, p, id))
     }
-    async fn delete(&self, p: &str, id: &str) -> Result<(), BackendError> {
-        faulty!(self, self.inner.delete(p, id))
+    async fn delete(&self, a: &SecretValue, p: &str, id: &str) -> Result<(), BackendError> {
+        faulty!(self, self.inner.delete(a, p, id))
     }
     async fn whoami(&self, creds: &SecretValue) -> Result<Option<String>, BackendError> {
         faulty!(self, self.inner.whoami(creds))
@@ -404,4 +407,331 @@ fn rotgen_rotate_rotates_an_iam_user_twice() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains(USERS_VAR));
     assert_eq!(rt().block_on(keys(&c.user)), before);
+}
+
+// ------------------------------------------------------------------ http-token
+
+mod tokens {
+    use super::*;
+    use common::token_api::{LIMIT, TokenApi};
+    use rotgen::backends::Trust;
+    use rotgen::backends::http_token::{Contract, HttpTokens, USERS_VAR as TOKEN_USERS};
+
+    const OWNER: &str = "ci-bot";
+
+    /// The backend, naming its owners as a generated function does.
+    fn backend<I: Issuer>(issuer: I, users: &str, previous: Previous) -> Issued<I> {
+        Issued {
+            issuer,
+            allowed: Principals::parse(TOKEN_USERS, Some(users)),
+            previous,
+            test_waits: Vec::new(),
+        }
+    }
+
+    fn ca() -> Vec<u8> {
+        std::fs::read(common::root().join("tests/fixtures/backends/ca.pem")).unwrap()
+    }
+
+    fn issuer(api: &TokenApi) -> HttpTokens {
+        let contract: Contract = serde_json::from_value(api.contract()).unwrap();
+        contract.check().unwrap();
+        HttpTokens::new(contract, Trust::from_pem(ca()).unwrap())
+    }
+
+    /// A secret in moto holding a token the API issued to `owner`.
+    async fn token_secret(api: &TokenApi, owner: &str) -> String {
+        let t = api.state.lock().unwrap().issue(owner);
+        let value = json!({"username": owner, "token": t.secret, "token_id": t.id, "note": "kept"});
+        Sm::new(&config().await)
+            .create_secret()
+            .name(unique("rotgen-token-"))
+            .secret_string(value.to_string())
+            .send()
+            .await
+            .unwrap()
+            .arn()
+            .unwrap()
+            .to_string()
+    }
+
+    fn handler(
+        api: &TokenApi,
+        users: &str,
+        store: AwsStore,
+    ) -> Handler<AwsStore, Issued<HttpTokens>> {
+        Handler {
+            rotator: Rotator {
+                store,
+                backend: backend(issuer(api), users, Previous::Keep),
+                strategy: Strategy::SingleUser,
+                policy: PasswordPolicy::from_vars(&std::collections::HashMap::new(), "http-token")
+                    .unwrap(),
+                masters: Masters::default(),
+            },
+        }
+    }
+
+    /// After a rotation: AWSCURRENT's and AWSPREVIOUS's tokens are the owner's only ones
+    /// and both are accepted; the rest of the secret is unchanged.
+    async fn check_rotated(api: &TokenApi, arn: &str, owner: &str) {
+        let current = stage(arn, "AWSCURRENT").await.unwrap();
+        let previous = stage(arn, "AWSPREVIOUS").await.unwrap();
+        let (cur, prev) = (field(&current, "token_id"), field(&previous, "token_id"));
+        assert_ne!(cur, prev);
+        let mut held = api.state.lock().unwrap().ids_of(owner);
+        held.sort();
+        let mut want = vec![cur, prev];
+        want.sort();
+        assert_eq!(
+            held, want,
+            "the owner holds AWSCURRENT's and AWSPREVIOUS's tokens only"
+        );
+        let i = issuer(api);
+        for v in [&current, &previous] {
+            assert_eq!(i.whoami(v).await.unwrap().as_deref(), Some(owner));
+        }
+        assert_eq!(current.json().unwrap()["note"], "kept");
+    }
+
+    #[test]
+    fn two_rotations_keep_the_previous_token_working() {
+        if !moto() {
+            return;
+        }
+        let api = TokenApi::start();
+        rt().block_on(async {
+            let arn = token_secret(&api, OWNER).await;
+            let first = field(&stage(&arn, "AWSCURRENT").await.unwrap(), "token_id");
+            let h = handler(&api, OWNER, AwsStore::from_env().await);
+            rotate(&h, &arn, false).await.unwrap();
+            check_rotated(&api, &arn, OWNER).await;
+            rotate(&h, &arn, false).await.unwrap();
+            check_rotated(&api, &arn, OWNER).await;
+            assert!(!api.state.lock().unwrap().ids_of(OWNER).contains(&first));
+            // No call went anywhere but the contract's URLs.
+            let requests = api.state.lock().unwrap().requests.clone();
+            assert!(
+                requests
+                    .iter()
+                    .all(|r| r.contains(" /me") || r.contains(" /tokens")),
+                "{requests:?}"
+            );
+        });
+    }
+
+    #[test]
+    fn a_failure_at_any_call_leaves_working_tokens_and_no_orphan() {
+        if !moto() {
+            return;
+        }
+        let api = TokenApi::start();
+        rt().block_on(async {
+            // An owner at the limit already (after one rotation), so a token is also
+            // revoked: every kind of call is on the path. One owner per case.
+            let base = |n: usize| {
+                let api = &api;
+                async move {
+                    let owner = format!("{OWNER}-{n}");
+                    let arn = token_secret(api, &owner).await;
+                    let h = handler(api, &owner, AwsStore::from_env().await);
+                    rotate(&h, &arn, false).await.unwrap();
+                    (owner, arn)
+                }
+            };
+            let run = |owner: String, arn: String, faults: Faults| {
+                let api = &api;
+                async move {
+                    let token = uuid::Uuid::new_v4().to_string();
+                    let rotator = Rotator {
+                        store: FaultyStore {
+                            inner: AwsStore::from_env().await,
+                            faults: &faults,
+                        },
+                        backend: backend(
+                            FaultyIssuer {
+                                inner: issuer(api),
+                                faults: &faults,
+                            },
+                            &owner,
+                            Previous::Keep,
+                        ),
+                        strategy: Strategy::SingleUser,
+                        policy: PasswordPolicy::from_vars(
+                            &std::collections::HashMap::new(),
+                            "http-token",
+                        )
+                        .unwrap(),
+                        masters: Masters::default(),
+                    };
+                    let r = run_steps(&rotator, &arn, &token, 3).await;
+                    (r, faults)
+                }
+            };
+            let (owner, arn) = base(0).await;
+            let (r, counter) = run(owner, arn, Faults::default()).await;
+            r.unwrap();
+            let total = counter.calls();
+            assert!(total > 10, "{total} calls");
+            let mut case = 1;
+            for n in 0..total {
+                for after in [false, true] {
+                    let (owner, arn) = base(case).await;
+                    case += 1;
+                    let (r, faults) = run(owner.clone(), arn.clone(), Faults::at(n, after)).await;
+                    r.unwrap_or_else(|e| panic!("failure at call {n} (after: {after}): {e}"));
+                    assert!(faults.fired.load(Ordering::SeqCst));
+                    check_rotated(&api, &arn, &owner).await;
+                }
+            }
+        });
+    }
+
+    #[test]
+    fn orphans_are_revoked_and_a_token_the_secret_cannot_prove_is_not() {
+        if !moto() {
+            return;
+        }
+        let api = TokenApi::start();
+        rt().block_on(async {
+            // An attempt that issued a token and died before storing it: at the limit
+            // with it, and revoked by the next rotation.
+            let arn = token_secret(&api, OWNER).await;
+            let orphan = api.state.lock().unwrap().issue(OWNER).id;
+            assert_eq!(api.state.lock().unwrap().ids_of(OWNER).len(), LIMIT);
+            let h = handler(&api, OWNER, AwsStore::from_env().await);
+            rotate(&h, &arn, false).await.unwrap();
+            assert!(!api.state.lock().unwrap().ids_of(OWNER).contains(&orphan));
+            check_rotated(&api, &arn, OWNER).await;
+
+            // Someone who can write the secret stages AWSPREVIOUS naming another token
+            // of the owner (a person's, say), without its secret part.
+            let owner = "ci-bot-2";
+            let person = api.state.lock().unwrap().issue(owner);
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            let arn = token_secret(&api, owner).await;
+            let sm = Sm::new(&config().await);
+            let mut fake = stage(&arn, "AWSCURRENT").await.unwrap();
+            if let SecretValue::Json(m) = &mut fake {
+                m.insert("token_id".into(), json!(person.id));
+                m.insert("token".into(), json!("a-guess"));
+            }
+            let v = sm
+                .put_secret_value()
+                .secret_id(&arn)
+                .secret_string(fake.to_secret_string())
+                .version_stages("AWSPREVIOUS")
+                .send()
+                .await
+                .unwrap();
+            assert!(v.version_id().is_some());
+            let before = api.state.lock().unwrap().ids_of(owner);
+            let e = rotate(
+                &handler(&api, owner, AwsStore::from_env().await),
+                &arn,
+                false,
+            )
+            .await
+            .unwrap_err()
+            .to_string();
+            assert!(e.contains("full value"), "{e}");
+            assert!(!e.contains("a-guess") && !e.contains(&person.secret));
+            assert_eq!(
+                api.state.lock().unwrap().ids_of(owner),
+                before,
+                "nothing revoked"
+            );
+        });
+    }
+
+    #[test]
+    fn a_secret_gets_tokens_only_for_the_owner_its_token_proves_and_the_function_names() {
+        if !moto() {
+            return;
+        }
+        let api = TokenApi::start();
+        rt().block_on(async {
+            let arn = token_secret(&api, "mallory").await;
+            let sm = Sm::new(&config().await);
+            let mut value = stage(&arn, "AWSCURRENT").await.unwrap();
+            if let SecretValue::Json(m) = &mut value {
+                m.insert("username".into(), json!(OWNER));
+            }
+            sm.put_secret_value()
+                .secret_id(&arn)
+                .secret_string(value.to_secret_string())
+                .send()
+                .await
+                .unwrap();
+            let both = format!("{OWNER},mallory");
+            let e = rotate(
+                &handler(&api, &both, AwsStore::from_env().await),
+                &arn,
+                false,
+            )
+            .await
+            .unwrap_err()
+            .to_string();
+            assert!(e.contains("authenticate as `mallory`"), "{e}");
+            assert!(api.state.lock().unwrap().ids_of(OWNER).is_empty());
+            // An owner the function's configuration does not name.
+            let arn = token_secret(&api, OWNER).await;
+            let e = rotate(
+                &handler(&api, "someone-else", AwsStore::from_env().await),
+                &arn,
+                false,
+            )
+            .await
+            .unwrap_err()
+            .to_string();
+            assert!(e.contains(TOKEN_USERS), "{e}");
+            assert_eq!(api.state.lock().unwrap().ids_of(OWNER).len(), 1);
+        });
+    }
+
+    #[test]
+    fn rotgen_rotate_rotates_a_token_twice() {
+        if !moto() {
+            return;
+        }
+        let api = TokenApi::start();
+        let arn = rt().block_on(token_secret(&api, OWNER));
+        let bin = env!("CARGO_BIN_EXE_rotgen");
+        let run = |contract: &Value| {
+            std::process::Command::new(bin)
+                .args(["rotate", "--secret-id", &arn, "--service", "http-token"])
+                .env("ROTGEN_TOKEN_API", contract.to_string())
+                .env(TOKEN_USERS, OWNER)
+                .env(
+                    "ROTGEN_CA_FILE",
+                    common::root().join("tests/fixtures/backends/ca.pem"),
+                )
+                .output()
+                .unwrap()
+        };
+        for round in 1..=2 {
+            let out = run(&api.contract());
+            let err = String::from_utf8_lossy(&out.stderr).to_string();
+            assert!(out.status.success(), "round {round}: {err}");
+            rt().block_on(check_rotated(&api, &arn, OWNER));
+            let previous = rt().block_on(stage(&arn, "AWSPREVIOUS")).unwrap();
+            let current = rt().block_on(stage(&arn, "AWSCURRENT")).unwrap();
+            let logs = format!("{}{err}", String::from_utf8_lossy(&out.stdout));
+            for v in [&current, &previous] {
+                assert!(
+                    !logs.contains(&field(v, "token")),
+                    "a token is in the output"
+                );
+            }
+        }
+        // A contract with a plain http:// URL is refused at cold start: nothing is called.
+        let mut plain = api.contract();
+        plain["list_url"] = json!(format!("http://localhost:{}/tokens", api.port));
+        let before = api.state.lock().unwrap().requests.len();
+        let out = run(&plain);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("list_url is not https://"), "{err}");
+        assert_eq!(api.state.lock().unwrap().requests.len(), before);
+    }
 }

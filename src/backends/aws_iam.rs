@@ -146,7 +146,11 @@ impl Issuer for IamKeys {
             .collect())
     }
 
-    async fn create(&self, _: &SecretValue, user: &str) -> Result<Map<String, Value>, BackendError> {
+    async fn create(
+        &self,
+        _: &SecretValue,
+        user: &str,
+    ) -> Result<Map<String, Value>, BackendError> {
         let out = self
             .iam()
             .await

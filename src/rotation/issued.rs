@@ -256,7 +256,12 @@ async fn prove<I: Issuer>(
 pub async fn confirm<I: Issuer>(issuer: &I, pending: &SecretValue) -> Result<(), BackendError> {
     let principal = field(pending, issuer.principal_key())?;
     let id = field(pending, issuer.id_key())?;
-    if issuer.list(pending, principal).await?.iter().any(|c| c.id == id) {
+    if issuer
+        .list(pending, principal)
+        .await?
+        .iter()
+        .any(|c| c.id == id)
+    {
         return Ok(());
     }
     Err(config(format!(

@@ -3,6 +3,7 @@
 
 pub mod net;
 pub mod runtime_api;
+pub mod token_api;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -185,7 +185,7 @@ impl Seen {
     }
 }
 
-fn tls_acceptor() -> tokio_rustls::TlsAcceptor {
+pub fn tls_acceptor() -> tokio_rustls::TlsAcceptor {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let dir = super::root().join("tests/fixtures/backends");

@@ -1,0 +1,565 @@
+//! # The `http-token` service: API tokens an HTTPS service issues
+//!
+//! Many SaaS APIs create and delete tokens instead of changing a password. `http-token`
+//! rotates one with the issue-and-revoke model (`crate::rotation::issued`): a new token
+//! is issued, both AWSCURRENT's and AWSPREVIOUS's work after a rotation, and the token of
+//! two rotations ago is revoked when the service's limit needs the room.
+//!
+//! The API is described by a **contract in the spec** (`token_api`), which the function
+//! reads from its own configuration (`ROTGEN_TOKEN_API`, JSON), never from the secret:
+//! a secret cannot send its token, or ask for a revoke, anywhere else.
+//!
+//! | field | default | meaning |
+//! | --- | --- | --- |
+//! | `issue_url` | (required) | `POST` here issues a token. Body: `{"name": "rotgen"}`. |
+//! | `list_url` | (required) | `GET` here lists the caller's tokens. |
+//! | `revoke_url` | (required) | `DELETE` here revokes one; `{id}` stands for its id. |
+//! | `whoami_url` | (required) | `GET` here answers who the token is. |
+//! | `token_pointer` | `/token` | where the issue answer holds the new token (JSON Pointer) |
+//! | `id_pointer` | `/id` | where the issue answer, and each listed token, hold the id |
+//! | `created_pointer` | `/created` | where a listed token holds when it was issued (seconds since the epoch, or RFC 3339) |
+//! | `list_pointer` | `` | where the list answer holds the array (empty: the answer is the array) |
+//! | `principal_pointer` | `/name` | where the who-am-i answer holds the token's owner |
+//! | `limit` | `2` | how many tokens one owner may hold |
+//!
+//! Every call authenticates with `Authorization: Bearer <token>`: the secret's current
+//! token (setSecret: the pending one). `401`/`403` from who-am-i means the token is
+//! rejected; a `404` from a revoke means it is gone already. The secret:
+//!
+//! ```json
+//! {"username": "ci-bot", "token": "…", "token_id": "tok_123"}
+//! ```
+//!
+//! `username` is the owner the who-am-i answer must name, and one of the spec's `user`s
+//! (`ROTGEN_TOKEN_USERS`). Other keys are kept.
+//!
+//! Transport: `https://` only (checked when the spec is built and again at cold start),
+//! verified against the platform's roots and `ROTGEN_CA_FILE`; redirects are not
+//! followed; answers are read, never logged, and errors name the call and its status.
+
+use super::Trust;
+use super::http::{build_client, request_error};
+use crate::rotation::backend::{BackendError, ErrorKind};
+use crate::rotation::issued::{self, Credential, Issuer, Principals};
+pub use crate::rotation::issued::{Issued, Previous};
+use crate::rotation::secret::SecretValue;
+use ::reqwest::{Client, Method, Url};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+const SERVICE: &str = "http-token";
+/// The contract, as JSON (from the spec's `token_api`).
+pub const CONTRACT_VAR: &str = "ROTGEN_TOKEN_API";
+/// The owners a function may issue tokens for (comma-separated).
+pub const USERS_VAR: &str = "ROTGEN_TOKEN_USERS";
+const FIELDS: &[&str] = &["token", "token_id"];
+/// How long testSecret waits for a new token to be accepted.
+const TEST_WAITS: [Duration; 3] = [
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+    Duration::from_secs(3),
+];
+
+fn token_pointer() -> String {
+    "/token".into()
+}
+fn id_pointer() -> String {
+    "/id".into()
+}
+fn created_pointer() -> String {
+    "/created".into()
+}
+fn principal_pointer() -> String {
+    "/name".into()
+}
+fn two() -> u64 {
+    2
+}
+
+/// The declarative contract of a token API (the spec's `token_api`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Contract {
+    pub issue_url: String,
+    pub list_url: String,
+    pub revoke_url: String,
+    pub whoami_url: String,
+    #[serde(default = "token_pointer")]
+    pub token_pointer: String,
+    #[serde(default = "id_pointer")]
+    pub id_pointer: String,
+    #[serde(default = "created_pointer")]
+    pub created_pointer: String,
+    #[serde(default)]
+    pub list_pointer: String,
+    #[serde(default = "principal_pointer")]
+    pub principal_pointer: String,
+    #[serde(default = "two")]
+    pub limit: u64,
+}
+
+/// The URL fields of a contract, for checks and messages.
+pub const URL_FIELDS: [&str; 4] = ["issue_url", "list_url", "revoke_url", "whoami_url"];
+/// The JSON Pointer fields of a contract.
+pub const POINTER_FIELDS: [&str; 5] = [
+    "token_pointer",
+    "id_pointer",
+    "created_pointer",
+    "list_pointer",
+    "principal_pointer",
+];
+
+/// Why a contract's URL field is refused, if it is (`field` names it).
+pub fn check_url(field: &str, url: &str) -> Result<(), String> {
+    let parsed =
+        Url::parse(&url.replace("{id}", "x")).map_err(|_| format!("{field} is not a URL"))?;
+    if parsed.scheme() != "https" {
+        return Err(format!(
+            "{field} is not https://: the token goes with every call, so TLS is required"
+        ));
+    }
+    if parsed.username() != "" || parsed.password().is_some() {
+        return Err(format!(
+            "{field} holds credentials; the calls authenticate with the secret's token"
+        ));
+    }
+    if field == "revoke_url" && !url.contains("{id}") {
+        return Err("revoke_url has no {id} for the token to revoke".into());
+    }
+    Ok(())
+}
+
+/// Why a contract's JSON Pointer field is refused, if it is.
+pub fn check_pointer(field: &str, pointer: &str) -> Result<(), String> {
+    if pointer.is_empty() && field == "list_pointer" {
+        return Ok(());
+    }
+    if !pointer.starts_with('/') {
+        return Err(format!(
+            "{field} is not a JSON Pointer: it starts with / (like /data/token)"
+        ));
+    }
+    Ok(())
+}
+
+impl Contract {
+    /// Every field checked: URLs https with `{id}` in `revoke_url`, pointers, limit.
+    pub fn check(&self) -> Result<(), String> {
+        for (field, url) in URL_FIELDS.iter().zip([
+            &self.issue_url,
+            &self.list_url,
+            &self.revoke_url,
+            &self.whoami_url,
+        ]) {
+            check_url(field, url)?;
+        }
+        for (field, p) in POINTER_FIELDS.iter().zip([
+            &self.token_pointer,
+            &self.id_pointer,
+            &self.created_pointer,
+            &self.list_pointer,
+            &self.principal_pointer,
+        ]) {
+            check_pointer(field, p)?;
+        }
+        if !(1..=100).contains(&self.limit) {
+            return Err("limit is the tokens one owner may hold: 1 to 100".into());
+        }
+        Ok(())
+    }
+
+    /// From the function's configuration (`ROTGEN_TOKEN_API`'s JSON).
+    pub fn parse(text: &str) -> Result<Contract, BackendError> {
+        let c: Contract = serde_json::from_str(text).map_err(|e| {
+            BackendError::new(
+                ErrorKind::Config,
+                format!("{CONTRACT_VAR} is not a token API contract: {e}"),
+            )
+        })?;
+        c.check()
+            .map_err(|m| BackendError::new(ErrorKind::Config, format!("{CONTRACT_VAR}: {m}")))?;
+        Ok(c)
+    }
+}
+
+/// The token API, through the contract.
+pub struct HttpTokens {
+    contract: Contract,
+    trust: Trust,
+    client: OnceLock<Result<Client, String>>,
+}
+
+impl std::fmt::Debug for HttpTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpTokens")
+            .field("contract", &self.contract)
+            .finish()
+    }
+}
+
+fn config(message: impl Into<String>) -> BackendError {
+    BackendError::new(ErrorKind::Config, message)
+}
+
+/// A JSON value read as an id: a string, or a number written out.
+fn id_of(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Seconds since the epoch: a number, or an RFC 3339 time (`2026-11-30T21:00:00Z`,
+/// with optional fractions and offset). `None` when it is neither.
+pub fn epoch_seconds(v: &Value) -> Option<i64> {
+    if let Some(n) = v.as_i64() {
+        return Some(n);
+    }
+    if let Some(f) = v.as_f64() {
+        return Some(f as i64);
+    }
+    let s = v.as_str()?;
+    let b = s.as_bytes();
+    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    // Fractions, then the offset.
+    let mut rest = &s[19..];
+    if let Some(r) = rest.strip_prefix('.') {
+        rest = r.trim_start_matches(|c: char| c.is_ascii_digit());
+    }
+    let offset = match rest {
+        "Z" | "z" => 0,
+        _ if rest.len() == 6 && matches!(&rest[..1], "+" | "-") && &rest[3..4] == ":" => {
+            let oh: i64 = rest[1..3].parse().ok()?;
+            let om: i64 = rest[4..6].parse().ok()?;
+            let sign = if rest.starts_with('-') { -1 } else { 1 };
+            sign * (oh * 3600 + om * 60)
+        }
+        _ => return None,
+    };
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if mo <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + h * 3600 + mi * 60 + sec - offset)
+}
+
+impl HttpTokens {
+    pub fn new(contract: Contract, trust: Trust) -> HttpTokens {
+        HttpTokens {
+            contract,
+            trust,
+            client: OnceLock::new(),
+        }
+    }
+
+    fn client(&self) -> Result<&Client, BackendError> {
+        self.client
+            .get_or_init(|| build_client(&self.trust, true))
+            .as_ref()
+            .map_err(|m| config(m.clone()))
+    }
+
+    /// One call with `auth`'s token: the status and the JSON answer (`Null` when the
+    /// answer is not JSON). `what` names the call in errors (`POST issue_url`).
+    async fn call(
+        &self,
+        method: Method,
+        url: &str,
+        what: &str,
+        auth: &SecretValue,
+        body: Option<Value>,
+    ) -> Result<(u16, Value), BackendError> {
+        let token = issued::field(auth, "token")?;
+        let url = Url::parse(url).map_err(|_| config(format!("{SERVICE}: {what} is not a URL")))?;
+        let at = url.origin().ascii_serialization();
+        let mut req = self.client()?.request(method, url).bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| request_error(SERVICE, &at, &e, what))?;
+        let status = resp.status().as_u16();
+        let value = resp.json::<Value>().await.unwrap_or(Value::Null);
+        Ok((status, value))
+    }
+
+    /// A call that must answer `2xx`.
+    async fn ok(
+        &self,
+        method: Method,
+        url: &str,
+        what: &str,
+        auth: &SecretValue,
+        body: Option<Value>,
+    ) -> Result<Value, BackendError> {
+        let (status, value) = self.call(method, url, what, auth, body).await?;
+        if (200..300).contains(&status) {
+            Ok(value)
+        } else {
+            Err(status_error(what, status))
+        }
+    }
+
+    /// `revoke_url` with the id put in as one path segment, escaped: an id is never
+    /// read as a path, query or another host.
+    fn revoke_url(&self, id: &str) -> String {
+        let mut escaped = String::with_capacity(id.len());
+        for b in id.bytes() {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+                escaped.push(b as char);
+            } else {
+                escaped.push_str(&format!("%{b:02X}"));
+            }
+        }
+        self.contract.revoke_url.replace("{id}", &escaped)
+    }
+}
+
+fn status_error(what: &str, status: u16) -> BackendError {
+    let (kind, why) = match status {
+        401 => (ErrorKind::Auth, " (the token was rejected)"),
+        403 => (ErrorKind::Permission, " (not permitted)"),
+        409 | 422 => (
+            ErrorKind::Config,
+            " (the service refused to issue: at its limit of tokens? check the contract's limit)",
+        ),
+        300..=399 => (ErrorKind::Config, " (redirects are not followed)"),
+        408 | 429 | 502 | 503 | 504 => (ErrorKind::Unavailable, ""),
+        500..=599 => (ErrorKind::Service, ""),
+        _ => (ErrorKind::Config, ""),
+    };
+    BackendError::new(kind, format!("{SERVICE}: {what} answered {status}{why}"))
+}
+
+impl Issuer for HttpTokens {
+    fn principal_key(&self) -> &'static str {
+        "username"
+    }
+
+    fn id_key(&self) -> &'static str {
+        "token_id"
+    }
+
+    fn fields(&self) -> &'static [&'static str] {
+        FIELDS
+    }
+
+    fn limit(&self) -> usize {
+        self.contract.limit as usize
+    }
+
+    async fn list(&self, auth: &SecretValue, _: &str) -> Result<Vec<Credential>, BackendError> {
+        let c = &self.contract;
+        let answer = self
+            .ok(Method::GET, &c.list_url, "GET list_url", auth, None)
+            .await?;
+        let items = if c.list_pointer.is_empty() {
+            Some(&answer)
+        } else {
+            answer.pointer(&c.list_pointer)
+        };
+        let Some(Value::Array(items)) = items else {
+            return Err(BackendError::new(
+                ErrorKind::Service,
+                format!(
+                    "{SERVICE}: the list_url answer has no array at `{}` (list_pointer)",
+                    c.list_pointer
+                ),
+            ));
+        };
+        items
+            .iter()
+            .map(|item| {
+                let id = id_of(item.pointer(&c.id_pointer)).ok_or_else(|| {
+                    BackendError::new(
+                        ErrorKind::Service,
+                        format!(
+                            "{SERVICE}: a token of the list_url answer has no id at `{}` (id_pointer)",
+                            c.id_pointer
+                        ),
+                    )
+                })?;
+                Ok(Credential {
+                    id,
+                    created: item
+                        .pointer(&c.created_pointer)
+                        .and_then(epoch_seconds)
+                        .unwrap_or(0),
+                    active: true,
+                })
+            })
+            .collect()
+    }
+
+    async fn create(
+        &self,
+        auth: &SecretValue,
+        _: &str,
+    ) -> Result<Map<String, Value>, BackendError> {
+        let c = &self.contract;
+        let answer = self
+            .ok(
+                Method::POST,
+                &c.issue_url,
+                "POST issue_url",
+                auth,
+                Some(json!({"name": "rotgen"})),
+            )
+            .await?;
+        let token = answer.pointer(&c.token_pointer).and_then(Value::as_str);
+        let id = id_of(answer.pointer(&c.id_pointer));
+        let (Some(token), Some(id)) = (token, id) else {
+            // Issued, maybe, but unusable: the next attempt's clean-up finds it in the
+            // list (newer than AWSCURRENT's, held by no stage) and revokes it.
+            return Err(BackendError::new(
+                ErrorKind::Service,
+                format!(
+                    "{SERVICE}: the issue_url answer has no token at `{}` or no id at `{}` (token_pointer, id_pointer)",
+                    c.token_pointer, c.id_pointer
+                ),
+            ));
+        };
+        let mut fields = Map::new();
+        fields.insert("token".into(), token.into());
+        fields.insert("token_id".into(), id.into());
+        Ok(fields)
+    }
+
+    async fn deactivate(&self, _: &SecretValue, _: &str, _: &str) -> Result<(), BackendError> {
+        // The contract has no "inactive" state: revoking is deleting.
+        Ok(())
+    }
+
+    async fn delete(&self, auth: &SecretValue, _: &str, id: &str) -> Result<(), BackendError> {
+        let url = self.revoke_url(id);
+        match self
+            .call(Method::DELETE, &url, "DELETE revoke_url", auth, None)
+            .await?
+        {
+            (200..=299 | 404 | 410, _) => Ok(()),
+            (status, _) => Err(status_error("DELETE revoke_url", status)),
+        }
+    }
+
+    async fn whoami(&self, creds: &SecretValue) -> Result<Option<String>, BackendError> {
+        let c = &self.contract;
+        let (status, answer) = self
+            .call(Method::GET, &c.whoami_url, "GET whoami_url", creds, None)
+            .await?;
+        match status {
+            200..=299 => match answer.pointer(&c.principal_pointer).and_then(Value::as_str) {
+                Some(who) => Ok(Some(who.to_string())),
+                None => Err(BackendError::new(
+                    ErrorKind::Service,
+                    format!(
+                        "{SERVICE}: the whoami_url answer has no owner at `{}` (principal_pointer)",
+                        c.principal_pointer
+                    ),
+                )),
+            },
+            401 | 403 => Ok(None),
+            other => Err(status_error("GET whoami_url", other)),
+        }
+    }
+}
+
+/// The `http-token` backend.
+pub type HttpToken = Issued<HttpTokens>;
+
+/// Builds it from `ROTGEN_TOKEN_API` and `ROTGEN_TOKEN_USERS`.
+pub fn from_env(trust: Trust) -> Result<HttpToken, BackendError> {
+    let text = std::env::var(CONTRACT_VAR).map_err(|_| {
+        config(format!(
+            "{CONTRACT_VAR} is not set: the function's configuration must hold the token API's contract (the spec's token_api)"
+        ))
+    })?;
+    Ok(Issued {
+        issuer: HttpTokens::new(Contract::parse(&text)?, trust),
+        allowed: Principals::parse(USERS_VAR, std::env::var(USERS_VAR).ok().as_deref()),
+        previous: Previous::Keep,
+        test_waits: TEST_WAITS.to_vec(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn contract() -> Contract {
+        serde_json::from_value(json!({
+            "issue_url": "https://api.example/tokens",
+            "list_url": "https://api.example/tokens",
+            "revoke_url": "https://api.example/tokens/{id}",
+            "whoami_url": "https://api.example/me",
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn contracts_are_checked() {
+        let c = contract();
+        assert_eq!(c.limit, 2);
+        assert_eq!(c.token_pointer, "/token");
+        c.check().unwrap();
+        let mut plain = c.clone();
+        plain.list_url = "http://api.example/tokens".into();
+        assert!(plain.check().unwrap_err().contains("https"));
+        let mut no_id = c.clone();
+        no_id.revoke_url = "https://api.example/tokens".into();
+        assert!(no_id.check().unwrap_err().contains("{id}"));
+        let mut pointer = c.clone();
+        pointer.token_pointer = "token".into();
+        assert!(pointer.check().unwrap_err().contains("JSON Pointer"));
+        let mut creds = c;
+        creds.whoami_url = "https://u:p@api.example/me".into();
+        assert!(creds.check().unwrap_err().contains("credentials"));
+        assert!(Contract::parse(r#"{"issue_url": "x"}"#).is_err());
+    }
+
+    #[test]
+    fn ids_go_into_the_revoke_url_as_one_segment() {
+        let t = HttpTokens::new(contract(), Trust::none());
+        assert_eq!(t.revoke_url("tok_1"), "https://api.example/tokens/tok_1");
+        assert_eq!(
+            t.revoke_url("../admin?x=1#@evil.example/"),
+            "https://api.example/tokens/..%2Fadmin%3Fx%3D1%23%40evil.example%2F"
+        );
+    }
+
+    #[test]
+    fn times() {
+        assert_eq!(epoch_seconds(&json!(1_700_000_000)), Some(1_700_000_000));
+        assert_eq!(epoch_seconds(&json!("1970-01-01T00:00:00Z")), Some(0));
+        assert_eq!(
+            epoch_seconds(&json!("2023-11-14T22:13:20Z")),
+            Some(1_700_000_000)
+        );
+        assert_eq!(
+            epoch_seconds(&json!("2023-11-14T23:13:20.123+01:00")),
+            Some(1_700_000_000)
+        );
+        assert_eq!(
+            epoch_seconds(&json!("2024-02-29T00:00:00Z")),
+            Some(1_709_164_800)
+        );
+        assert_eq!(epoch_seconds(&json!("yesterday")), None);
+        assert_eq!(epoch_seconds(&json!("2023-13-14T22:13:20Z")), None);
+    }
+}
