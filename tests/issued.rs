@@ -700,7 +700,7 @@ mod tokens {
         let run = |contract: &Value| {
             std::process::Command::new(bin)
                 .args(["rotate", "--secret-id", &arn, "--service", "http-token"])
-                .env("ROTGEN_TOKEN_API", contract.to_string())
+                .env("ROTGEN_API_CONTRACT", contract.to_string())
                 .env(TOKEN_USERS, OWNER)
                 .env(
                     "ROTGEN_CA_FILE",

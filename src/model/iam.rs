@@ -39,8 +39,8 @@ pub(super) fn statements(members: &[Resolved], log_group_id: &str) -> Vec<Value>
         ],
         "Resource": arns,
     })];
-    // aws-iam functions issue keys, and choose no password.
-    if users.len() < members.len() {
+    // aws-iam and http-token functions are issued credentials, and choose no password.
+    if members.iter().any(|m| !super::issues(&m.service)) {
         out.push(json!({
             "Sid": "GeneratePasswords",
             "Effect": "Allow",

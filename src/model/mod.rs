@@ -447,6 +447,12 @@ fn environment_items(r: &Resolved) -> Vec<String> {
     if let Some(u) = &r.iam_user {
         out.push(format!("user:{}", u.rsplit('/').next().unwrap_or(u)));
     }
+    if let Some(u) = &r.token_user {
+        out.push(format!("user:{u}"));
+    }
+    if let Some(c) = &r.token_api {
+        out.push(c.clone());
+    }
     out
 }
 
@@ -505,6 +511,16 @@ struct Resolved {
     port: u16,
     /// aws-iam: the IAM user whose keys the secret holds.
     iam_user: Option<String>,
+    /// http-token: the owner of the secret's tokens, and the API's contract (JSON, as
+    /// `ROTGEN_API_CONTRACT` carries it).
+    token_user: Option<String>,
+    token_api: Option<String>,
+}
+
+/// Whether the service issues its credentials (the issue-and-revoke model): its function
+/// chooses no password.
+fn issues(service: &str) -> bool {
+    matches!(service, "aws-iam" | "http-token")
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -1173,7 +1189,9 @@ impl Cx {
             .collect();
         service_ports.sort_unstable();
         service_ports.dedup();
-        let has_http = secrets.iter().any(|s| s.service == "http");
+        let has_http = secrets
+            .iter()
+            .any(|s| matches!(s.service.as_str(), "http" | "http-token"));
         let tcp = |port: u16, to: (&str, Value), description: String| {
             let mut rule = serde_json::Map::new();
             rule.insert("IpProtocol".into(), json!("tcp"));
@@ -1530,6 +1548,13 @@ impl Cx {
                         "remove master_secret_arn",
                     );
                 }
+                ("single-user", Some(m)) if service == "http-token" => {
+                    self.err(
+                        &m.loc,
+                        "an http-token secret needs no master: its own token manages its tokens",
+                        "remove master_secret_arn",
+                    );
+                }
                 ("single-user", Some(m)) if service == "aws-iam" => {
                     self.err(
                         &m.loc,
@@ -1553,6 +1578,7 @@ impl Cx {
                 self.err(&loc, format!("{service} does not rotate with alternating users"), match service {
                     "http" => "use single-user: how an http service keeps two users is its own business (see the http contract)",
                     "aws-iam" => "use single-user: a user holds two access keys, which gives the same zero downtime",
+                    "http-token" => "use single-user: the owner holds two tokens, which gives the same zero downtime",
                     _ => "use strategy = \"single-user\": there are no users to alternate",
                 });
             }
@@ -1686,6 +1712,7 @@ impl Cx {
                 }
             }
             let iam_user = self.iam_user(secret, service);
+            let (token_user, token_api) = self.token_api(secret, service);
             let password = self.password(spec, secret, service);
             let schedule = self.schedule(spec, secret);
             self.check_lit(
@@ -1754,9 +1781,91 @@ impl Cx {
                 create,
                 port,
                 iam_user,
+                token_user,
+                token_api,
             });
         }
         out
+    }
+
+    /// An http-token secret's `user` and `token_api` (the contract, as JSON): required
+    /// there, `token_api` refused elsewhere.
+    fn token_api(
+        &mut self,
+        secret: &spec::Secret,
+        service: &str,
+    ) -> (Option<String>, Option<String>) {
+        use crate::backends::http_token;
+        if service != "http-token" {
+            if let Some(t) = &secret.token_api {
+                self.err(
+                    &t.loc,
+                    format!("`token_api` is for http-token secrets; this one is {service}"),
+                    "remove token_api, or set service = \"http-token\"",
+                );
+            }
+            return (None, None);
+        }
+        let user = match &secret.user {
+            Some(u) if !u.v.is_empty() && !u.v.contains(',') && u.v.trim() == u.v => {
+                Some(u.v.clone())
+            }
+            Some(u) => {
+                self.err(
+                    &u.loc,
+                    format!("`{}` cannot be a token owner's name", u.v),
+                    "write the owner as the who-am-i answer names it (no commas, no surrounding spaces)",
+                );
+                None
+            }
+            None => {
+                self.err(
+                    &secret.loc,
+                    "an http-token secret needs `user`",
+                    "add user = \"NAME\": the owner of the tokens, as the API's who-am-i answer names it",
+                );
+                None
+            }
+        };
+        let Some(t) = &secret.token_api else {
+            self.err(
+                &secret.loc,
+                "an http-token secret needs `token_api`",
+                "add token_api = { issue_url = \"https://…\", list_url = \"https://…\", revoke_url = \"https://…/{id}\", whoami_url = \"https://…\" }",
+            );
+            return (user, None);
+        };
+        let mut ok = true;
+        let mut contract = serde_json::Map::new();
+        for (name, v) in &t.fields {
+            let problem = if http_token::URL_FIELDS.contains(name) {
+                http_token::check_url(name, &v.v).err()
+            } else {
+                http_token::check_pointer(name, &v.v).err()
+            };
+            if let Some(why) = problem {
+                self.err(&v.loc, why, match *name {
+                    "revoke_url" => "write the revoke URL with {id} where the token's id goes: https://api.example/tokens/{id}",
+                    n if n.ends_with("_url") => "write an https:// URL without user or password",
+                    _ => "write a JSON Pointer (RFC 6901), like /data/token",
+                });
+                ok = false;
+            }
+            contract.insert((*name).into(), json!(v.v));
+        }
+        if let Some(l) = &t.limit {
+            contract.insert("limit".into(), json!(l.v));
+        }
+        if !ok {
+            return (user, None);
+        }
+        // Missing required fields were reported by the decoder; the contract must parse
+        // as the function will read it.
+        let text = Value::Object(contract).to_string();
+        match http_token::Contract::parse(&text) {
+            Ok(_) => (user, Some(text)),
+            Err(_) => (user, None),
+        }
     }
 
     /// An aws-iam secret's `user`: required there, refused elsewhere.
@@ -1787,10 +1896,11 @@ impl Cx {
                 );
                 None
             }
+            (_, "http-token") => None,
             (Some(u), _) => {
                 self.err(
                     &u.loc,
-                    format!("`user` is for aws-iam secrets; this one is {service}"),
+                    format!("`user` is for aws-iam and http-token secrets; this one is {service}"),
                     "remove user (a database secret names its user in its value)",
                 );
                 None
@@ -1808,6 +1918,14 @@ impl Cx {
         spec: &Spec,
     ) -> Option<CreateModel> {
         let id = secret.id.as_ref().map_or("", |i| i.v.as_str());
+        if service == "http-token" {
+            self.err(
+                &c.loc,
+                "an http-token secret cannot be created here: its value is a token, which only the API issues",
+                "issue the first token with the API, store it in a secret as {\"username\", \"token\", \"token_id\"}, and name that secret with name or arn",
+            );
+            return None;
+        }
         if service == "aws-iam" {
             self.err(
                 &c.loc,
@@ -1994,10 +2112,12 @@ impl Cx {
         // carries the policy, and its role reaches only the secrets of its kind.
         let mut keyed: Vec<(String, String, Password, Vec<Resolved>)> = Vec::new();
         for s in secrets {
-            match keyed
-                .iter_mut()
-                .find(|(sv, st, pw, _)| *sv == s.service && *st == s.strategy && *pw == s.password)
-            {
+            match keyed.iter_mut().find(|(sv, st, pw, members)| {
+                *sv == s.service
+                    && *st == s.strategy
+                    && *pw == s.password
+                    && members[0].token_api == s.token_api
+            }) {
                 Some(k) => k.3.push(s),
                 None => keyed.push((
                     s.service.clone(),
@@ -2178,7 +2298,7 @@ impl Cx {
                 }
                 // The password policy, as AWS's own variables (aws-iam functions choose
                 // no password).
-                if service != "aws-iam" {
+                if !issues(service) {
                     for (name, value) in [
                         ("PASSWORD_LENGTH", password.length.to_string()),
                         ("EXCLUDE_CHARACTERS", password.exclude_characters.clone()),
@@ -2196,6 +2316,22 @@ impl Cx {
                     ] {
                         environment.insert(name.into(), json!(value));
                     }
+                } else if service == "http-token" {
+                    // One contract per function (the groups are keyed by it).
+                    if let Some(c) = &members[0].token_api {
+                        environment
+                            .insert(crate::backends::http_token::CONTRACT_VAR.into(), json!(c));
+                    }
+                    let mut users: Vec<&str> = Vec::new();
+                    for u in members.iter().filter_map(|m| m.token_user.as_deref()) {
+                        if !users.contains(&u) {
+                            users.push(u);
+                        }
+                    }
+                    environment.insert(
+                        crate::backends::http_token::USERS_VAR.into(),
+                        json!(users.join(",")),
+                    );
                 } else {
                     // The users' names, without their paths (what the secrets say).
                     let mut users: Vec<&str> = Vec::new();

@@ -205,6 +205,17 @@ pub struct Secret {
     pub schedule: Option<Schedule>,
     pub password: Option<Password>,
     pub create: Option<Create>,
+    /// http-token: the contract of the API that issues the tokens.
+    pub token_api: Option<TokenApi>,
+}
+
+/// A token API's contract (`token_api`), as written.
+#[derive(Debug, Clone)]
+pub struct TokenApi {
+    pub loc: Loc,
+    /// Each string field given, by name, in the order of `schema::TOKEN_API`.
+    pub fields: Vec<(&'static str, Sp<String>)>,
+    pub limit: Option<Sp<i64>>,
 }
 
 /// A spec decoded as far as it could be, with the problems found on the way. The spec
@@ -394,6 +405,15 @@ fn spec_from(d: &mut Decoder, t: &Fields<'_>, root: &Node) -> Spec {
             user: s.lit("user"),
             schedule: s.table(d, "schedule").map(|x| schedule_from(&x)),
             password: s.table(d, "password").map(|x| password_from(&x)),
+            token_api: s.table(d, "token_api").map(|t| TokenApi {
+                loc: t.loc.clone(),
+                fields: schema::TOKEN_API
+                    .fields
+                    .iter()
+                    .filter_map(|f| Some((f.name, t.lit(f.name)?)))
+                    .collect(),
+                limit: t.int_lit("limit"),
+            }),
             create: s.table(d, "create").map(|c| Create {
                 loc: c.loc.clone(),
                 rejected: c.rejected.clone(),

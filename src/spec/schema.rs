@@ -74,7 +74,15 @@ const STR: Ty = Ty::Str { expr: true };
 const LIT: Ty = Ty::Str { expr: false };
 
 pub const SERVICES: &[&str] = &[
-    "postgres", "mysql", "mariadb", "redis", "http", "random", "aws-iam", "rabbitmq",
+    "postgres",
+    "mysql",
+    "mariadb",
+    "redis",
+    "http",
+    "random",
+    "aws-iam",
+    "rabbitmq",
+    "http-token",
 ];
 /// What an aws-iam function does with AWSPREVIOUS's access key at finishSecret.
 pub const PREVIOUS_KEY: &[&str] = &["keep", "deactivate"];
@@ -357,6 +365,59 @@ pub static PASSWORD: Table = Table {
     ],
 };
 
+pub static TOKEN_API: Table = Table {
+    title: "token_api",
+    doc: "http-token: the API that issues the secret's tokens (every URL https://; every call authenticates with the secret's current token as `Authorization: Bearer`).",
+    fields: &[
+        req(
+            "issue_url",
+            LIT,
+            "POST here issues a token (body {\"name\": \"rotgen\"}).",
+        ),
+        req("list_url", LIT, "GET here lists the caller's tokens."),
+        req(
+            "revoke_url",
+            LIT,
+            "DELETE here revokes a token; {id} stands for its id.",
+        ),
+        req("whoami_url", LIT, "GET here answers whose token it is."),
+        f(
+            "token_pointer",
+            LIT,
+            "JSON Pointer to the new token in the issue answer (default /token).",
+        ),
+        f(
+            "id_pointer",
+            LIT,
+            "JSON Pointer to a token's id, in the issue answer and in each listed token (default /id).",
+        ),
+        f(
+            "created_pointer",
+            LIT,
+            "JSON Pointer to when a listed token was issued: seconds since the epoch, or RFC 3339 (default /created).",
+        ),
+        f(
+            "list_pointer",
+            LIT,
+            "JSON Pointer to the array of tokens in the list answer (default: the answer is the array).",
+        ),
+        f(
+            "principal_pointer",
+            LIT,
+            "JSON Pointer to the token's owner in the who-am-i answer (default /name).",
+        ),
+        f(
+            "limit",
+            Ty::Int {
+                min: 1,
+                max: 100,
+                expr: false,
+            },
+            "How many tokens one owner may hold (default 2).",
+        ),
+    ],
+};
+
 pub static CREATE: Table = Table {
     title: "create",
     doc: "Create the secret in this template, in the AWS JSON shape for its service, with a generated password.",
@@ -410,7 +471,7 @@ pub static SECRET: Table = Table {
         req(
             "service",
             Ty::Enum(SERVICES),
-            "What the secret logs in to: postgres, mysql, mariadb, redis, rabbitmq (through the management API), http, random, or aws-iam (an IAM user's access keys).",
+            "What the secret logs in to: postgres, mysql, mariadb, redis, rabbitmq (through the management API), http, random, aws-iam (an IAM user's access keys), or http-token (tokens an HTTPS API issues; see token_api).",
         ),
         f(
             "strategy",
@@ -444,8 +505,9 @@ pub static SECRET: Table = Table {
         f(
             "user",
             LIT,
-            "aws-iam: the IAM user whose access keys the secret holds; the function may manage that user's keys only.",
+            "aws-iam: the IAM user whose access keys the secret holds; the function may manage that user's keys only. http-token: the owner of the secret's tokens, as the who-am-i answer names it.",
         ),
+        f("token_api", Ty::Table(&TOKEN_API), TOKEN_API.doc),
         f(
             "schedule",
             Ty::Table(&SCHEDULE),

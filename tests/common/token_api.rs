@@ -110,7 +110,7 @@ impl TokenApi {
         }
     }
 
-    /// The contract of this API, as the spec's `token_api` (and `ROTGEN_TOKEN_API`).
+    /// The contract of this API, as the spec's `token_api` (and `ROTGEN_API_CONTRACT`).
     pub fn contract(&self) -> Value {
         let base = format!("https://localhost:{}", self.port);
         json!({
