@@ -43,12 +43,13 @@
 //! `127.0.0.1`, `::1` or `localhost` when `ROTGEN_HTTP_ALLOW_INSECURE_LOOPBACK=1` is
 //! set: an escape hatch for tests, never for production.)
 
-use super::{CONNECT_TIMEOUT, Trust, check_password, format_error, tls_reason};
+use super::https::{Failure, Https, Method, basic, origin};
+use super::{Trust, check_password, format_error};
 use crate::rotation::backend::{Backend, BackendError, ErrorKind, SetPassword, Strategy};
 use crate::rotation::secret::SecretValue;
-use ::reqwest::{Client, StatusCode, Url};
 use std::sync::OnceLock;
 use std::time::Duration;
+use url::Url;
 
 const SERVICE: &str = "http";
 /// The whole-request timeout.
@@ -66,7 +67,7 @@ pub fn insecure_loopback_enabled(value: Option<&str>) -> bool {
 pub struct Http {
     trust: Trust,
     allow_insecure_loopback: bool,
-    client: OnceLock<Result<Client, String>>,
+    client: OnceLock<Result<Https, String>>,
 }
 
 impl std::fmt::Debug for Http {
@@ -83,11 +84,6 @@ fn is_loopback(url: &Url) -> bool {
         url.host_str(),
         Some("127.0.0.1" | "localhost" | "[::1]" | "::1")
     )
-}
-
-/// `scheme://host:port`: where a request went, without path, query or user info.
-fn origin(url: &Url) -> String {
-    url.origin().ascii_serialization()
 }
 
 impl Http {
@@ -111,9 +107,9 @@ impl Http {
         Http::new(trust, allow)
     }
 
-    fn client(&self) -> Result<&Client, BackendError> {
+    fn client(&self) -> Result<&Https, BackendError> {
         self.client
-            .get_or_init(|| build_client(&self.trust, !self.allow_insecure_loopback))
+            .get_or_init(|| Https::new(&self.trust, !self.allow_insecure_loopback, REQUEST_TIMEOUT))
             .as_ref()
             .map_err(|m| BackendError::new(ErrorKind::Config, m.clone()))
     }
@@ -141,106 +137,50 @@ impl Http {
         }
     }
 
-    async fn check(&self, creds: &SecretValue) -> Result<(StatusCode, String), BackendError> {
+    async fn check(&self, creds: &SecretValue) -> Result<(u16, String), BackendError> {
         let url = self.url(creds)?;
         let user = creds.username().map_err(format_error)?;
         let password = creds.password().map_err(format_error)?;
         let at = origin(&url);
-        let resp = self
+        let answer = self
             .client()?
-            .get(url)
-            .basic_auth(user, Some(password))
-            .send()
+            .send(Method::GET, &url, Some(&basic(user, password)), None)
             .await
-            .map_err(|e| transport_error(&at, &e, "GET"))?;
-        Ok((resp.status(), at))
+            .map_err(|f| request_error(SERVICE, &at, &f, "GET"))?;
+        Ok((answer.status, at))
     }
 }
 
-/// An HTTPS client with rotgen's rules (shared with `rabbitmq`): connect and request
-/// timeouts, no redirects, the platform's roots plus the `ROTGEN_CA_FILE` bundle.
-pub(crate) fn build_client(trust: &Trust, https_only: bool) -> Result<Client, String> {
-    let mut b = Client::builder()
-        .connect_timeout(CONNECT_TIMEOUT)
-        .timeout(REQUEST_TIMEOUT)
-        .redirect(::reqwest::redirect::Policy::none())
-        .https_only(https_only)
-        .user_agent(concat!("rotgen/", env!("CARGO_PKG_VERSION")));
-    if let Some(pem) = trust.extra_pem() {
-        let certs = ::reqwest::Certificate::from_pem_bundle(pem)
-            .map_err(|_| "the CA bundle is not valid PEM".to_string())?;
-        b = b.tls_certs_merge(certs);
-    }
-    b.build()
-        .map_err(|_| "the HTTP client cannot be set up (TLS roots)".to_string())
-}
-
-/// Safe words for a failed request (the error's text can hold the URL, which is not shown).
-fn transport_error(at: &str, e: &::reqwest::Error, method: &str) -> BackendError {
-    request_error(SERVICE, at, e, method)
-}
-
-/// [`transport_error`] for any service that speaks HTTP.
-pub(crate) fn request_error(
-    service: &str,
-    at: &str,
-    e: &::reqwest::Error,
-    method: &str,
-) -> BackendError {
-    if e.is_timeout() {
-        return BackendError::new(
+/// Safe words for a request that got no answer (shared by the services reached by URL).
+pub(crate) fn request_error(service: &str, at: &str, f: &Failure, method: &str) -> BackendError {
+    let (kind, message) = match f {
+        Failure::Url(why) => (
+            ErrorKind::Config,
+            format!("{service}: the {method} request to {at} cannot be sent: {why}"),
+        ),
+        Failure::Timeout => (
             ErrorKind::Unavailable,
             format!("{service}: {method} {at} timed out"),
-        );
-    }
-    if e.is_builder() {
-        return BackendError::new(
-            ErrorKind::Config,
-            format!("{service}: the {method} request to {at} cannot be built"),
-        );
-    }
-    // Read the cause chain (never shown) to tell a refused connection from a TLS failure.
-    let mut text = String::new();
-    let mut refused = false;
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(s) = source {
-        if let Some(io) = s.downcast_ref::<std::io::Error>() {
-            refused |= io.kind() == std::io::ErrorKind::ConnectionRefused;
-        }
-        text.push_str(&s.to_string());
-        text.push('\n');
-        source = s.source();
-    }
-    if refused {
-        return BackendError::new(
+        ),
+        Failure::Refused => (
             ErrorKind::Unavailable,
             format!("cannot reach {at}: connection refused"),
-        );
-    }
-    let tls = tls_reason(&text);
-    if e.is_connect()
-        && (tls != "the TLS handshake failed"
-            || text.contains("tls")
-            || text.contains("TLS")
-            || text.contains("certificate"))
-    {
-        return BackendError::new(
+        ),
+        Failure::Tls(why) => (
             ErrorKind::Unavailable,
-            format!("TLS with {at} failed: {tls}"),
-        );
-    }
-    if e.is_connect() {
-        return BackendError::new(ErrorKind::Unavailable, format!("cannot reach {at}"));
-    }
-    BackendError::new(
-        ErrorKind::Unavailable,
-        format!("{service}: {method} {at} failed before an answer came"),
-    )
+            format!("TLS with {at} failed: {why}"),
+        ),
+        Failure::Unreachable => (ErrorKind::Unavailable, format!("cannot reach {at}")),
+        Failure::Broken => (
+            ErrorKind::Unavailable,
+            format!("{service}: {method} {at} failed before an answer came"),
+        ),
+    };
+    BackendError::new(kind, message)
 }
 
 /// What an unexpected status means.
-fn status_error(at: &str, method: &str, status: StatusCode) -> BackendError {
-    let code = status.as_u16();
+fn status_error(at: &str, method: &str, code: u16) -> BackendError {
     let kind = match code {
         401 => ErrorKind::Auth,
         403 => ErrorKind::Permission,
@@ -264,7 +204,7 @@ fn status_error(at: &str, method: &str, status: StatusCode) -> BackendError {
 impl Backend for Http {
     async fn login(&self, creds: &SecretValue) -> Result<bool, BackendError> {
         let (status, at) = self.check(creds).await?;
-        match status.as_u16() {
+        match status {
             200..=299 => Ok(true),
             401 | 403 => Ok(false),
             _ => Err(status_error(&at, "GET", status)),
@@ -288,16 +228,18 @@ impl Backend for Http {
             }
         }
         let at = origin(&url);
-        let resp = self
+        let status = self
             .client()?
-            .post(url)
-            .basic_auth(admin_user, Some(admin_password))
-            .json(&body)
-            .send()
+            .send(
+                Method::POST,
+                &url,
+                Some(&basic(admin_user, admin_password)),
+                Some(&serde_json::Value::Object(body)),
+            )
             .await
-            .map_err(|e| transport_error(&at, &e, "POST"))?;
-        let status = resp.status();
-        if status.is_success() {
+            .map_err(|f| request_error(SERVICE, &at, &f, "POST"))?
+            .status;
+        if (200..300).contains(&status) {
             Ok(())
         } else {
             Err(status_error(&at, "POST", status))
@@ -306,7 +248,7 @@ impl Backend for Http {
 
     async fn test(&self, creds: &SecretValue) -> Result<(), BackendError> {
         let (status, at) = self.check(creds).await?;
-        if status.is_success() {
+        if (200..300).contains(&status) {
             Ok(())
         } else {
             Err(status_error(&at, "GET", status))
@@ -361,25 +303,10 @@ mod tests {
 
     #[test]
     fn statuses() {
-        assert_eq!(
-            status_error("x", "POST", StatusCode::UNAUTHORIZED).kind,
-            ErrorKind::Auth
-        );
-        assert_eq!(
-            status_error("x", "POST", StatusCode::FORBIDDEN).kind,
-            ErrorKind::Permission
-        );
-        assert_eq!(
-            status_error("x", "POST", StatusCode::SERVICE_UNAVAILABLE).kind,
-            ErrorKind::Unavailable
-        );
-        assert_eq!(
-            status_error("x", "POST", StatusCode::NOT_FOUND).kind,
-            ErrorKind::Config
-        );
-        assert_eq!(
-            status_error("x", "POST", StatusCode::FOUND).kind,
-            ErrorKind::Config
-        );
+        assert_eq!(status_error("x", "POST", 401).kind, ErrorKind::Auth);
+        assert_eq!(status_error("x", "POST", 403).kind, ErrorKind::Permission);
+        assert_eq!(status_error("x", "POST", 503).kind, ErrorKind::Unavailable);
+        assert_eq!(status_error("x", "POST", 404).kind, ErrorKind::Config);
+        assert_eq!(status_error("x", "POST", 302).kind, ErrorKind::Config);
     }
 }

@@ -38,16 +38,17 @@
 //! followed; answers are read, never logged, and errors name the call and its status.
 
 use super::Trust;
-use super::http::{build_client, request_error};
+use super::http::{REQUEST_TIMEOUT, request_error};
+use super::https::{Https, Method};
 use crate::rotation::backend::{BackendError, ErrorKind};
 use crate::rotation::issued::{self, Credential, Issuer, Principals};
 pub use crate::rotation::issued::{Issued, Previous};
 use crate::rotation::secret::SecretValue;
-use ::reqwest::{Client, Method, Url};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use std::sync::OnceLock;
 use std::time::Duration;
+use url::Url;
 
 const SERVICE: &str = "http-token";
 /// The contract, as JSON (from the spec's `token_api`).
@@ -189,7 +190,7 @@ impl Contract {
 pub struct HttpTokens {
     contract: Contract,
     trust: Trust,
-    client: OnceLock<Result<Client, String>>,
+    client: OnceLock<Result<Https, String>>,
 }
 
 impl std::fmt::Debug for HttpTokens {
@@ -268,9 +269,9 @@ impl HttpTokens {
         }
     }
 
-    fn client(&self) -> Result<&Client, BackendError> {
+    fn client(&self) -> Result<&Https, BackendError> {
         self.client
-            .get_or_init(|| build_client(&self.trust, true))
+            .get_or_init(|| Https::new(&self.trust, true, REQUEST_TIMEOUT))
             .as_ref()
             .map_err(|m| config(m.clone()))
     }
@@ -288,17 +289,17 @@ impl HttpTokens {
         let token = issued::field(auth, "token")?;
         let url = Url::parse(url).map_err(|_| config(format!("{SERVICE}: {what} is not a URL")))?;
         let at = url.origin().ascii_serialization();
-        let mut req = self.client()?.request(method, url).bearer_auth(token);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req
-            .send()
+        let answer = self
+            .client()?
+            .send(
+                method,
+                &url,
+                Some(&format!("Bearer {token}")),
+                body.as_ref(),
+            )
             .await
-            .map_err(|e| request_error(SERVICE, &at, &e, what))?;
-        let status = resp.status().as_u16();
-        let value = resp.json::<Value>().await.unwrap_or(Value::Null);
-        Ok((status, value))
+            .map_err(|f| request_error(SERVICE, &at, &f, what))?;
+        Ok((answer.status, answer.json()))
     }
 
     /// A call that must answer `2xx`.

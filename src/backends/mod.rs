@@ -22,6 +22,7 @@ pub mod aws_iam;
 pub mod hash;
 pub mod http;
 pub mod http_token;
+pub mod https;
 pub mod mysql;
 pub mod postgres;
 pub mod rabbitmq;
@@ -291,7 +292,10 @@ impl Trust {
     /// The drivers' roots plus the certificates of a PEM bundle (at least one).
     pub fn from_pem(pem: impl Into<Vec<u8>>) -> Result<Trust, BackendError> {
         let pem: Vec<u8> = pem.into();
-        let certs = ::reqwest::Certificate::from_pem_bundle(&pem)
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject;
+        let certs = CertificateDer::pem_slice_iter(&pem)
+            .collect::<Result<Vec<_>, _>>()
             .map_err(|_| BackendError::new(ErrorKind::Config, "the CA bundle is not valid PEM"))?;
         if certs.is_empty() {
             return Err(BackendError::new(
@@ -785,7 +789,13 @@ mod tests {
         for s in SERVICES {
             // ROTGEN_CA_FILE is not set in unit tests.
             if std::env::var_os(CA_FILE_VAR).is_none() {
-                assert!(for_service(s).is_ok(), "{s}");
+                match for_service(s) {
+                    // Its contract is configuration, which the unit tests do not set.
+                    Err(e) if s == "http-token" => {
+                        assert!(e.message.contains(http_token::CONTRACT_VAR), "{}", e.message)
+                    }
+                    r => assert!(r.is_ok(), "{s}"),
+                }
             }
         }
     }

@@ -33,13 +33,14 @@
 //! configuration allows plaintext (`require_tls = false`). Redirects are not followed;
 //! answers are never logged, and errors name the call, never a body.
 
-use super::http::{build_client, request_error};
+use super::http::{REQUEST_TIMEOUT, request_error};
+use super::https::{Https, Method, basic};
 use super::{Endpoint, Trust, call, check_password, format_error};
 use crate::rotation::backend::{Backend, BackendError, ErrorKind, SetPassword, Strategy};
 use crate::rotation::secret::{SecretValue, Tls};
-use ::reqwest::{Client, Method, StatusCode, Url};
 use serde_json::{Value, json};
 use std::sync::OnceLock;
+use url::Url;
 
 const SERVICE: &str = "rabbitmq";
 /// The management plugin's TLS port.
@@ -48,7 +49,7 @@ pub const DEFAULT_PORT: u16 = 15671;
 /// The RabbitMQ backend. The HTTP client is built on first use and kept.
 pub struct Rabbitmq {
     trust: Trust,
-    client: OnceLock<Result<Client, String>>,
+    client: OnceLock<Result<Https, String>>,
 }
 
 impl std::fmt::Debug for Rabbitmq {
@@ -61,7 +62,7 @@ impl std::fmt::Debug for Rabbitmq {
 
 /// One management API: its base URL and, for messages, where it is.
 struct Api<'a> {
-    client: &'a Client,
+    client: &'a Https,
     base: Url,
     at: String,
     user: &'a str,
@@ -88,27 +89,24 @@ impl Api<'_> {
         method: Method,
         segments: &[&str],
         body: Option<&Value>,
-    ) -> Result<(StatusCode, Value), BackendError> {
+    ) -> Result<(u16, Value), BackendError> {
         let what = format!("{method} /api/{}", segments.first().unwrap_or(&""));
-        let mut req = self
+        let answer = self
             .client
-            .request(method, self.url(segments)?)
-            .basic_auth(self.user, Some(self.password));
-        if let Some(b) = body {
-            req = req.json(b);
-        }
-        let resp = req
-            .send()
+            .send(
+                method,
+                &self.url(segments)?,
+                Some(&basic(self.user, self.password)),
+                body,
+            )
             .await
-            .map_err(|e| request_error(SERVICE, &self.at, &e, &what))?;
-        let status = resp.status();
-        let body = if status == StatusCode::OK || status == StatusCode::UNAUTHORIZED {
-            // The body is read (never shown): a `200`'s data, a `401`'s reason.
-            resp.json::<Value>().await.unwrap_or(Value::Null)
-        } else {
-            Value::Null
+            .map_err(|f| request_error(SERVICE, &self.at, &f, &what))?;
+        // The body is read (never shown): a `200`'s data, a `401`'s reason.
+        let body = match answer.status {
+            200 | 401 => answer.json(),
+            _ => Value::Null,
         };
-        Ok((status, body))
+        Ok((answer.status, body))
     }
 
     /// A call that must succeed; `404` is `Ok(None)` when `missing_ok`.
@@ -120,7 +118,7 @@ impl Api<'_> {
     ) -> Result<Option<Value>, BackendError> {
         let what = format!("{method} /api/{}", segments.first().unwrap_or(&""));
         let (status, value) = self.send(method, segments, body).await?;
-        match status.as_u16() {
+        match status {
             200..=299 => Ok(Some(value)),
             404 if segments.first() == Some(&"users") && segments.len() == 2 => Ok(None),
             code => Err(status_error(&self.at, &what, code, &value)),
@@ -225,7 +223,7 @@ impl Rabbitmq {
     ) -> Result<Api<'a>, BackendError> {
         let client = self
             .client
-            .get_or_init(|| build_client(&self.trust, false))
+            .get_or_init(|| Https::new(&self.trust, false, REQUEST_TIMEOUT))
             .as_ref()
             .map_err(|m| config(m.clone()))?;
         let at = Endpoint::of(target, DEFAULT_PORT)?;
@@ -248,7 +246,7 @@ impl Rabbitmq {
     async fn login_inner(&self, creds: &SecretValue) -> Result<bool, BackendError> {
         let api = self.api(creds, creds)?;
         let (status, body) = api.send(Method::GET, &["whoami"], None).await?;
-        match status.as_u16() {
+        match status {
             200 => Ok(true),
             // Said only once the password checked out: a user without management tags.
             401 if text(&body, "reason") == "Not management user" => Ok(true),
