@@ -11,7 +11,7 @@
 #   scripts/services.sh status              what runs, with PIDs
 #   scripts/services.sh clean               stop all, delete target/services
 #
-#   SERVICE: moto | postgres | mariadb | redis | rabbitmq
+#   SERVICE: moto | postgres | mariadb | redis | rabbitmq | ldap
 #
 # In a shell or a CI script:
 #   scripts/services.sh start
@@ -26,9 +26,10 @@
 #
 # Each service gets a free port picked at start (20000-32767), unless a fixed
 # one is asked for with ROTGEN_MOTO_PORT, ROTGEN_PG_PORT, ROTGEN_MYSQL_PORT,
-# ROTGEN_REDIS_PORT or ROTGEN_RABBITMQ_PORT (the management API's; RabbitMQ takes
-# three more, always picked). RabbitMQ serves TLS only, with the test certificate
-# of tests/fixtures/backends (RABBITMQ_CA_FILE in the env file). Passwords are fixed test values: these are throw-away
+# ROTGEN_REDIS_PORT, ROTGEN_RABBITMQ_PORT (the management API's; RabbitMQ takes
+# three more, always picked) or ROTGEN_LDAP_PORT (StartTLS; LDAPS gets one more).
+# RabbitMQ serves TLS only and OpenLDAP offers LDAPS and StartTLS, with the test
+# certificate of tests/fixtures/backends (*_CA_FILE in the env file). Passwords are fixed test values: these are throw-away
 # local fixtures.
 #
 # `stop` signals exactly the PIDs `start` recorded (checking each is still the
@@ -47,7 +48,7 @@ case :$PATH: in *:/usr/sbin:*) ;; *) PATH=$PATH:/usr/sbin:/sbin ;; esac
 SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd -- "$SCRIPT_DIR/.." && pwd)
 STATE=$ROOT/target/services
-ALL_SERVICES=(moto postgres mariadb redis rabbitmq)
+ALL_SERVICES=(moto postgres mariadb redis rabbitmq ldap)
 
 PG_BIN=/usr/lib/postgresql/15/bin
 PG_SUPERUSER=postgres
@@ -59,6 +60,9 @@ REDIS_ADMIN_USER='admin'
 REDIS_ADMIN_PASSWORD=rotgen-redis-adminpass
 RABBITMQ_ADMIN_USER=rotgen_admin
 RABBITMQ_ADMIN_PASSWORD=rotgen-rabbitmq-adminpass
+LDAP_BASE=dc=rotgen,dc=test
+LDAP_ADMIN_DN=cn=admin,dc=rotgen,dc=test
+LDAP_ADMIN_PASSWORD=rotgen-ldap-adminpass
 TLS_FIXTURES=$ROOT/tests/fixtures/backends
 
 STARTUP_TIMEOUT=90 # seconds a service may take to answer
@@ -373,6 +377,10 @@ ensure_software() {
             redis)
                 command -v redis-server >/dev/null && command -v redis-cli >/dev/null \
                     || pkgs+=(redis-server redis-tools)
+                ;;
+            ldap)
+                command -v slapd >/dev/null && command -v slapadd >/dev/null || pkgs+=(slapd)
+                command -v ldapadd >/dev/null || pkgs+=(ldap-utils)
                 ;;
             rabbitmq)
                 [[ -x $RABBITMQ_SERVER ]] && command -v epmd >/dev/null || pkgs+=(rabbitmq-server)
@@ -705,6 +713,99 @@ finish_rabbitmq() {
     log "RabbitMQ ready: https://127.0.0.1:$rabbitmq_port (pid $rabbitmq_pid, at $(elapsed))"
 }
 
+# start_ldap: OpenLDAP's slapd with one suffix, the password policy overlay (a
+# default policy, and a strict one no generated password passes, for the tests),
+# StartTLS and LDAPS with the test certificate.
+start_ldap() {
+    local port ldaps dir pid
+    port_for ROTGEN_LDAP_PORT
+    ldaps=${picked_ports[0]}
+    picked_ports=("${picked_ports[@]:1}")
+    fresh_dir ldap
+    dir=$svc_dir
+    mkdir -p -- "$dir/db"
+    cat >"$dir/slapd.conf" <<EOF_CONF
+include /etc/ldap/schema/core.schema
+include /etc/ldap/schema/cosine.schema
+include /etc/ldap/schema/inetorgperson.schema
+include /etc/ldap/schema/nis.schema
+modulepath /usr/lib/ldap
+moduleload back_mdb
+moduleload ppolicy
+pidfile $dir/slapd.pid
+TLSCACertificateFile $TLS_FIXTURES/ca.pem
+TLSCertificateFile $TLS_FIXTURES/server.pem
+TLSCertificateKeyFile $TLS_FIXTURES/server.key
+database mdb
+maxsize 104857600
+suffix "$LDAP_BASE"
+rootdn "$LDAP_ADMIN_DN"
+rootpw $LDAP_ADMIN_PASSWORD
+directory $dir/db
+overlay ppolicy
+ppolicy_default "cn=default,ou=policies,$LDAP_BASE"
+access to attrs=userPassword by self write by anonymous auth by * none
+access to * by * read
+EOF_CONF
+    cat >"$dir/seed.ldif" <<EOF_LDIF
+dn: $LDAP_BASE
+objectClass: dcObject
+objectClass: organization
+dc: rotgen
+o: rotgen
+
+dn: ou=people,$LDAP_BASE
+objectClass: organizationalUnit
+ou: people
+
+dn: ou=policies,$LDAP_BASE
+objectClass: organizationalUnit
+ou: policies
+
+dn: cn=default,ou=policies,$LDAP_BASE
+objectClass: pwdPolicy
+objectClass: device
+cn: default
+pwdAttribute: userPassword
+pwdMinLength: 8
+pwdCheckQuality: 1
+
+dn: cn=strict,ou=policies,$LDAP_BASE
+objectClass: pwdPolicy
+objectClass: device
+cn: strict
+pwdAttribute: userPassword
+pwdMinLength: 200
+pwdCheckQuality: 2
+EOF_LDIF
+    slapadd -f "$dir/slapd.conf" -l "$dir/seed.ldif" >"$dir/slapadd.log" 2>&1 || {
+        show_log "$dir/slapadd.log"
+        die "slapadd could not load the directory's first entries"
+    }
+    log "starting OpenLDAP: ldap://127.0.0.1:$port (StartTLS), ldaps://127.0.0.1:$ldaps"
+    (cd -- "$dir" && exec slapd -d 0 -f "$dir/slapd.conf" \
+        -h "ldap://127.0.0.1:$port/ ldaps://127.0.0.1:$ldaps/" \
+        </dev/null >"$dir/slapd.log" 2>&1 9>&-) &
+    pid=$!
+    record_pid ldap "$pid"
+    started+=(ldap)
+    wait_for ldap "$pid" "$dir/slapd.log" ldap_answers "$port"
+    write_fragment ldap \
+        LDAP_HOST=127.0.0.1 \
+        "LDAP_PORT=$port" \
+        "LDAPS_PORT=$ldaps" \
+        "LDAP_BASE=$LDAP_BASE" \
+        "LDAP_ADMIN_DN=$LDAP_ADMIN_DN" \
+        "LDAP_ADMIN_PASSWORD=$LDAP_ADMIN_PASSWORD" \
+        "LDAP_STRICT_POLICY=cn=strict,ou=policies,$LDAP_BASE" \
+        "LDAP_CA_FILE=$TLS_FIXTURES/ca.pem"
+    log "OpenLDAP ready: 127.0.0.1:$port and :$ldaps (pid $pid, at $(elapsed))"
+}
+
+ldap_answers() {
+    ldapwhoami -x -H "ldap://127.0.0.1:$1" -D "$LDAP_ADMIN_DN" -w "$LDAP_ADMIN_PASSWORD" >/dev/null 2>&1
+}
+
 redis_answers() {
     [[ $(REDISCLI_AUTH=$REDIS_ADMIN_PASSWORD redis-cli -h 127.0.0.1 -p "$1" \
         --user "$REDIS_ADMIN_USER" ping 2>/dev/null) == PONG ]]
@@ -763,6 +864,7 @@ cmd_start() {
             mariadb) [[ -z ${ROTGEN_MYSQL_PORT:-} ]] && count=$((count + 1)) ;;
             redis) [[ -z ${ROTGEN_REDIS_PORT:-} ]] && count=$((count + 1)) ;;
             rabbitmq) count=$((count + 3)) && [[ -z ${ROTGEN_RABBITMQ_PORT:-} ]] && count=$((count + 1)) ;;
+            ldap) count=$((count + 1)) && [[ -z ${ROTGEN_LDAP_PORT:-} ]] && count=$((count + 1)) ;;
         esac
     done
     picked_ports=()
@@ -785,6 +887,7 @@ cmd_start() {
             mariadb) start_mariadb ;;
             redis) start_redis ;;
             rabbitmq) launch_rabbitmq ;;
+            ldap) start_ldap ;;
         esac
     done
     if [[ " ${names[*]} " == *" moto "* ]]; then finish_moto; fi

@@ -1,6 +1,6 @@
 //! The shipped backends against real services on 127.0.0.1.
 //!
-//! Start them with `scripts/services.sh start postgres mariadb redis rabbitmq`, then run with
+//! Start them with `scripts/services.sh start postgres mariadb redis rabbitmq ldap`, then run with
 //! `target/services/env` in the environment:
 //!
 //! ```sh
@@ -12,6 +12,7 @@
 //! they run a tiny server of their own. Every test makes its own uniquely named users
 //! and databases, and drops them at the end (also when it fails).
 
+use rotgen::backends::ldap::Ldap;
 use rotgen::backends::{self, Flavour, Http, Mysql, Postgres, Rabbitmq, Redis, Shipped, Trust};
 use rotgen::rotation::backend::{Backend, BackendError, ErrorKind, SetPassword, Strategy};
 use rotgen::rotation::secret::SecretValue;
@@ -2105,6 +2106,241 @@ async fn rabbitmq_alternating_users() {
                 None,
             )
             .await;
+    };
+    guarded(body, cleanup).await;
+}
+
+// ------------------------------------------------------------------ LDAP
+
+/// The OpenLDAP directory scripts/services.sh starts (StartTLS on LDAP_PORT, LDAPS on
+/// LDAPS_PORT, certificate from the fixture CA), set up with ldap-utils as the admin.
+#[derive(Clone)]
+struct Dir {
+    host: String,
+    port: u16,
+    ldaps_port: u16,
+    base: String,
+    admin_dn: String,
+    admin_password: String,
+    strict_policy: String,
+    ca: Vec<u8>,
+}
+
+impl Dir {
+    fn from_env() -> Option<Dir> {
+        let v = service_env(
+            "ldap",
+            &[
+                "LDAP_HOST",
+                "LDAP_PORT",
+                "LDAPS_PORT",
+                "LDAP_BASE",
+                "LDAP_ADMIN_DN",
+                "LDAP_ADMIN_PASSWORD",
+                "LDAP_STRICT_POLICY",
+                "LDAP_CA_FILE",
+            ],
+        )?;
+        Some(Dir {
+            host: v[0].clone(),
+            port: v[1].parse().unwrap(),
+            ldaps_port: v[2].parse().unwrap(),
+            base: v[3].clone(),
+            admin_dn: v[4].clone(),
+            admin_password: v[5].clone(),
+            strict_policy: v[6].clone(),
+            ca: std::fs::read(&v[7]).unwrap(),
+        })
+    }
+
+    fn trust(&self) -> Trust {
+        Trust::from_pem(self.ca.clone()).unwrap()
+    }
+
+    /// Runs ldapadd/ldapmodify/ldapdelete as the admin with `ldif` on stdin.
+    fn admin(&self, tool: &str, ldif: &str) {
+        let mut child = std::process::Command::new(tool)
+            .args(["-x", "-H", &format!("ldap://{}:{}", self.host, self.port)])
+            .args(["-D", &self.admin_dn, "-w", &self.admin_password])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(ldif.as_bytes())
+            .unwrap();
+        assert!(child.wait().unwrap().success(), "{tool} failed:\n{ldif}");
+    }
+
+    /// A user `uid` with `password`, under the strict password policy if `strict`.
+    fn add_user(&self, uid: &str, password: &str, strict: bool) -> String {
+        let dn = format!("uid={uid},ou=people,{}", self.base);
+        let mut ldif = format!(
+            "dn: {dn}\nobjectClass: inetOrgPerson\nuid: {uid}\ncn: {uid}\nsn: {uid}\nuserPassword: {password}\n"
+        );
+        if strict {
+            ldif.push_str(&format!("pwdPolicySubentry: {}\n", self.strict_policy));
+        }
+        self.admin("ldapadd", &ldif);
+        dn
+    }
+
+    fn delete(&self, dns: &[&str]) {
+        for dn in dns {
+            let _ = std::process::Command::new("ldapdelete")
+                .args(["-x", "-H", &format!("ldap://{}:{}", self.host, self.port)])
+                .args(["-D", &self.admin_dn, "-w", &self.admin_password, dn])
+                .output();
+        }
+    }
+
+    /// Whether `dn` binds with `password`, checked with ldapwhoami (not the backend).
+    fn logs_in(&self, dn: &str, password: &str) -> bool {
+        std::process::Command::new("ldapwhoami")
+            .args(["-x", "-H", &format!("ldap://{}:{}", self.host, self.port)])
+            .args(["-D", dn, "-w", password])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    }
+
+    fn secret(&self, dn: &str, password: &str) -> SecretValue {
+        secret(
+            json!({"engine": "ldap", "host": self.host, "port": self.port,
+            "username": dn, "password": password}),
+        )
+    }
+}
+
+#[tokio::test]
+async fn ldap_single_user_and_admin_reset() {
+    let Some(d) = Dir::from_env() else { return };
+    let (u1, u2, u3) = (unique("lu"), unique("ls"), unique("lo"));
+    let p1 = format!("{NASTY}-1");
+    let dn = d.add_user(&u1, &p1, false);
+    let strict = d.add_user(&u2, "strict-pw-1", true);
+    let another = d.add_user(&u3, "another-pw-1", false);
+    let (d2, dn2, strict2, another2) = (d.clone(), dn.clone(), strict.clone(), another.clone());
+    let body = async move {
+        let (d, dn, strict, another) = (d2, dn2, strict2, another2);
+        let b = Ldap::new(d.trust().requiring_tls());
+        let s1 = d.secret(&dn, &p1);
+        assert!(b.login(&s1).await.unwrap());
+        assert!(!b.login(&s1.with_credentials(None, "wrong")).await.unwrap());
+        // An empty password is LDAP's anonymous bind, which succeeds: never a login.
+        let e = b.login(&s1.with_credentials(None, "")).await.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Config, "{}", e.message);
+        b.test(&s1).await.unwrap();
+
+        // The user changes its own password (Password Modify with the old one).
+        let p2 = format!("{NASTY}-2");
+        let s2 = s1.with_credentials(None, &p2);
+        b.set_password(single(&s1, &s1, &s2)).await.unwrap();
+        assert!(d.logs_in(&dn, &p2), "the new password binds");
+        assert!(!d.logs_in(&dn, &p1), "the old one no longer does");
+        b.test(&s2).await.unwrap();
+        let e = b.test(&s1).await.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Auth);
+        assert_clean(&e, &[&p1]);
+
+        // An administrator (a master secret) resets it.
+        let admin = d.secret(&d.admin_dn, &d.admin_password);
+        let p3 = format!("{NASTY}-3");
+        let s3 = s1.with_credentials(None, &p3);
+        b.set_password(single(&admin, &s2, &s3)).await.unwrap();
+        assert!(d.logs_in(&dn, &p3));
+        let e = b
+            .set_password(single(
+                &admin.with_credentials(None, "bad-admin-pw"),
+                &s3,
+                &s1,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Auth, "{}", e.message);
+        assert_clean(&e, &["bad-admin-pw", &p1, &p3]);
+        assert!(d.logs_in(&dn, &p3));
+
+        // A user may not change another's password.
+        let victim = d.secret(&another, "another-pw-1");
+        let e = b
+            .set_password(single(&s3, &victim, &victim.with_credentials(None, &p1)))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Permission, "{}", e.message);
+        assert!(d.logs_in(&another, "another-pw-1"));
+        let other = d.secret(&strict, "strict-pw-1");
+
+        // A password policy that refuses the new password: one clear line, nothing
+        // changed.
+        let long_enough_for_the_default = "Refused-by-the-strict-policy-1";
+        let e = b
+            .set_password(single(
+                &other,
+                &other,
+                &other.with_credentials(None, long_enough_for_the_default),
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Config, "{}", e.message);
+        assert!(
+            e.message.contains("password policy refused"),
+            "{}",
+            e.message
+        );
+        assert_clean(&e, &[long_enough_for_the_default, "strict-pw-1"]);
+        assert!(d.logs_in(&strict, "strict-pw-1"), "nothing changed");
+        assert!(!d.logs_in(&strict, long_enough_for_the_default));
+
+        // LDAPS on its own port.
+        let ldaps = with(&s3, json!({"port": d.ldaps_port, "ldaps": true}));
+        assert!(b.login(&ldaps).await.unwrap());
+        b.test(&ldaps).await.unwrap();
+    };
+    let cleanup = async {
+        d.delete(&[&dn, &strict, &another]);
+    };
+    guarded(body, cleanup).await;
+}
+
+#[tokio::test]
+async fn ldap_never_binds_in_plaintext_after_a_failed_tls_check() {
+    let Some(d) = Dir::from_env() else { return };
+    let uid = unique("lt");
+    let dn = d.add_user(&uid, "lt-secret-pw-1", false);
+    let (d2, dn2) = (d.clone(), dn.clone());
+    let body = async move {
+        let (d, dn) = (d2, dn2);
+        let s = d.secret(&dn, "lt-secret-pw-1");
+        // The fixture CA not trusted: StartTLS then a failed certificate check, and no
+        // plaintext bind after it (`ssl` absent allows plaintext only when the server
+        // itself declines TLS).
+        for port in [d.port, d.ldaps_port] {
+            let s = with(&s, json!({"port": port, "ldaps": port == d.ldaps_port}));
+            let e = Ldap::new(Trust::none()).login(&s).await.unwrap_err();
+            assert_eq!(e.kind, ErrorKind::Unavailable, "{}", e.message);
+            assert!(
+                e.message.contains("not signed by a trusted CA"),
+                "{}",
+                e.message
+            );
+            assert_clean(&e, &["lt-secret-pw-1"]);
+        }
+        // `ssl: false` in the secret cannot turn TLS off under the function's floor.
+        let plain = with(&s, json!({"ssl": false}));
+        let floor = Ldap::new(d.trust().requiring_tls());
+        assert!(floor.login(&plain).await.unwrap());
+        // LDAPS to the StartTLS port: an error, never a plaintext bind.
+        let wrong = with(&s, json!({"ldaps": true}));
+        assert!(floor.login(&wrong).await.is_err());
+    };
+    let cleanup = async {
+        d.delete(&[&dn]);
     };
     guarded(body, cleanup).await;
 }

@@ -74,19 +74,7 @@ impl Https {
     /// A client trusting `trust`'s roots (the Mozilla roots are always there); with
     /// `https_only`, `http://` is refused. `timeout` bounds each whole request.
     pub fn new(trust: &Trust, https_only: bool, timeout: Duration) -> Result<Https, String> {
-        let mut roots = rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        };
-        if let Some(pem) = trust.roots_pem().or(trust.extra_pem()) {
-            let certs = CertificateDer::pem_slice_iter(pem).filter_map(Result::ok);
-            roots.add_parsable_certificates(certs);
-        }
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let mut config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|_| "the TLS library cannot be set up".to_string())?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let mut config = tls_config(trust.roots_pem().or(trust.extra_pem()))?;
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Https {
             tls: Arc::new(config),
@@ -187,8 +175,26 @@ impl Https {
     }
 }
 
+/// A TLS client configuration trusting the Mozilla roots plus the certificates of
+/// `extra` (PEM; ones the TLS library cannot use are left out).
+pub(crate) fn tls_config(extra: Option<&[u8]>) -> Result<rustls::ClientConfig, String> {
+    let mut roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    if let Some(pem) = extra {
+        let certs = CertificateDer::pem_slice_iter(pem).filter_map(Result::ok);
+        roots.add_parsable_certificates(certs);
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|_| "the TLS library cannot be set up".to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
 /// The safe words for a failed handshake, from its error chain (read, never shown).
-fn tls_failure(e: &std::io::Error) -> &'static str {
+pub(crate) fn tls_failure(e: &std::io::Error) -> &'static str {
     let mut text = e.to_string();
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {

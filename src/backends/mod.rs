@@ -23,6 +23,7 @@ pub mod hash;
 pub mod http;
 pub mod http_token;
 pub mod https;
+pub mod ldap;
 pub mod mysql;
 pub mod postgres;
 pub mod rabbitmq;
@@ -66,10 +67,11 @@ pub enum Shipped {
     AwsIam(Box<AwsIam>),
     Rabbitmq(Rabbitmq),
     HttpToken(Box<http_token::HttpToken>),
+    Ldap(ldap::Ldap),
 }
 
 /// The service names [`for_service`] accepts.
-pub const SERVICES: [&str; 9] = [
+pub const SERVICES: [&str; 10] = [
     "postgres",
     "mysql",
     "mariadb",
@@ -79,6 +81,7 @@ pub const SERVICES: [&str; 9] = [
     "aws-iam",
     "rabbitmq",
     "http-token",
+    "ldap",
 ];
 
 /// Builds the backend for `service` (one of [`SERVICES`]), reading `ROTGEN_CA_FILE` (and, for `http`,
@@ -100,6 +103,7 @@ pub fn for_service(service: &str) -> Result<Shipped, BackendError> {
         "aws-iam" => Shipped::AwsIam(Box::new(AwsIam::from_env()?)),
         "rabbitmq" => Shipped::Rabbitmq(Rabbitmq::new(trust)),
         "http-token" => Shipped::HttpToken(Box::new(http_token::from_env(trust)?)),
+        "ldap" => Shipped::Ldap(ldap::Ldap::new(trust)),
         other => {
             return Err(BackendError::new(
                 ErrorKind::Config,
@@ -123,6 +127,7 @@ macro_rules! delegate {
             Shipped::AwsIam($b) => $e,
             Shipped::Rabbitmq($b) => $e,
             Shipped::HttpToken($b) => $e,
+            Shipped::Ldap($b) => $e,
         }
     };
 }
@@ -792,7 +797,11 @@ mod tests {
                 match for_service(s) {
                     // Its contract is configuration, which the unit tests do not set.
                     Err(e) if s == "http-token" => {
-                        assert!(e.message.contains(http_token::CONTRACT_VAR), "{}", e.message)
+                        assert!(
+                            e.message.contains(http_token::CONTRACT_VAR),
+                            "{}",
+                            e.message
+                        )
                     }
                     r => assert!(r.is_ok(), "{s}"),
                 }
