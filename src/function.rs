@@ -63,6 +63,7 @@ pub fn service_of(value: &SecretValue) -> Option<(&'static str, Strategy)> {
         "redis" | "valkey" => "redis",
         "http" => "http",
         "rabbitmq" => "rabbitmq",
+        "ldap" | "openldap" => "ldap",
         _ => return None,
     };
     let master = value.json().is_ok_and(|m| m.contains_key("masterarn"));
@@ -82,7 +83,7 @@ pub async fn infer(secret_id: &str) -> Result<(&'static str, Strategy), String> 
         .await
         .map_err(|e| format!("cannot read {secret_id} to tell its service: {e}"))?;
     service_of(&SecretValue::parse(&text)).ok_or_else(|| {
-        format!("{secret_id} has no `engine` rotgen knows; pass --service (postgres, mysql, mariadb, redis, rabbitmq, http, random or aws-iam)")
+        format!("{secret_id} has no `engine` rotgen knows; pass --service (postgres, mysql, mariadb, redis, rabbitmq, ldap, http, http-token, random or aws-iam)")
     })
 }
 

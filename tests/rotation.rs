@@ -1,5 +1,6 @@
 //! Whole rotations with the shipped backends against moto (as Secrets Manager) and real
-//! PostgreSQL, MariaDB, Redis and RabbitMQ on 127.0.0.1, started by scripts/services.sh:
+//! PostgreSQL, MariaDB, Redis, RabbitMQ and OpenLDAP on 127.0.0.1, started by
+//! scripts/services.sh:
 //!
 //! - each backend and strategy rotates: the new password logs in, the old one no longer
 //!   does (single user; Redis keeps it until the next rotation) or still does (alternating),
@@ -14,6 +15,7 @@
 mod common;
 
 use aws_sdk_secretsmanager::Client;
+use rotgen::backends::ldap::Ldap;
 use rotgen::backends::{self, Rabbitmq, Shipped, Trust};
 use rotgen::function::rotate;
 use rotgen::rotation::backend::{Backend, BackendError, ErrorKind, SetPassword, Strategy};
@@ -42,6 +44,7 @@ fn services() -> Option<()> {
         "MYSQL_PORT",
         "REDIS_PORT",
         "RABBITMQ_PORT",
+        "LDAP_PORT",
     ])
     .then_some(())
 }
@@ -240,6 +243,52 @@ mod admin {
             .is_some_and(|a| a.iter().any(|p| p["vhost"] == "/" && p["read"] == ".*"))
     }
 
+    /// Runs an ldap-utils tool as the directory's admin with `ldif` on stdin.
+    pub fn ldap(tool: &str, ldif: &str) {
+        use std::io::Write;
+        let mut child = std::process::Command::new(tool)
+            .args([
+                "-x",
+                "-H",
+                &format!("ldap://127.0.0.1:{}", env("LDAP_PORT").unwrap()),
+            ])
+            .args([
+                "-D",
+                &env("LDAP_ADMIN_DN").unwrap(),
+                "-w",
+                &env("LDAP_ADMIN_PASSWORD").unwrap(),
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(ldif.as_bytes())
+            .unwrap();
+        assert!(child.wait().unwrap().success(), "setup failed: {ldif}");
+    }
+
+    /// Whether `creds` bind to the directory (ldapwhoami, not the backend).
+    fn ldap_binds(creds: &SecretValue) -> bool {
+        let (Ok(dn), Ok(password)) = (creds.username(), creds.password()) else {
+            return false;
+        };
+        std::process::Command::new("ldapwhoami")
+            .args([
+                "-x",
+                "-H",
+                &format!("ldap://127.0.0.1:{}", env("LDAP_PORT").unwrap()),
+            ])
+            .args(["-D", dn, "-w", password])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    }
+
     /// A Redis connection logged in with `creds`, or `None` when the login fails.
     async fn redis_as(creds: &SecretValue) -> Option<redis::aio::MultiplexedConnection> {
         let url = format!("redis://127.0.0.1:{}/", env("REDIS_PORT").unwrap());
@@ -284,6 +333,7 @@ mod admin {
             }
             "redis" => redis_as(creds).await.is_some(),
             "rabbitmq" => rabbitmq_works(creds).await,
+            "ldap" => ldap_binds(creds),
             other => panic!("no check for {other}"),
         }
     }
@@ -313,6 +363,7 @@ fn port_of(service: &str) -> u16 {
         "postgres" => env("PG_PORT").unwrap().parse().unwrap(),
         "mariadb" => env("MYSQL_PORT").unwrap().parse().unwrap(),
         "rabbitmq" => env("RABBITMQ_PORT").unwrap().parse().unwrap(),
+        "ldap" => env("LDAP_PORT").unwrap().parse().unwrap(),
         _ => env("REDIS_PORT").unwrap().parse().unwrap(),
     }
 }
@@ -372,6 +423,17 @@ async fn case_at(service: &'static str, strategy: Strategy, port: u16) -> Case {
             )
             .await;
         }
+        "ldap" => {
+            let uid = user.clone();
+            let dn = format!("uid={uid},ou=people,{}", env("LDAP_BASE").unwrap());
+            admin::ldap(
+                "ldapadd",
+                &format!(
+                    "dn: {dn}\nobjectClass: inetOrgPerson\nuid: {uid}\ncn: {uid}\nsn: {uid}\nuserPassword: {old_password}\n"
+                ),
+            );
+            value["username"] = json!(dn);
+        }
         _ => unreachable!(),
     }
     // Redis and RabbitMQ users do not change their own passwords: an admin does.
@@ -411,6 +473,10 @@ fn backend(service: &str) -> Shipped {
         "rabbitmq" => {
             let ca = std::fs::read(env("RABBITMQ_CA_FILE").unwrap()).unwrap();
             Shipped::Rabbitmq(Rabbitmq::new(Trust::from_pem(ca).unwrap().requiring_tls()))
+        }
+        "ldap" => {
+            let ca = std::fs::read(env("LDAP_CA_FILE").unwrap()).unwrap();
+            Shipped::Ldap(Ldap::new(Trust::from_pem(ca).unwrap().requiring_tls()))
         }
         other => backends::for_service(other).unwrap(),
     }
@@ -488,6 +554,7 @@ const CASES: &[(&str, Strategy)] = &[
     ("redis", Strategy::AlternatingUsers),
     ("rabbitmq", Strategy::SingleUser),
     ("rabbitmq", Strategy::AlternatingUsers),
+    ("ldap", Strategy::SingleUser),
 ];
 
 #[test]
@@ -1374,4 +1441,30 @@ fn rotgen_rotate_rotates_a_rabbitmq_user_twice() {
         common::stderr(&out)
     );
     assert!(rt().block_on(admin::works("rabbitmq", &c.old)));
+}
+
+#[test]
+fn rotgen_rotate_rotates_an_ldap_user_twice() {
+    if services().is_none() {
+        return;
+    }
+    let c = rt().block_on(case("ldap", Strategy::SingleUser));
+    for round in 1..=2 {
+        let out = common::rotgen()
+            .args(["rotate", "--secret-id", &c.arn, "--service", "ldap"])
+            .env("ROTGEN_CA_FILE", env("LDAP_CA_FILE").unwrap())
+            .env("ROTGEN_REQUIRE_TLS", "true")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "round {round}: {}",
+            common::stderr(&out)
+        );
+        rt().block_on(check_rotated(&c, round));
+        let current = rt().block_on(stage(&c.arn, "AWSCURRENT")).unwrap();
+        let logs = format!("{}{}", common::stdout(&out), common::stderr(&out));
+        assert!(!logs.contains(current.password().unwrap()));
+        assert!(!logs.contains(c.old.password().unwrap()));
+    }
 }

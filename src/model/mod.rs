@@ -550,6 +550,7 @@ fn default_port(service: &str) -> u16 {
         "mysql" | "mariadb" => 3306,
         "redis" => 6379,
         "rabbitmq" => 15671,
+        "ldap" => 636,
         _ => 443,
     }
 }
@@ -1579,6 +1580,7 @@ impl Cx {
                     "http" => "use single-user: how an http service keeps two users is its own business (see the http contract)",
                     "aws-iam" => "use single-user: a user holds two access keys, which gives the same zero downtime",
                     "http-token" => "use single-user: the owner holds two tokens, which gives the same zero downtime",
+                    "ldap" => "use single-user: a directory user's group memberships and rights are not copied to a second user",
                     _ => "use strategy = \"single-user\": there are no users to alternate",
                 });
             }
@@ -1935,7 +1937,9 @@ impl Cx {
             return None;
         }
         let needs: &[&str] = match service {
-            "postgres" | "mysql" | "mariadb" | "redis" | "rabbitmq" => &["username", "host"],
+            "postgres" | "mysql" | "mariadb" | "redis" | "rabbitmq" | "ldap" => {
+                &["username", "host"]
+            }
             "http" => &["username", "url"],
             _ => &[],
         };
@@ -1976,7 +1980,7 @@ impl Cx {
         }
         let allowed: &[&str] = match service {
             "postgres" | "mysql" | "mariadb" => &["username", "host", "dbname", "port", "ssl"],
-            "redis" | "rabbitmq" => &["username", "host", "port", "ssl"],
+            "redis" | "rabbitmq" | "ldap" => &["username", "host", "port", "ssl"],
             "http" => &["username", "url"],
             _ => &["username"],
         };
@@ -2036,7 +2040,7 @@ impl Cx {
         }
         if matches!(
             service,
-            "postgres" | "mysql" | "mariadb" | "redis" | "rabbitmq"
+            "postgres" | "mysql" | "mariadb" | "redis" | "rabbitmq" | "ldap"
         ) {
             fields.push((
                 "port",
@@ -2061,7 +2065,7 @@ impl Cx {
             Some(s) => fields.push(("ssl", json!(s.v))),
             None if matches!(
                 service,
-                "postgres" | "mysql" | "mariadb" | "redis" | "rabbitmq"
+                "postgres" | "mysql" | "mariadb" | "redis" | "rabbitmq" | "ldap"
             ) =>
             {
                 fields.push(("ssl", json!(true)))
@@ -2268,7 +2272,7 @@ impl Cx {
                 if spec.function.require_tls.as_ref().is_none_or(|r| r.v)
                     && matches!(
                         service.as_str(),
-                        "postgres" | "mysql" | "mariadb" | "redis" | "rabbitmq"
+                        "postgres" | "mysql" | "mariadb" | "redis" | "rabbitmq" | "ldap"
                     )
                 {
                     environment.insert(crate::backends::REQUIRE_TLS_VAR.into(), json!("true"));

@@ -83,6 +83,7 @@ pub const SERVICES: &[&str] = &[
     "aws-iam",
     "rabbitmq",
     "http-token",
+    "ldap",
 ];
 /// What an aws-iam function does with AWSPREVIOUS's access key at finishSecret.
 pub const PREVIOUS_KEY: &[&str] = &["keep", "deactivate"];
@@ -471,7 +472,7 @@ pub static SECRET: Table = Table {
         req(
             "service",
             Ty::Enum(SERVICES),
-            "What the secret logs in to: postgres, mysql, mariadb, redis, rabbitmq (through the management API), http, random, aws-iam (an IAM user's access keys), or http-token (tokens an HTTPS API issues; see token_api).",
+            "What the secret logs in to: postgres, mysql, mariadb, redis, rabbitmq (through the management API), ldap (a directory user, by DN), http, random, aws-iam (an IAM user's access keys), or http-token (tokens an HTTPS API issues; see token_api).",
         ),
         f(
             "strategy",
