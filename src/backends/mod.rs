@@ -1,4 +1,4 @@
-//! The backends rotgen ships: PostgreSQL, MySQL / MariaDB, Redis (ACL users), RabbitMQ,
+//! The backends rotgen ships: PostgreSQL, MySQL / MariaDB, Redis (ACL users), RabbitMQ, LDAP,
 //! IAM users' access keys, a generic HTTP password-change endpoint, and `random` (a value
 //! with no service behind it).
 //!
