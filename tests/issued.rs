@@ -735,3 +735,95 @@ mod tokens {
         assert_eq!(api.state.lock().unwrap().requests.len(), before);
     }
 }
+
+mod token_admin {
+    use super::*;
+    use common::token_api::{ADMIN, TokenApi};
+    use rotgen::backends::Trust;
+    use rotgen::backends::http_token::{Contract, HttpTokens, USERS_VAR as TOKEN_USERS};
+
+    fn issuer(contract: Value) -> HttpTokens {
+        let contract: Contract = serde_json::from_value(contract).unwrap();
+        contract.check().unwrap();
+        let ca = std::fs::read(common::root().join("tests/fixtures/backends/ca.pem")).unwrap();
+        HttpTokens::new(contract, Trust::from_pem(ca).unwrap())
+    }
+
+    async fn secret(value: &Value) -> String {
+        Sm::new(&config().await)
+            .create_secret()
+            .name(unique("rotgen-token-admin-"))
+            .secret_string(value.to_string())
+            .send()
+            .await
+            .unwrap()
+            .arn()
+            .unwrap()
+            .to_string()
+    }
+
+    #[test]
+    fn an_administrator_token_manages_the_owners_tokens() {
+        if !moto() {
+            return;
+        }
+        let api = TokenApi::start();
+        let admin_token = "admin-token-secret-value";
+        api.state.lock().unwrap().admin = Some(admin_token.into());
+        rt().block_on(async {
+            let owner = "report-bot";
+            let t = api.state.lock().unwrap().issue(owner);
+            let master = secret(&json!({"token": admin_token})).await;
+            let arn = secret(&json!({"username": owner, "token": t.secret, "token_id": t.id, "masterarn": master})).await;
+            let handler = |masters: Masters| {
+                let api = &api;
+                async move {
+                    Handler {
+                        rotator: Rotator {
+                            store: AwsStore::from_env().await,
+                            backend: Issued {
+                                issuer: issuer(api.admin_contract()),
+                                allowed: Principals::parse(TOKEN_USERS, Some(owner)),
+                                previous: Previous::Keep,
+                                test_waits: Vec::new(),
+                            },
+                            strategy: Strategy::SingleUser,
+                            policy: PasswordPolicy::from_vars(
+                                &std::collections::HashMap::new(),
+                                "http-token",
+                            )
+                            .unwrap(),
+                            masters,
+                        },
+                    }
+                }
+            };
+            // A master the function's configuration does not name is not used.
+            let e = rotate(&handler(Masters::of(["someone-else"])).await, &arn, false)
+                .await
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("does not name"), "{e}");
+            assert!(api.state.lock().unwrap().requests.is_empty(), "nothing was called");
+            let h = handler(Masters::of([master.as_str()])).await;
+            for _ in 0..2 {
+                rotate(&h, &arn, false).await.unwrap();
+                let current = stage(&arn, "AWSCURRENT").await.unwrap();
+                let previous = stage(&arn, "AWSPREVIOUS").await.unwrap();
+                let mut held = api.state.lock().unwrap().ids_of(owner);
+                held.sort();
+                let mut want = vec![field(&current, "token_id"), field(&previous, "token_id")];
+                want.sort();
+                assert_eq!(held, want);
+                assert!(!current.to_secret_string().contains(admin_token));
+            }
+            // The owner's tokens were managed at /users/OWNER as the administrator, and
+            // who-am-i asked with the owner's own token.
+            let requests = api.state.lock().unwrap().requests.clone();
+            assert!(requests.iter().any(|r| r == &format!("POST /users/{owner}/tokens")), "{requests:?}");
+            assert!(requests.iter().any(|r| r == "GET /me"));
+            assert!(!requests.iter().any(|r| r.starts_with("POST /tokens")));
+            let _ = ADMIN;
+        });
+    }
+}

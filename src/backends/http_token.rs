@@ -22,8 +22,12 @@
 //! | `principal_pointer` | `/name` | where the who-am-i answer holds the token's owner |
 //! | `limit` | `2` | how many tokens one owner may hold |
 //!
-//! Every call authenticates with `Authorization: Bearer <token>`: the secret's current
-//! token (setSecret: the pending one). `401`/`403` from who-am-i means the token is
+//! `{user}` in `issue_url`, `list_url` and `revoke_url` stands for the owner (escaped, as
+//! `{id}` is). Every call authenticates with `Authorization: Bearer <token>`: the token
+//! of the master secret when the secret names one (`masterarn`, `{"token": …}`: an
+//! administrator that manages other owners' tokens, named in the spec), else the
+//! secret's current token (setSecret: the pending one). Who-am-i always asks with the
+//! secret's own token, which proves the owner. `401`/`403` from who-am-i means the token is
 //! rejected; a `404` from a revoke means it is gone already. The secret:
 //!
 //! ```json
@@ -115,8 +119,8 @@ pub const POINTER_FIELDS: [&str; 5] = [
 
 /// Why a contract's URL field is refused, if it is (`field` names it).
 pub fn check_url(field: &str, url: &str) -> Result<(), String> {
-    let parsed =
-        Url::parse(&url.replace("{id}", "x")).map_err(|_| format!("{field} is not a URL"))?;
+    let parsed = Url::parse(&url.replace("{id}", "x").replace("{user}", "x"))
+        .map_err(|_| format!("{field} is not a URL"))?;
     if parsed.scheme() != "https" {
         return Err(format!(
             "{field} is not https://: the token goes with every call, so TLS is required"
@@ -129,6 +133,14 @@ pub fn check_url(field: &str, url: &str) -> Result<(), String> {
     }
     if field == "revoke_url" && !url.contains("{id}") {
         return Err("revoke_url has no {id} for the token to revoke".into());
+    }
+    if field != "revoke_url" && url.contains("{id}") {
+        return Err(format!("{field} has {{id}}, which only revoke_url takes"));
+    }
+    if field == "whoami_url" && url.contains("{user}") {
+        return Err(
+            "whoami_url has {user}: who-am-i asks the token itself, whoever it belongs to".into(),
+        );
     }
     Ok(())
 }
@@ -319,19 +331,28 @@ impl HttpTokens {
         }
     }
 
-    /// `revoke_url` with the id put in as one path segment, escaped: an id is never
-    /// read as a path, query or another host.
-    fn revoke_url(&self, id: &str) -> String {
-        let mut escaped = String::with_capacity(id.len());
-        for b in id.bytes() {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-                escaped.push(b as char);
-            } else {
-                escaped.push_str(&format!("%{b:02X}"));
-            }
+    /// A URL of the contract with `{user}` (the owner) and `{id}` (a token's id) put in,
+    /// each as one escaped path segment: never read as a path, query or another host.
+    fn url(&self, template: &str, user: &str, id: Option<&str>) -> String {
+        let mut url = template.replace("{user}", &escape(user));
+        if let Some(id) = id {
+            url = url.replace("{id}", &escape(id));
         }
-        self.contract.revoke_url.replace("{id}", &escaped)
+        url
     }
+}
+
+/// Percent-encodes everything but the unreserved characters (RFC 3986).
+fn escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            escaped.push(b as char);
+        } else {
+            escaped.push_str(&format!("%{b:02X}"));
+        }
+    }
+    escaped
 }
 
 fn status_error(what: &str, status: u16) -> BackendError {
@@ -367,10 +388,11 @@ impl Issuer for HttpTokens {
         self.contract.limit as usize
     }
 
-    async fn list(&self, auth: &SecretValue, _: &str) -> Result<Vec<Credential>, BackendError> {
+    async fn list(&self, auth: &SecretValue, user: &str) -> Result<Vec<Credential>, BackendError> {
         let c = &self.contract;
+        let url = self.url(&c.list_url, user, None);
         let answer = self
-            .ok(Method::GET, &c.list_url, "GET list_url", auth, None)
+            .ok(Method::GET, &url, "GET list_url", auth, None)
             .await?;
         let items = if c.list_pointer.is_empty() {
             Some(&answer)
@@ -413,13 +435,13 @@ impl Issuer for HttpTokens {
     async fn create(
         &self,
         auth: &SecretValue,
-        _: &str,
+        user: &str,
     ) -> Result<Map<String, Value>, BackendError> {
         let c = &self.contract;
         let answer = self
             .ok(
                 Method::POST,
-                &c.issue_url,
+                &self.url(&c.issue_url, user, None),
                 "POST issue_url",
                 auth,
                 Some(json!({"name": "rotgen"})),
@@ -449,8 +471,8 @@ impl Issuer for HttpTokens {
         Ok(())
     }
 
-    async fn delete(&self, auth: &SecretValue, _: &str, id: &str) -> Result<(), BackendError> {
-        let url = self.revoke_url(id);
+    async fn delete(&self, auth: &SecretValue, user: &str, id: &str) -> Result<(), BackendError> {
+        let url = self.url(&self.contract.revoke_url, user, Some(id));
         match self
             .call(Method::DELETE, &url, "DELETE revoke_url", auth, None)
             .await?
@@ -529,6 +551,9 @@ mod tests {
         let mut pointer = c.clone();
         pointer.token_pointer = "token".into();
         assert!(pointer.check().unwrap_err().contains("JSON Pointer"));
+        let mut whose = c.clone();
+        whose.whoami_url = "https://api.example/users/{user}".into();
+        assert!(whose.check().unwrap_err().contains("{user}"));
         let mut creds = c;
         creds.whoami_url = "https://u:p@api.example/me".into();
         assert!(creds.check().unwrap_err().contains("credentials"));
@@ -538,10 +563,14 @@ mod tests {
     #[test]
     fn ids_go_into_the_revoke_url_as_one_segment() {
         let t = HttpTokens::new(contract(), Trust::none());
-        assert_eq!(t.revoke_url("tok_1"), "https://api.example/tokens/tok_1");
+        let revoke = "https://api.example/users/{user}/tokens/{id}";
         assert_eq!(
-            t.revoke_url("../admin?x=1#@evil.example/"),
-            "https://api.example/tokens/..%2Fadmin%3Fx%3D1%23%40evil.example%2F"
+            t.url(revoke, "bot", Some("tok_1")),
+            "https://api.example/users/bot/tokens/tok_1"
+        );
+        assert_eq!(
+            t.url(revoke, "a/../b", Some("../admin?x=1#@evil.example/")),
+            "https://api.example/users/a%2F..%2Fb/tokens/..%2Fadmin%3Fx%3D1%23%40evil.example%2F"
         );
     }
 

@@ -181,12 +181,17 @@ impl Backend for Shipped {
         &self,
         current: &SecretValue,
         previous: Option<&SecretValue>,
+        admin: Option<&SecretValue>,
     ) -> Result<serde_json::Map<String, serde_json::Value>, BackendError> {
-        delegate!(self, b => b.issue(current, previous).await)
+        delegate!(self, b => b.issue(current, previous, admin).await)
     }
 
-    async fn confirm_issued(&self, pending: &SecretValue) -> Result<(), BackendError> {
-        delegate!(self, b => b.confirm_issued(pending).await)
+    async fn confirm_issued(
+        &self,
+        pending: &SecretValue,
+        admin: Option<&SecretValue>,
+    ) -> Result<(), BackendError> {
+        delegate!(self, b => b.confirm_issued(pending, admin).await)
     }
 
     fn has_users(&self) -> bool {

@@ -1549,13 +1549,6 @@ impl Cx {
                         "remove master_secret_arn",
                     );
                 }
-                ("single-user", Some(m)) if service == "http-token" => {
-                    self.err(
-                        &m.loc,
-                        "an http-token secret needs no master: its own token manages its tokens",
-                        "remove master_secret_arn",
-                    );
-                }
                 ("single-user", Some(m)) if service == "aws-iam" => {
                     self.err(
                         &m.loc,

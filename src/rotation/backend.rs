@@ -162,6 +162,7 @@ pub trait Backend: Send + Sync {
         &self,
         _current: &SecretValue,
         _previous: Option<&SecretValue>,
+        _admin: Option<&SecretValue>,
     ) -> impl Future<Output = Result<Map<String, Value>, BackendError>> + Send {
         async {
             Err(BackendError::new(
@@ -175,6 +176,7 @@ pub trait Backend: Send + Sync {
     fn confirm_issued(
         &self,
         _pending: &SecretValue,
+        _admin: Option<&SecretValue>,
     ) -> impl Future<Output = Result<(), BackendError>> + Send {
         async { Ok(()) }
     }
@@ -242,14 +244,16 @@ impl<T: Backend + ?Sized> Backend for &T {
         &self,
         current: &SecretValue,
         previous: Option<&SecretValue>,
+        admin: Option<&SecretValue>,
     ) -> impl Future<Output = Result<Map<String, Value>, BackendError>> + Send {
-        (**self).issue(current, previous)
+        (**self).issue(current, previous, admin)
     }
     fn confirm_issued(
         &self,
         pending: &SecretValue,
+        admin: Option<&SecretValue>,
     ) -> impl Future<Output = Result<(), BackendError>> + Send {
-        (**self).confirm_issued(pending)
+        (**self).confirm_issued(pending, admin)
     }
 }
 

@@ -138,12 +138,17 @@ impl Principals {
 
 /// createSecret's work: cleans up what a failed attempt left, makes room, and issues a
 /// credential for the principal AWSCURRENT names. Returns the fields to store.
+///
+/// The service's calls authenticate with `admin` (a master secret the function's
+/// configuration names) when there is one, else with AWSCURRENT's credential.
 pub async fn issue<I: Issuer>(
     issuer: &I,
     allowed: &Principals,
     current: &SecretValue,
     previous: Option<&SecretValue>,
+    admin: Option<&SecretValue>,
 ) -> Result<Map<String, Value>, BackendError> {
+    let auth = admin.unwrap_or(current);
     let principal = field(current, issuer.principal_key())?;
     allowed.check(principal)?;
     prove(issuer, current, principal, "AWSCURRENT").await?;
@@ -152,7 +157,7 @@ pub async fn issue<I: Issuer>(
         .filter(|p| field(p, issuer.principal_key()).ok() == Some(principal))
         .and_then(|p| field(p, issuer.id_key()).ok())
         .filter(|id| *id != current_id);
-    let held = issuer.list(current, principal).await?;
+    let held = issuer.list(auth, principal).await?;
     let Some(current_cred) = held.iter().find(|c| c.id == current_id) else {
         return Err(config(format!(
             "AWSCURRENT's credential {current_id} is not one of {principal}'s: put a working credential of {principal} in AWSCURRENT, then rotate again"
@@ -167,7 +172,7 @@ pub async fn issue<I: Issuer>(
         if c.created >= current_cred.created {
             // Issued after AWSCURRENT's and held by no stage: a failed attempt's.
             tracing::warn!(principal, credential = %c.id, "deleting a credential an earlier attempt issued and did not store");
-            issuer.delete(current, principal, &c.id).await?;
+            issuer.delete(auth, principal, &c.id).await?;
         } else {
             return Err(config(format!(
                 "{principal} holds credential {}, which no stage of this secret holds and which is older than AWSCURRENT's: rotgen deletes only what it issued; delete it, or make it AWSPREVIOUS, then rotate again",
@@ -183,8 +188,8 @@ pub async fn issue<I: Issuer>(
                     owned_previous(issuer, previous, principal, active).await?;
                 }
                 tracing::info!(principal, credential = %old, "revoking the credential of two rotations ago (AWSPREVIOUS) to make room");
-                issuer.deactivate(current, principal, old).await?;
-                issuer.delete(current, principal, old).await?;
+                issuer.deactivate(auth, principal, old).await?;
+                issuer.delete(auth, principal, old).await?;
             }
             None => {
                 return Err(config(format!(
@@ -194,7 +199,7 @@ pub async fn issue<I: Issuer>(
             }
         }
     }
-    issuer.create(current, principal).await
+    issuer.create(auth, principal).await
 }
 
 /// Before AWSPREVIOUS's credential is revoked: whoever can write the application's
@@ -252,12 +257,17 @@ async fn prove<I: Issuer>(
     }
 }
 
-/// setSecret's check: the pending credential is one the principal holds.
-pub async fn confirm<I: Issuer>(issuer: &I, pending: &SecretValue) -> Result<(), BackendError> {
+/// setSecret's check: the pending credential is one the principal holds (listed with
+/// `admin`'s credential when there is one, else with the pending one).
+pub async fn confirm<I: Issuer>(
+    issuer: &I,
+    pending: &SecretValue,
+    admin: Option<&SecretValue>,
+) -> Result<(), BackendError> {
     let principal = field(pending, issuer.principal_key())?;
     let id = field(pending, issuer.id_key())?;
     if issuer
-        .list(pending, principal)
+        .list(admin.unwrap_or(pending), principal)
         .await?
         .iter()
         .any(|c| c.id == id)
@@ -414,12 +424,17 @@ impl<I: Issuer> Backend for Issued<I> {
         &self,
         current: &SecretValue,
         previous: Option<&SecretValue>,
+        admin: Option<&SecretValue>,
     ) -> Result<Map<String, Value>, BackendError> {
-        issue(&self.issuer, &self.allowed, current, previous).await
+        issue(&self.issuer, &self.allowed, current, previous, admin).await
     }
 
-    async fn confirm_issued(&self, pending: &SecretValue) -> Result<(), BackendError> {
-        confirm(&self.issuer, pending).await
+    async fn confirm_issued(
+        &self,
+        pending: &SecretValue,
+        admin: Option<&SecretValue>,
+    ) -> Result<(), BackendError> {
+        confirm(&self.issuer, pending, admin).await
     }
 }
 
@@ -546,6 +561,7 @@ mod tests {
             &allowed,
             &v("C", "c-secret"),
             Some(&v("X", "guess")),
+            None,
         ))
         .unwrap_err();
         assert_eq!(e.kind, ErrorKind::Permission, "{}", e.message);
@@ -571,6 +587,7 @@ mod tests {
             &allowed,
             &v("C", "c-secret"),
             Some(&v("X", "x-secret")),
+            None,
         ));
         assert_eq!(new.unwrap()["Id"], "new1");
         assert_eq!(m.ids(), [("C".into(), true), ("new1".into(), true)]);
@@ -582,6 +599,7 @@ mod tests {
             &allowed,
             &v("C", "c-secret"),
             Some(&v("X", "x-secret")),
+            None,
         ))
         .unwrap();
         assert_eq!(m.ids(), [("C".into(), true), ("new1".into(), true)]);

@@ -330,7 +330,11 @@ impl<S: SecretStore, B: Backend> Rotator<S, B> {
     ) -> Result<Outcome, Fail> {
         let id = e.secret_id.as_str();
         let previous = self.read_if_any(id, None, PREVIOUS, r).await?;
-        let fields = self.backend.issue(current, previous.as_ref()).await?;
+        let admin = self.issuing_master(current, r).await?;
+        let fields = self
+            .backend
+            .issue(current, previous.as_ref(), admin.as_ref())
+            .await?;
         let SecretValue::Json(mut map) = current.clone() else {
             return Err(fail(
                 "SecretFormat",
@@ -358,7 +362,10 @@ impl<S: SecretStore, B: Backend> Rotator<S, B> {
         if self.backend.issues() {
             super::issued::check_pending(self.backend.issued_fields(), &current, &pending)
                 .map_err(|m| fail("Refused", m))?;
-            self.backend.confirm_issued(&pending).await?;
+            let admin = self.issuing_master(&current, r).await?;
+            self.backend
+                .confirm_issued(&pending, admin.as_ref())
+                .await?;
             return Ok(Outcome::Done);
         }
         // AWSPENDING may differ from AWSCURRENT only in its password (and the user of
@@ -453,6 +460,33 @@ impl<S: SecretStore, B: Backend> Rotator<S, B> {
         pending: &SecretValue,
         r: &mut Redactor,
     ) -> Result<SecretValue, Fail> {
+        let arn = self.master_arn(current)?;
+        let master = self.read(&arn, None, CURRENT, r).await?;
+        trust::check_master(self.backend.default_port(), current, pending, &master)?;
+        Ok(master)
+    }
+
+    /// The master secret an issuing service's calls authenticate with, if the secret
+    /// names one (or the function's configuration names exactly one). Its credential
+    /// goes only where the function's configuration sends it (the token API's contract),
+    /// so no place of the secret's is checked against it; the principal is still proven
+    /// by the secret's own credential.
+    async fn issuing_master(
+        &self,
+        current: &SecretValue,
+        r: &mut Redactor,
+    ) -> Result<Option<SecretValue>, Fail> {
+        let names = current.json().is_ok_and(|m| m.contains_key("masterarn"));
+        if !names && self.masters.is_empty() {
+            return Ok(None);
+        }
+        let arn = self.master_arn(current)?;
+        Ok(Some(self.read(&arn, None, CURRENT, r).await?))
+    }
+
+    /// The master secret's ARN: the secret's `masterarn`, which the function's
+    /// configuration must name too.
+    fn master_arn(&self, current: &SecretValue) -> Result<String, Fail> {
         // A secret without `masterarn` (an existing one, made for another tool) uses the
         // master of the function's configuration, when it names exactly one.
         let arn = match current.masterarn() {
@@ -479,9 +513,7 @@ impl<S: SecretStore, B: Backend> Rotator<S, B> {
                 ),
             ));
         }
-        let master = self.read(&arn, None, CURRENT, r).await?;
-        trust::check_master(self.backend.default_port(), current, pending, &master)?;
-        Ok(master)
+        Ok(arn)
     }
 
     async fn test(&self, id: &str, token: &str, r: &mut Redactor) -> Result<Outcome, Fail> {

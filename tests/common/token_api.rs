@@ -8,6 +8,9 @@
 //! | `GET /tokens` | `{"data": [{"id", "created_at"}…]}`: the caller's tokens |
 //! | `POST /tokens` | `201 {"id", "secret", "created_at"}`, or `409` at the limit |
 //! | `DELETE /tokens/ID` | `204`, or `404` when the caller holds no such token |
+//!
+//! The administrator's token (`State::admin`) manages anyone's tokens at
+//! `/users/OWNER/tokens` and `/users/OWNER/tokens/ID` (an owner may use those too).
 
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
@@ -28,6 +31,8 @@ pub struct State {
     next: u64,
     /// Every request line seen (method and path).
     pub requests: Vec<String>,
+    /// The administrator's token, if there is one.
+    pub admin: Option<String>,
 }
 
 impl State {
@@ -54,6 +59,9 @@ impl State {
     }
 
     fn owner_of(&self, secret: &str) -> Option<String> {
+        if self.admin.as_deref() == Some(secret) {
+            return Some(ADMIN.into());
+        }
         self.tokens
             .iter()
             .find(|t| t.secret == secret)
@@ -69,6 +77,8 @@ fn rand_u64() -> u64 {
 }
 
 pub const LIMIT: usize = 2;
+/// The administrator's name.
+pub const ADMIN: &str = "token-admin";
 
 /// A running token API: its port and its state. It runs on a thread of its own, so a
 /// `rotgen` process can call it while the test waits.
@@ -108,6 +118,16 @@ impl TokenApi {
             port: rx.recv().unwrap(),
             state,
         }
+    }
+
+    /// The contract of the administrator's calls (`{user}` in the URLs).
+    pub fn admin_contract(&self) -> Value {
+        let base = format!("https://localhost:{}/users/{{user}}", self.port);
+        let mut c = self.contract();
+        c["issue_url"] = json!(format!("{base}/tokens"));
+        c["list_url"] = json!(format!("{base}/tokens"));
+        c["revoke_url"] = json!(format!("{base}/tokens/{{id}}"));
+        c
     }
 
     /// The contract of this API, as the spec's `token_api` (and `ROTGEN_API_CONTRACT`).
@@ -184,11 +204,24 @@ where
 }
 
 fn answer(st: &mut State, method: &str, path: &str, bearer: Option<&str>) -> (u16, Option<Value>) {
-    let Some(owner) = bearer.and_then(|b| st.owner_of(b)) else {
+    let Some(caller) = bearer.and_then(|b| st.owner_of(b)) else {
         return (401, Some(json!({"error": "unauthorized"})));
     };
+    // /users/OWNER/tokens…: the administrator, or the owner itself.
+    let (owner, path) = match path.strip_prefix("/users/") {
+        Some(rest) => {
+            let (owner, rest) = rest.split_once('/').unwrap_or((rest, ""));
+            if caller != ADMIN && caller != owner {
+                return (403, Some(json!({"error": "forbidden"})));
+            }
+            (owner.to_string(), format!("/{rest}"))
+        }
+        None if caller == ADMIN => return (400, Some(json!({"error": "the admin names a user"}))),
+        None => (caller.clone(), path.to_string()),
+    };
+    let path = path.as_str();
     match (method, path) {
-        ("GET", "/me") => (200, Some(json!({"name": owner}))),
+        ("GET", "/me") => (200, Some(json!({"name": caller}))),
         ("GET", "/tokens") => {
             let data: Vec<Value> = st
                 .tokens
