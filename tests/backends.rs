@@ -2297,6 +2297,24 @@ async fn ldap_single_user_and_admin_reset() {
         assert!(d.logs_in(&strict, "strict-pw-1"), "nothing changed");
         assert!(!d.logs_in(&strict, long_enough_for_the_default));
 
+        // Active Directory's unicodePwd to a directory without it: refused, one line,
+        // nothing changed (no Active Directory runs here; its encoding has unit tests).
+        let ad = with(&s3, json!({"directory": "active-directory"}));
+        let e = b
+            .set_password(single(&ad, &ad, &ad.with_credentials(None, &p1)))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Config, "{}", e.message);
+        assert!(e.message.contains("unicodePwd"), "{}", e.message);
+        assert_clean(&e, &[&p1, &p3]);
+        assert!(d.logs_in(&dn, &p3));
+        let e = b
+            .set_password(single(&admin, &ad, &ad.with_credentials(None, &p1)))
+            .await
+            .unwrap_err();
+        assert!(e.message.contains("unicodePwd"), "{}", e.message);
+        assert!(d.logs_in(&dn, &p3));
+
         // LDAPS on its own port.
         let ldaps = with(&s3, json!({"port": d.ldaps_port, "ldaps": true}));
         assert!(b.login(&ldaps).await.unwrap());

@@ -32,8 +32,15 @@
 //! The messages are built from LDAP result codes only, never from the directory's
 //! diagnostic text (which can echo input).
 //!
-//! Active Directory does not implement the Password Modify operation (it changes
-//! `unicodePwd` instead), so it is not supported yet (see the README).
+//! **Active Directory** (`"directory": "active-directory"` in the secret) has no Password
+//! Modify operation: the password is the `unicodePwd` attribute, written as the new
+//! password in double quotes, UTF-16LE, over TLS only. The user changes its own by
+//! deleting the old value and adding the new one in one Modify (AD checks the old one,
+//! and its password policy applies); an administrator replaces it. This follows
+//! Microsoft's documentation ("Change a Windows Active Directory and LDS user password
+//! through LDAP"); no Active Directory runs in the tests, which check the encoding, and
+//! that a directory without `unicodePwd` refuses the change with nothing changed.
+//! `username` must then be the user's DN (a Modify names its object by DN).
 
 use super::https::{tls_config, tls_failure};
 use super::{
@@ -111,6 +118,30 @@ fn extended_request(oid: &str, value: Option<Vec<u8>>) -> Vec<u8> {
         c.extend(tlv(0x81, &v));
     }
     tlv(0x77, &c)
+}
+
+/// An Active Directory password value: the password in double quotes, UTF-16LE.
+fn ad_password(password: &str) -> Vec<u8> {
+    format!("\"{password}\"")
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect()
+}
+
+/// A ModifyRequest of `unicodePwd` on `dn`: each change is (operation, password), with
+/// operation 0 = add, 1 = delete, 2 = replace.
+fn modify_unicode_pwd(dn: &str, changes: &[(u32, &str)]) -> Vec<u8> {
+    let mut list = Vec::new();
+    for (op, password) in changes {
+        let mut change = integer(0x0a, *op);
+        let mut attribute = tlv(0x04, b"unicodePwd");
+        attribute.extend(tlv(0x31, &tlv(0x04, &ad_password(password))));
+        change.extend(tlv(0x30, &attribute));
+        list.extend(tlv(0x30, &change));
+    }
+    let mut c = tlv(0x04, dn.as_bytes());
+    c.extend(tlv(0x30, &list));
+    tlv(0x66, &c)
 }
 
 /// The Password Modify request's value (RFC 3062).
@@ -292,6 +323,10 @@ fn result_error(at: &Endpoint, what: &str, code: u32) -> BackendError {
             "noSuchObject: the user's DN does not exist",
         ),
         34 => (ErrorKind::Config, "invalidDNSyntax: `username` is not a DN"),
+        16 | 17 => (
+            ErrorKind::Config,
+            "the directory has no unicodePwd attribute: is it Active Directory? (drop \"directory\" from the secret for other directories)",
+        ),
         13 => (
             ErrorKind::Config,
             "confidentialityRequired: the directory requires TLS",
@@ -322,6 +357,8 @@ struct Target {
     at: Endpoint,
     ldaps: bool,
     tls: crate::rotation::secret::Tls,
+    /// Active Directory: passwords are `unicodePwd`.
+    ad: bool,
 }
 
 impl Target {
@@ -337,10 +374,22 @@ impl Target {
             }
             None => at.port == DEFAULT_PORT,
         };
+        let ad = match secret.json().ok().and_then(|m| m.get("directory")) {
+            None => false,
+            Some(serde_json::Value::String(d)) if d == "active-directory" => true,
+            Some(serde_json::Value::String(d)) if d == "ldap" => false,
+            Some(_) => {
+                return Err(BackendError::new(
+                    ErrorKind::Config,
+                    "the secret's `directory` is not \"ldap\" or \"active-directory\"",
+                ));
+            }
+        };
         Ok(Target {
             at,
             ldaps,
             tls: secret.tls().map_err(format_error)?,
+            ad,
         })
     }
 }
@@ -506,7 +555,8 @@ impl Ldap {
     }
 
     async fn set_password_inner(&self, req: SetPassword<'_>) -> Result<(), BackendError> {
-        let at = Target::of(req.pending)?.at;
+        let target = Target::of(req.pending)?;
+        let at = target.at.clone();
         let user = req.pending.username().map_err(format_error)?;
         let new = req.pending.password().map_err(format_error)?;
         check_password(new)?;
@@ -516,25 +566,34 @@ impl Ldap {
         };
         // The user itself gives its old password (the policy checks the change as the
         // user's own); an administrator resets it.
-        let value = if admin.eq_ignore_ascii_case(user) {
-            password_modify(
-                Some(user),
-                Some(req.admin.password().map_err(format_error)?),
-                new,
-            )
-        } else {
-            password_modify(Some(user), None, new)
-        };
-        let a = s
-            .request(
-                extended_request(PASSWORD_MODIFY, Some(value)),
+        let own = admin.eq_ignore_ascii_case(user);
+        let old = req.admin.password().map_err(format_error)?;
+        let (op, what) = match (target.ad, own) {
+            (false, true) => (
+                extended_request(
+                    PASSWORD_MODIFY,
+                    Some(password_modify(Some(user), Some(old), new)),
+                ),
                 "Password Modify",
-            )
-            .await?;
+            ),
+            (false, false) => (
+                extended_request(
+                    PASSWORD_MODIFY,
+                    Some(password_modify(Some(user), None, new)),
+                ),
+                "Password Modify",
+            ),
+            (true, true) => (
+                modify_unicode_pwd(user, &[(1, old), (0, new)]),
+                "Modify unicodePwd",
+            ),
+            (true, false) => (modify_unicode_pwd(user, &[(2, new)]), "Modify unicodePwd"),
+        };
+        let a = s.request(op, what).await?;
         s.close().await;
         match a.code {
             0 => Ok(()),
-            code => Err(result_error(&at, "Password Modify", code)),
+            code => Err(result_error(&at, what, code)),
         }
     }
 }
@@ -600,6 +659,47 @@ mod tests {
         );
         assert_eq!(parse_answer(&msg[..5]), None);
         assert_eq!(parse_answer(b"HTTP/1.1 400"), None);
+    }
+
+    #[test]
+    fn active_directory_passwords_are_quoted_utf16le() {
+        assert_eq!(ad_password("ab"), [0x22, 0, b'a', 0, b'b', 0, 0x22, 0]);
+        assert_eq!(ad_password("é"), [0x22, 0, 0xe9, 0, 0x22, 0]);
+        // A Modify that deletes the old value and adds the new one, in that order.
+        let m = modify_unicode_pwd("cn=u", &[(1, "o"), (0, "n")]);
+        let (0x66, body, rest) = element(&m).unwrap() else {
+            panic!("not a ModifyRequest")
+        };
+        assert!(rest.is_empty());
+        let (0x04, dn, changes) = element(body).unwrap() else {
+            panic!("no DN")
+        };
+        assert_eq!(dn, b"cn=u");
+        let (0x30, mut list, _) = element(changes).unwrap() else {
+            panic!("no changes")
+        };
+        let mut seen = Vec::new();
+        while let Some((0x30, change, more)) = element(list) {
+            let (0x0a, op, attribute) = element(change).unwrap() else {
+                panic!("no operation")
+            };
+            let (0x30, attribute, _) = element(attribute).unwrap() else {
+                panic!("no attribute")
+            };
+            let (0x04, name, vals) = element(attribute).unwrap() else {
+                panic!("no type")
+            };
+            let (0x31, set, _) = element(vals).unwrap() else {
+                panic!("no values")
+            };
+            let (0x04, value, _) = element(set).unwrap() else {
+                panic!("no value")
+            };
+            assert_eq!(name, b"unicodePwd");
+            seen.push((op[0], value.to_vec()));
+            list = more;
+        }
+        assert_eq!(seen, [(1, ad_password("o")), (0, ad_password("n"))]);
     }
 
     #[test]
