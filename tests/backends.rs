@@ -1817,20 +1817,8 @@ impl Rq {
         path: &[&str],
         body: Option<Value>,
     ) -> (u16, Value) {
-        let client = reqwest::Client::builder()
-            .tls_certs_merge(reqwest::Certificate::from_pem_bundle(&self.ca).unwrap())
-            .build()
-            .unwrap();
-        let mut url =
-            reqwest::Url::parse(&format!("https://{}:{}/api/", self.host, self.port)).unwrap();
-        url.path_segments_mut().unwrap().pop_if_empty().extend(path);
-        let mut req = client.request(method, url).basic_auth(user, Some(password));
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status().as_u16();
-        (status, resp.json().await.unwrap_or(Value::Null))
+        let at = (self.host.as_str(), self.port, self.ca.as_slice());
+        common::rabbitmq_api(at, (user, password), method, path, body).await
     }
 
     async fn admin(&self, method: reqwest::Method, path: &[&str], body: Option<Value>) -> Value {

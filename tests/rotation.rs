@@ -185,20 +185,15 @@ mod admin {
         body: Option<Value>,
     ) -> (u16, Value) {
         let ca = std::fs::read(env("RABBITMQ_CA_FILE").unwrap()).unwrap();
-        let client = reqwest::Client::builder()
-            .tls_certs_merge(reqwest::Certificate::from_pem_bundle(&ca).unwrap())
-            .build()
-            .unwrap();
-        let base = format!("https://127.0.0.1:{}/api/", env("RABBITMQ_PORT").unwrap());
-        let mut url = reqwest::Url::parse(&base).unwrap();
-        url.path_segments_mut().unwrap().pop_if_empty().extend(path);
-        let mut req = client.request(method, url).basic_auth(user, Some(password));
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status().as_u16();
-        (status, resp.json().await.unwrap_or(Value::Null))
+        let port = env("RABBITMQ_PORT").unwrap().parse().unwrap();
+        common::rabbitmq_api(
+            ("127.0.0.1", port, &ca),
+            (user, password),
+            method,
+            path,
+            body,
+        )
+        .await
     }
 
     /// A management API call as the broker's admin, which must succeed.

@@ -73,18 +73,8 @@ const fn req(name: &'static str, ty: Ty, doc: &'static str) -> Field {
 const STR: Ty = Ty::Str { expr: true };
 const LIT: Ty = Ty::Str { expr: false };
 
-pub const SERVICES: &[&str] = &[
-    "postgres",
-    "mysql",
-    "mariadb",
-    "redis",
-    "http",
-    "random",
-    "aws-iam",
-    "rabbitmq",
-    "http-token",
-    "ldap",
-];
+/// The services a spec may name: the ones the function ships.
+pub const SERVICES: &[&str] = &crate::backends::SERVICES;
 /// What an aws-iam function does with AWSPREVIOUS's access key at finishSecret.
 pub const PREVIOUS_KEY: &[&str] = &["keep", "deactivate"];
 pub const STRATEGIES: &[&str] = &["single-user", "alternating-users"];

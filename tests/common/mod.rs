@@ -291,3 +291,28 @@ pub fn cfn_guard(json_files: &[PathBuf]) {
     }
     assert!(failed.is_empty(), "Guard rules fail:\n{failed}");
 }
+
+/// One call of RabbitMQ's management API at `https://host:port/api/PATH…` as `user`,
+/// trusting the CA `ca` (PEM): the status and the JSON answer (`Null` if none). The
+/// tests drive the broker with it, never with the backend under test.
+pub async fn rabbitmq_api(
+    (host, port, ca): (&str, u16, &[u8]),
+    (user, password): (&str, &str),
+    method: reqwest::Method,
+    path: &[&str],
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let client = reqwest::Client::builder()
+        .tls_certs_merge(reqwest::Certificate::from_pem_bundle(ca).unwrap())
+        .build()
+        .unwrap();
+    let mut url = reqwest::Url::parse(&format!("https://{host}:{port}/api/")).unwrap();
+    url.path_segments_mut().unwrap().pop_if_empty().extend(path);
+    let mut req = client.request(method, url).basic_auth(user, Some(password));
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+}
