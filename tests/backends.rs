@@ -2145,23 +2145,16 @@ impl Dir {
         Trust::from_pem(self.ca.clone()).unwrap()
     }
 
-    /// Runs ldapadd/ldapmodify/ldapdelete as the admin with `ldif` on stdin.
+    /// Runs ldapadd/ldapmodify as the admin with `ldif` on stdin.
     fn admin(&self, tool: &str, ldif: &str) {
-        let mut child = std::process::Command::new(tool)
-            .args(["-x", "-H", &format!("ldap://{}:{}", self.host, self.port)])
-            .args(["-D", &self.admin_dn, "-w", &self.admin_password])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(ldif.as_bytes())
-            .unwrap();
-        assert!(child.wait().unwrap().success(), "{tool} failed:\n{ldif}");
+        let (at, admin) = (
+            (self.host.as_str(), self.port),
+            (self.admin_dn.as_str(), self.admin_password.as_str()),
+        );
+        assert!(
+            common::ldap_tool(tool, at, admin, ldif),
+            "{tool} failed:\n{ldif}"
+        );
     }
 
     /// A user `uid` with `password`, under the strict password policy if `strict`.
@@ -2188,13 +2181,7 @@ impl Dir {
 
     /// Whether `dn` binds with `password`, checked with ldapwhoami (not the backend).
     fn logs_in(&self, dn: &str, password: &str) -> bool {
-        std::process::Command::new("ldapwhoami")
-            .args(["-x", "-H", &format!("ldap://{}:{}", self.host, self.port)])
-            .args(["-D", dn, "-w", password])
-            .output()
-            .unwrap()
-            .status
-            .success()
+        common::ldap_binds((self.host.as_str(), self.port), dn, password)
     }
 
     fn secret(&self, dn: &str, password: &str) -> SecretValue {

@@ -238,32 +238,20 @@ mod admin {
             .is_some_and(|a| a.iter().any(|p| p["vhost"] == "/" && p["read"] == ".*"))
     }
 
+    fn ldap_at() -> (&'static str, u16) {
+        ("127.0.0.1", env("LDAP_PORT").unwrap().parse().unwrap())
+    }
+
     /// Runs an ldap-utils tool as the directory's admin with `ldif` on stdin.
     pub fn ldap(tool: &str, ldif: &str) {
-        use std::io::Write;
-        let mut child = std::process::Command::new(tool)
-            .args([
-                "-x",
-                "-H",
-                &format!("ldap://127.0.0.1:{}", env("LDAP_PORT").unwrap()),
-            ])
-            .args([
-                "-D",
-                &env("LDAP_ADMIN_DN").unwrap(),
-                "-w",
-                &env("LDAP_ADMIN_PASSWORD").unwrap(),
-            ])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(ldif.as_bytes())
-            .unwrap();
-        assert!(child.wait().unwrap().success(), "setup failed: {ldif}");
+        let (dn, pw) = (
+            env("LDAP_ADMIN_DN").unwrap(),
+            env("LDAP_ADMIN_PASSWORD").unwrap(),
+        );
+        assert!(
+            common::ldap_tool(tool, ldap_at(), (&dn, &pw), ldif),
+            "setup failed: {ldif}"
+        );
     }
 
     /// Whether `creds` bind to the directory (ldapwhoami, not the backend).
@@ -271,17 +259,7 @@ mod admin {
         let (Ok(dn), Ok(password)) = (creds.username(), creds.password()) else {
             return false;
         };
-        std::process::Command::new("ldapwhoami")
-            .args([
-                "-x",
-                "-H",
-                &format!("ldap://127.0.0.1:{}", env("LDAP_PORT").unwrap()),
-            ])
-            .args(["-D", dn, "-w", password])
-            .output()
-            .unwrap()
-            .status
-            .success()
+        common::ldap_binds(ldap_at(), dn, password)
     }
 
     /// A Redis connection logged in with `creds`, or `None` when the login fails.

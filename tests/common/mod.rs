@@ -316,3 +316,54 @@ pub async fn rabbitmq_api(
     let status = resp.status().as_u16();
     (status, resp.json().await.unwrap_or(serde_json::Value::Null))
 }
+
+/// Runs an ldap-utils tool (`ldapadd`, `ldapmodify`) against `ldap://host:port` bound
+/// as `dn`, with `ldif` on stdin; whether it succeeded. The tests set the directory up
+/// with it, never with the backend under test.
+pub fn ldap_tool(
+    tool: &str,
+    (host, port): (&str, u16),
+    (dn, password): (&str, &str),
+    ldif: &str,
+) -> bool {
+    use std::io::Write;
+    let mut child = Command::new(tool)
+        .args([
+            "-x",
+            "-H",
+            &format!("ldap://{host}:{port}"),
+            "-D",
+            dn,
+            "-w",
+            password,
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(ldif.as_bytes())
+        .unwrap();
+    child.wait().unwrap().success()
+}
+
+/// Whether `dn` binds to `ldap://host:port` with `password` (ldapwhoami).
+pub fn ldap_binds((host, port): (&str, u16), dn: &str, password: &str) -> bool {
+    Command::new("ldapwhoami")
+        .args([
+            "-x",
+            "-H",
+            &format!("ldap://{host}:{port}"),
+            "-D",
+            dn,
+            "-w",
+            password,
+        ])
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
