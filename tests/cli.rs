@@ -855,6 +855,41 @@ fn a_partial_looking_arn_is_a_warning() {
     );
 }
 
+/// A [vpc] that only aws-iam secrets would use (their function runs outside it): a
+/// warning, and no security group or endpoint in the template.
+#[test]
+fn a_vpc_no_function_uses_is_a_warning_and_costs_nothing() {
+    let dir = common::scratch("unused-vpc");
+    let spec = dir.join("keys.toml");
+    let out = dir.join("keys.yaml");
+    let iam = "[[secret]]\nid = \"Deployer\"\nservice = \"aws-iam\"\nname = \"ci/keys\"\nuser = \"ci-deployer\"\n";
+    let vpc = "[vpc]\nvpc_id = \"vpc-0abc1234def567890\"\nsubnet_ids = [\"subnet-0a1b2c3d4e5f60718\"]\n[schedule]\ndays = 30\n";
+    fs::write(&spec, format!("{vpc}{iam}")).unwrap();
+    let o = run(&["build", spec.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("warning:") && stderr(&o).contains("[vpc] is not used"),
+        "{}",
+        stderr(&o)
+    );
+    let template = fs::read_to_string(&out).unwrap();
+    assert!(!template.contains("AWS::EC2::"), "{template}");
+    // With a database beside it, the VPC is used, and no warning.
+    let db = "[[secret]]\nid = \"Db\"\nservice = \"postgres\"\nname = \"prod/db\"\n";
+    fs::write(&spec, format!("{vpc}{iam}{db}")).unwrap();
+    let o = run(&["build", spec.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert!(
+        o.status.success() && !stderr(&o).contains("warning"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        fs::read_to_string(&out)
+            .unwrap()
+            .contains("AWS::EC2::SecurityGroup")
+    );
+}
+
 /// `build --package` writes the template and the zip it points at: this very binary as
 /// `bootstrap`, mode 0755, deflated; `rotgen package` names its zip by content.
 #[test]

@@ -770,10 +770,22 @@ impl Cx {
         let tag_map =
             (!tag_pairs.is_empty()).then(|| Value::Object(tag_pairs.into_iter().collect()));
         let resolved = self.secrets(spec, &opts.naming);
-        let vpc = spec
+        let mut vpc = spec
             .vpc
             .as_ref()
             .map(|v| self.vpc(v, &opts.naming, &resolved));
+        // Only aws-iam secrets: no function runs in the VPC, so it gets no security group
+        // and no endpoint (checked all the same, so a mistake there is still reported).
+        if let Some(v) = &spec.vpc
+            && !resolved.is_empty()
+            && !resolved.iter().any(|s| in_vpc(&s.service))
+        {
+            self.warnings.push(
+                Diagnostic::new(&v.loc, "[vpc] is not used: every secret here is aws-iam, whose function runs outside the VPC (IAM and STS are public endpoints)")
+                    .help("remove [vpc], or keep it for secrets you add later (the template gets no security group and no endpoint until then)"),
+            );
+            vpc = None;
+        }
         let groups = self.groups(spec, resolved, &opts.naming);
 
         let description = spec
