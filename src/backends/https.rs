@@ -74,7 +74,7 @@ impl Https {
     /// A client trusting `trust`'s roots (the Mozilla roots are always there); with
     /// `https_only`, `http://` is refused. `timeout` bounds each whole request.
     pub fn new(trust: &Trust, https_only: bool, timeout: Duration) -> Result<Https, String> {
-        let mut config = tls_config(trust.roots_pem().or(trust.extra_pem()))?;
+        let mut config = tls_config(trust.roots_pem())?;
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Https {
             tls: Arc::new(config),
@@ -202,13 +202,11 @@ pub(crate) fn tls_failure(e: &std::io::Error) -> &'static str {
         text.push_str(&s.to_string());
         source = s.source();
     }
-    if text.contains("tls")
-        || text.contains("TLS")
-        || text.contains("certificate")
-        || text.contains("Certificate")
-    {
-        tls_reason(&text)
-    } else if text.contains("reset") || text.contains("closed") || text.contains("eof") {
+    let about_tls = ["tls", "TLS", "certificate", "Certificate"]
+        .iter()
+        .any(|w| text.contains(w));
+    let closed = ["reset", "closed", "eof"].iter().any(|w| text.contains(w));
+    if closed && !about_tls {
         "the server closed the connection during the TLS handshake (does it speak TLS on this port?)"
     } else {
         tls_reason(&text)
