@@ -148,7 +148,8 @@ pub async fn rotate<S: SecretStore, B: Backend>(
                 d.arn
             )));
         }
-        (None, false) => uuid::Uuid::new_v4().to_string(),
+        // Version 7: the token carries when this rotation began (`steps::cli_token_time`).
+        (None, false) => uuid::Uuid::now_v7().to_string(),
     };
     let resumed = resume;
     for step in Step::ALL {

@@ -23,7 +23,7 @@ use common::{rt, stage, unique};
 use rotgen::backends::aws_iam::{IamKeys, USERS_VAR};
 use rotgen::function::rotate;
 use rotgen::rotation::backend::{BackendError, ErrorKind, Strategy};
-use rotgen::rotation::issued::{Credential, Issued, Issuer, Previous, Principals};
+use rotgen::rotation::issued::{Credential, Identity, Issued, Issuer, Previous, Principals};
 use rotgen::rotation::lambda::Handler;
 use rotgen::rotation::password::PasswordPolicy;
 use rotgen::rotation::secret::SecretValue;
@@ -170,7 +170,7 @@ impl<I: Issuer> Issuer for FaultyIssuer<'_, I> {
     async fn delete(&self, a: &SecretValue, p: &str, id: &str) -> Result<(), BackendError> {
         faulty!(self, self.inner.delete(a, p, id))
     }
-    async fn whoami(&self, creds: &SecretValue) -> Result<Option<String>, BackendError> {
+    async fn whoami(&self, creds: &SecretValue) -> Result<Option<Identity>, BackendError> {
         faulty!(self, self.inner.whoami(creds))
     }
 }
@@ -217,10 +217,9 @@ async fn check_rotated(c: &Case, previous: Previous) {
     let prev_active = keys_now.iter().any(|(k, active)| *k == prev && *active);
     assert_eq!(prev_active, previous == Previous::Keep);
     let iam = IamKeys::default();
-    assert_eq!(
-        iam.whoami(&current).await.unwrap().as_deref(),
-        Some(c.user.as_str())
-    );
+    let who = iam.whoami(&current).await.unwrap().unwrap();
+    assert_eq!(who.principal, c.user);
+    assert_eq!(who.credential.as_deref(), Some(cur.as_str()));
     assert_eq!(field(&current, "UserName"), c.user);
     assert_eq!(current.json().unwrap()["note"], "kept");
 }
@@ -250,7 +249,8 @@ fn two_rotations_keep_the_previous_key_working() {
 /// The four steps of one rotation with a fault plan over every call (Secrets Manager,
 /// IAM, STS), each failed step retried up to three times as Secrets Manager would.
 async fn rotate_with_faults(c: &Case, faults: &Faults) -> Result<(), String> {
-    let token = uuid::Uuid::new_v4().to_string();
+    // A version 7 token, as `rotgen rotate` makes: it says when the rotation began.
+    let token = uuid::Uuid::now_v7().to_string();
     let rotator = Rotator {
         store: FaultyStore {
             inner: AwsStore::from_env().await,
@@ -305,18 +305,26 @@ fn a_failure_at_any_call_leaves_working_keys_and_no_orphan() {
 }
 
 #[test]
-fn an_orphan_key_from_a_failed_attempt_is_deleted_and_a_foreign_one_is_not() {
+fn a_key_made_before_the_rotation_began_is_never_deleted_as_an_orphan() {
     if !moto() {
         return;
     }
     rt().block_on(async {
         let c = case().await;
-        // An attempt that issued a key and died before storing it.
-        let orphan = new_key(&c.user).await.access_key_id().to_string();
+        // Someone adds a key for the same user after the secret's, before the rotation
+        // (yesterday, say): it is newer than AWSCURRENT's, and no stage holds it.
+        let person = new_key(&c.user).await.access_key_id().to_string();
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
         let h = handler(&c.user, Previous::Keep).await;
-        rotate(&h, &c.arn, false).await.unwrap();
-        assert!(!keys(&c.user).await.iter().any(|(k, _)| *k == orphan));
-        check_rotated(&c, Previous::Keep).await;
+        let e = rotate(&h, &c.arn, false).await.unwrap_err().to_string();
+        assert!(e.contains("before this rotation began"), "{e}");
+        assert!(e.contains(&person), "{e}");
+        let now: Vec<String> = keys(&c.user).await.into_iter().map(|(k, _)| k).collect();
+        assert!(now.contains(&person), "the person's key is kept");
+        assert!(now.contains(&c.first_key));
+        assert_eq!(now.len(), 2, "nothing issued");
+        // A key this rotation's own earlier try issued is deleted: the fault test
+        // (a_failure_at_any_call_leaves_working_keys_and_no_orphan) leaves none.
     });
 }
 
@@ -509,7 +517,9 @@ mod tokens {
         );
         let i = issuer(api);
         for v in [&current, &previous] {
-            assert_eq!(i.whoami(v).await.unwrap().as_deref(), Some(owner));
+            let who = i.whoami(v).await.unwrap().unwrap();
+            assert_eq!(who.principal, owner);
+            assert_eq!(who.credential, Some(field(v, "token_id")));
         }
         assert_eq!(current.json().unwrap()["note"], "kept");
     }
@@ -562,7 +572,7 @@ mod tokens {
             let run = |owner: String, arn: String, faults: Faults| {
                 let api = &api;
                 async move {
-                    let token = uuid::Uuid::new_v4().to_string();
+                    let token = uuid::Uuid::now_v7().to_string();
                     let rotator = Rotator {
                         store: FaultyStore {
                             inner: AwsStore::from_env().await,
@@ -607,60 +617,153 @@ mod tokens {
         });
     }
 
+    /// Stages `value` as AWSPREVIOUS (as whoever can write the secret can).
+    async fn stage_previous(arn: &str, value: &SecretValue) {
+        Sm::new(&config().await)
+            .put_secret_value()
+            .secret_id(arn)
+            .secret_string(value.to_secret_string())
+            .version_stages("AWSPREVIOUS")
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// AWSCURRENT's value with `changes`.
+    async fn current_with(arn: &str, changes: Value) -> SecretValue {
+        let mut v = stage(arn, "AWSCURRENT").await.unwrap();
+        if let SecretValue::Json(m) = &mut v {
+            for (k, x) in changes.as_object().unwrap() {
+                m.insert(k.clone(), x.clone());
+            }
+        }
+        v
+    }
+
     #[test]
-    fn orphans_are_revoked_and_a_token_the_secret_cannot_prove_is_not() {
+    fn a_token_made_before_the_rotation_began_is_never_deleted_as_an_orphan() {
         if !moto() {
             return;
         }
         let api = TokenApi::start();
         rt().block_on(async {
-            // An attempt that issued a token and died before storing it: at the limit
-            // with it, and revoked by the next rotation.
+            // A person adds a token for the owner after the secret's, before the
+            // rotation: newer than AWSCURRENT's, held by no stage.
             let arn = token_secret(&api, OWNER).await;
-            let orphan = api.state.lock().unwrap().issue(OWNER).id;
-            assert_eq!(api.state.lock().unwrap().ids_of(OWNER).len(), LIMIT);
+            let person = api.state.lock().unwrap().issue(OWNER).id;
+            tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
             let h = handler(&api, OWNER, AwsStore::from_env().await);
-            rotate(&h, &arn, false).await.unwrap();
-            assert!(!api.state.lock().unwrap().ids_of(OWNER).contains(&orphan));
-            check_rotated(&api, &arn, OWNER).await;
+            let e = rotate(&h, &arn, false).await.unwrap_err().to_string();
+            assert!(e.contains("before this rotation began"), "{e}");
+            assert!(e.contains(&person), "{e}");
+            assert!(api.state.lock().unwrap().ids_of(OWNER).contains(&person));
+            assert_eq!(api.state.lock().unwrap().ids_of(OWNER).len(), LIMIT);
+        });
+    }
 
-            // Someone who can write the secret stages AWSPREVIOUS naming another token
-            // of the owner (a person's, say), without its secret part.
-            let owner = "ci-bot-2";
-            let person = api.state.lock().unwrap().issue(owner);
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-            let arn = token_secret(&api, owner).await;
-            let sm = Sm::new(&config().await);
-            let mut fake = stage(&arn, "AWSCURRENT").await.unwrap();
-            if let SecretValue::Json(m) = &mut fake {
-                m.insert("token_id".into(), json!(person.id));
-                m.insert("token".into(), json!("a-guess"));
+    #[test]
+    fn a_creation_time_that_does_not_parse_deletes_nothing() {
+        if !moto() {
+            return;
+        }
+        let api = TokenApi::start();
+        api.state.lock().unwrap().calendar_dates = true;
+        rt().block_on(async {
+            // Every `created_at` is "4 Dec 2026": read as 0, every token would be as
+            // new as AWSCURRENT's, and the person's would go as an orphan.
+            let arn = token_secret(&api, OWNER).await;
+            let person = api.state.lock().unwrap().issue(OWNER).id;
+            let h = handler(&api, OWNER, AwsStore::from_env().await);
+            let e = rotate(&h, &arn, false).await.unwrap_err().to_string();
+            assert!(e.contains("creation time"), "{e}");
+            assert!(api.state.lock().unwrap().ids_of(OWNER).contains(&person));
+        });
+    }
+
+    #[test]
+    fn a_staged_awsprevious_cannot_name_another_token_of_the_owner() {
+        if !moto() {
+            return;
+        }
+        let api = TokenApi::start();
+        let admin_token = "admin-token-for-the-deputy-test";
+        api.state.lock().unwrap().admin = Some(admin_token.into());
+        rt().block_on(async {
+            for with_admin in [false, true] {
+                let owner = format!("deputy-bot-{with_admin}");
+                let owner = owner.as_str();
+                // The owner holds the application's token and a person's, at the limit.
+                let arn = token_secret(&api, owner).await;
+                let person = api.state.lock().unwrap().issue(owner);
+                let current = stage(&arn, "AWSCURRENT").await.unwrap();
+                // AWSPREVIOUS: the application's own (working) token, and the person's id.
+                let fake = current_with(&arn, json!({"token_id": person.id})).await;
+                stage_previous(&arn, &fake).await;
+                let before = api.state.lock().unwrap().ids_of(owner);
+                let (contract, masters, arn) = if with_admin {
+                    let master = secret(&json!({"token": admin_token})).await;
+                    let value = current_with(&arn, json!({"masterarn": master})).await;
+                    Sm::new(&config().await)
+                        .put_secret_value()
+                        .secret_id(&arn)
+                        .secret_string(value.to_secret_string())
+                        .send()
+                        .await
+                        .unwrap();
+                    stage_previous(
+                        &arn,
+                        &current_with(&arn, json!({"token_id": person.id})).await,
+                    )
+                    .await;
+                    (api.admin_contract(), Masters::of([master.as_str()]), arn)
+                } else {
+                    (api.contract(), Masters::default(), arn)
+                };
+                let h = handler_of(contract, owner, AwsStore::from_env().await, masters);
+                let e = rotate(&h, &arn, false).await.unwrap_err().to_string();
+                assert!(e.contains("proves the stage holds"), "{e}");
+                assert!(!e.contains(&person.secret) && !e.contains(&field(&current, "token")));
+                assert_eq!(
+                    api.state.lock().unwrap().ids_of(owner),
+                    before,
+                    "the person's token is not revoked (admin: {with_admin})"
+                );
             }
-            let v = sm
-                .put_secret_value()
-                .secret_id(&arn)
-                .secret_string(fake.to_secret_string())
-                .version_stages("AWSPREVIOUS")
-                .send()
-                .await
-                .unwrap();
-            assert!(v.version_id().is_some());
-            let before = api.state.lock().unwrap().ids_of(owner);
-            let e = rotate(
-                &handler(&api, owner, AwsStore::from_env().await),
-                &arn,
-                false,
-            )
-            .await
-            .unwrap_err()
-            .to_string();
-            assert!(e.contains("full value"), "{e}");
-            assert!(!e.contains("a-guess") && !e.contains(&person.secret));
-            assert_eq!(
-                api.state.lock().unwrap().ids_of(owner),
-                before,
-                "nothing revoked"
+        });
+    }
+
+    #[test]
+    fn without_whoami_id_pointer_no_token_is_revoked_by_id() {
+        if !moto() {
+            return;
+        }
+        let api = TokenApi::start();
+        rt().block_on(async {
+            // One honest rotation first: the owner holds two tokens, both staged.
+            let arn = token_secret(&api, OWNER).await;
+            let h = handler_of(
+                api.contract_without_id(),
+                OWNER,
+                AwsStore::from_env().await,
+                Masters::default(),
             );
+            rotate(&h, &arn, false).await.unwrap();
+            let before = api.state.lock().unwrap().ids_of(OWNER);
+            assert_eq!(before.len(), LIMIT);
+            // The next needs room: the function cannot prove which token AWSPREVIOUS
+            // holds, so it revokes none and says what the contract must add.
+            let e = rotate(&h, &arn, false).await.unwrap_err().to_string();
+            assert!(e.contains("whoami_id_pointer"), "{e}");
+            assert_eq!(api.state.lock().unwrap().ids_of(OWNER), before);
+            // With the pointer, the same secret rotates.
+            let h = handler(&api, OWNER, AwsStore::from_env().await);
+            let unfinished = rotate(&h, &arn, false).await;
+            let resumed = match unfinished {
+                Ok(_) => Ok(()),
+                Err(_) => rotate(&h, &arn, true).await.map(|_| ()),
+            };
+            resumed.unwrap();
+            check_rotated(&api, &arn, OWNER).await;
         });
     }
 
@@ -752,6 +855,20 @@ mod tokens {
         assert!(!out.status.success());
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("list_url is not https://"), "{err}");
+        assert_eq!(api.state.lock().unwrap().requests.len(), before);
+        // A limit of 1 keeps no overlap; with it, an AWSPREVIOUS whose `token_id` is `..`
+        // got the owner deleted with every token (`DELETE …/users/OWNER/tokens/..` is
+        // `DELETE …/users/OWNER/`). Refused at cold start: nothing is called.
+        let mut one = api.admin_contract();
+        one["limit"] = json!(1);
+        let fake = rt().block_on(current_with(&arn, json!({"token_id": ".."})));
+        rt().block_on(stage_previous(&arn, &fake));
+        let held = api.state.lock().unwrap().ids_of(OWNER);
+        let out = run(&one);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("2 to 100"), "{err}");
+        assert_eq!(api.state.lock().unwrap().ids_of(OWNER), held);
         assert_eq!(api.state.lock().unwrap().requests.len(), before);
     }
 

@@ -26,7 +26,7 @@
 //! `iam:UpdateAccessKey` and `iam:DeleteAccessKey` on those users only.
 
 use crate::rotation::backend::{BackendError, ErrorKind};
-use crate::rotation::issued::{self, Credential, Issuer, Principals};
+use crate::rotation::issued::{self, Credential, Identity, Issuer, Principals};
 pub use crate::rotation::issued::{Issued, Previous};
 use crate::rotation::secret::SecretValue;
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
@@ -139,7 +139,7 @@ impl Issuer for IamKeys {
             .filter_map(|k| {
                 Some(Credential {
                     id: k.access_key_id()?.to_string(),
-                    created: k.create_date().map_or(0, |d| d.secs()),
+                    created: k.create_date().map(|d| d.secs()),
                     active: k.status() == Some(&aws_sdk_iam::types::StatusType::Active),
                 })
             })
@@ -204,7 +204,9 @@ impl Issuer for IamKeys {
         }
     }
 
-    async fn whoami(&self, creds: &SecretValue) -> Result<Option<String>, BackendError> {
+    /// The user the call's signature proves, and the key id it was signed with: STS
+    /// checks the signature against that key's secret, so the key id is proven too.
+    async fn whoami(&self, creds: &SecretValue) -> Result<Option<Identity>, BackendError> {
         let id = issued::field(creds, "AccessKeyId")?;
         let secret = issued::field(creds, "SecretAccessKey")?;
         let conf = aws_sdk_sts::config::Builder::from(&self.clients().await.0)
@@ -221,9 +223,12 @@ impl Issuer for IamKeys {
             Ok(out) => {
                 // arn:PARTITION:iam::ACCOUNT:user/PATH/NAME: the user's name is last.
                 let arn = out.arn().unwrap_or_default();
-                Ok(Some(match arn.split_once(":user/") {
-                    Some((_, path)) => path.rsplit('/').next().unwrap_or(path).to_string(),
-                    None => arn.to_string(),
+                Ok(Some(Identity {
+                    principal: match arn.split_once(":user/") {
+                        Some((_, path)) => path.rsplit('/').next().unwrap_or(path).to_string(),
+                        None => arn.to_string(),
+                    },
+                    credential: Some(id.to_string()),
                 }))
             }
             Err(e)

@@ -20,14 +20,18 @@
 //! | `created_pointer` | `/created` | where a listed token holds when it was issued (seconds since the epoch, or RFC 3339) |
 //! | `list_pointer` | `` | where the list answer holds the array (empty: the answer is the array) |
 //! | `principal_pointer` | `/name` | where the who-am-i answer holds the token's owner |
-//! | `limit` | `2` | how many tokens one owner may hold |
+//! | `whoami_id_pointer` | `` | where the who-am-i answer holds the id of the token that asked (empty: it does not say) |
+//! | `limit` | `2` | how many tokens one owner may hold (2 to 100: a rotation keeps two alive) |
 //!
 //! `{user}` in `issue_url`, `list_url` and `revoke_url` stands for the owner (escaped, as
 //! `{id}` is). Every call authenticates with `Authorization: Bearer <token>`: the token
 //! of the master secret when the secret names one (`masterarn`, `{"token": …}`: an
 //! administrator that manages other owners' tokens, named in the spec), else the
 //! secret's current token (setSecret: the pending one). Who-am-i always asks with the
-//! secret's own token, which proves the owner. `401`/`403` from who-am-i means the token is
+//! secret's own token, which proves the owner, and, with `whoami_id_pointer`, which
+//! token it is: a token is revoked by id only when who-am-i, asked with a stage's own
+//! token, names that id (without the pointer, a rotation at the limit stops and says to
+//! add it). `401`/`403` from who-am-i means the token is
 //! rejected; a `404` from a revoke means it is gone already. The secret:
 //!
 //! ```json
@@ -45,7 +49,7 @@ use super::Trust;
 use super::http::{REQUEST_TIMEOUT, request_error};
 use super::https::{Https, Method};
 use crate::rotation::backend::{BackendError, ErrorKind};
-use crate::rotation::issued::{self, Credential, Issuer, Principals};
+use crate::rotation::issued::{self, Credential, Identity, Issuer, Principals};
 pub use crate::rotation::issued::{Issued, Previous};
 use crate::rotation::secret::SecretValue;
 use serde::{Deserialize, Serialize};
@@ -102,6 +106,9 @@ pub struct Contract {
     pub list_pointer: String,
     #[serde(default = "principal_pointer")]
     pub principal_pointer: String,
+    /// Where the who-am-i answer holds the asking token's id (empty: it does not say).
+    #[serde(default)]
+    pub whoami_id_pointer: String,
     #[serde(default = "two")]
     pub limit: u64,
 }
@@ -109,13 +116,21 @@ pub struct Contract {
 /// The URL fields of a contract, for checks and messages.
 pub const URL_FIELDS: [&str; 4] = ["issue_url", "list_url", "revoke_url", "whoami_url"];
 /// The JSON Pointer fields of a contract.
-pub const POINTER_FIELDS: [&str; 5] = [
+pub const POINTER_FIELDS: [&str; 6] = [
     "token_pointer",
     "id_pointer",
     "created_pointer",
     "list_pointer",
     "principal_pointer",
+    "whoami_id_pointer",
 ];
+
+/// What a contract must add before a token can be revoked by id (see
+/// [`Issuer::unproven_hint`]).
+pub const WHOAMI_ID_HINT: &str = "add whoami_id_pointer to the spec's token_api (the JSON Pointer to the id of the asking token in the whoami_url answer), rebuild and deploy, then rotate again";
+
+/// Why `limit` must be at least 2.
+pub const LIMIT_REASON: &str = "after a rotation AWSCURRENT's and AWSPREVIOUS's tokens both work, and the next one needs room beside AWSCURRENT's: with fewer than 2 no rotation keeps a working token";
 
 /// Why a contract's URL field is refused, if it is (`field` names it).
 pub fn check_url(field: &str, url: &str) -> Result<(), String> {
@@ -147,7 +162,7 @@ pub fn check_url(field: &str, url: &str) -> Result<(), String> {
 
 /// Why a contract's JSON Pointer field is refused, if it is.
 pub fn check_pointer(field: &str, pointer: &str) -> Result<(), String> {
-    if pointer.is_empty() && field == "list_pointer" {
+    if pointer.is_empty() && matches!(field, "list_pointer" | "whoami_id_pointer") {
         return Ok(());
     }
     if !pointer.starts_with('/') {
@@ -175,11 +190,14 @@ impl Contract {
             &self.created_pointer,
             &self.list_pointer,
             &self.principal_pointer,
+            &self.whoami_id_pointer,
         ]) {
             check_pointer(field, p)?;
         }
-        if !(1..=100).contains(&self.limit) {
-            return Err("limit is the tokens one owner may hold: 1 to 100".into());
+        if !(2..=100).contains(&self.limit) {
+            return Err(format!(
+                "limit is the tokens one owner may hold, 2 to 100: {LIMIT_REASON}"
+            ));
         }
         Ok(())
     }
@@ -332,14 +350,30 @@ impl HttpTokens {
     }
 
     /// A URL of the contract with `{user}` (the owner) and `{id}` (a token's id) put in,
-    /// each as one escaped path segment: never read as a path, query or another host.
-    fn url(&self, template: &str, user: &str, id: Option<&str>) -> String {
-        let mut url = template.replace("{user}", &escape(user));
+    /// each as one escaped path segment: never read as a path, query or another host,
+    /// and never a segment a URL parser resolves (`.`, `..`, empty).
+    fn url(&self, template: &str, user: &str, id: Option<&str>) -> Result<String, BackendError> {
+        let mut url = template.replace("{user}", &segment("owner", user)?);
         if let Some(id) = id {
-            url = url.replace("{id}", &escape(id));
+            url = url.replace("{id}", &segment("token id", id)?);
         }
-        url
+        Ok(url)
     }
+}
+
+/// `text` as one path segment ([`escape`]d), refused when it is empty, `.` or `..`:
+/// URL parsers resolve those (and their percent-encoded forms) as dot segments, so
+/// `DELETE …/tokens/..` would reach the owner itself. `what` names it in the error.
+pub fn segment(what: &str, text: &str) -> Result<String, BackendError> {
+    if super::https::unsafe_segment(text) {
+        return Err(BackendError::new(
+            ErrorKind::Config,
+            format!(
+                "{SERVICE}: the {what} `{text}` cannot stand in a URL path (empty, . and .. are resolved as path steps): fix the secret, then rotate again"
+            ),
+        ));
+    }
+    Ok(escape(text))
 }
 
 /// Percent-encodes everything but the unreserved characters (RFC 3986).
@@ -390,7 +424,7 @@ impl Issuer for HttpTokens {
 
     async fn list(&self, auth: &SecretValue, user: &str) -> Result<Vec<Credential>, BackendError> {
         let c = &self.contract;
-        let url = self.url(&c.list_url, user, None);
+        let url = self.url(&c.list_url, user, None)?;
         let answer = self
             .ok(Method::GET, &url, "GET list_url", auth, None)
             .await?;
@@ -422,10 +456,9 @@ impl Issuer for HttpTokens {
                 })?;
                 Ok(Credential {
                     id,
-                    created: item
-                        .pointer(&c.created_pointer)
-                        .and_then(epoch_seconds)
-                        .unwrap_or(0),
+                    // A time that does not parse is unknown, never 0: the state machine
+                    // then deletes nothing on its account.
+                    created: item.pointer(&c.created_pointer).and_then(epoch_seconds),
                     active: true,
                 })
             })
@@ -441,7 +474,7 @@ impl Issuer for HttpTokens {
         let answer = self
             .ok(
                 Method::POST,
-                &self.url(&c.issue_url, user, None),
+                &self.url(&c.issue_url, user, None)?,
                 "POST issue_url",
                 auth,
                 Some(json!({"name": "rotgen"})),
@@ -472,7 +505,7 @@ impl Issuer for HttpTokens {
     }
 
     async fn delete(&self, auth: &SecretValue, user: &str, id: &str) -> Result<(), BackendError> {
-        let url = self.url(&self.contract.revoke_url, user, Some(id));
+        let url = self.url(&self.contract.revoke_url, user, Some(id))?;
         match self
             .call(Method::DELETE, &url, "DELETE revoke_url", auth, None)
             .await?
@@ -482,22 +515,41 @@ impl Issuer for HttpTokens {
         }
     }
 
-    async fn whoami(&self, creds: &SecretValue) -> Result<Option<String>, BackendError> {
+    fn unproven_hint(&self) -> Option<&'static str> {
+        self.contract
+            .whoami_id_pointer
+            .is_empty()
+            .then_some(WHOAMI_ID_HINT)
+    }
+
+    async fn whoami(&self, creds: &SecretValue) -> Result<Option<Identity>, BackendError> {
         let c = &self.contract;
         let (status, answer) = self
             .call(Method::GET, &c.whoami_url, "GET whoami_url", creds, None)
             .await?;
+        let missing = |what: &str, pointer: &str, field: &str| {
+            BackendError::new(
+                ErrorKind::Service,
+                format!("{SERVICE}: the whoami_url answer has no {what} at `{pointer}` ({field})"),
+            )
+        };
         match status {
-            200..=299 => match answer.pointer(&c.principal_pointer).and_then(Value::as_str) {
-                Some(who) => Ok(Some(who.to_string())),
-                None => Err(BackendError::new(
-                    ErrorKind::Service,
-                    format!(
-                        "{SERVICE}: the whoami_url answer has no owner at `{}` (principal_pointer)",
-                        c.principal_pointer
-                    ),
-                )),
-            },
+            200..=299 => {
+                let Some(who) = answer.pointer(&c.principal_pointer).and_then(Value::as_str) else {
+                    return Err(missing("owner", &c.principal_pointer, "principal_pointer"));
+                };
+                let credential = if c.whoami_id_pointer.is_empty() {
+                    None
+                } else {
+                    Some(id_of(answer.pointer(&c.whoami_id_pointer)).ok_or_else(|| {
+                        missing("token id", &c.whoami_id_pointer, "whoami_id_pointer")
+                    })?)
+                };
+                Ok(Some(Identity {
+                    principal: who.to_string(),
+                    credential,
+                }))
+            }
             401 | 403 => Ok(None),
             other => Err(status_error("GET whoami_url", other)),
         }
@@ -554,9 +606,15 @@ mod tests {
         let mut whose = c.clone();
         whose.whoami_url = "https://api.example/users/{user}".into();
         assert!(whose.check().unwrap_err().contains("{user}"));
-        let mut creds = c;
+        let mut creds = c.clone();
         creds.whoami_url = "https://u:p@api.example/me".into();
         assert!(creds.check().unwrap_err().contains("credentials"));
+        // No honest rotation keeps a working token with a limit of 1.
+        let mut one = c;
+        one.limit = 1;
+        assert!(one.check().unwrap_err().contains("2 to 100"));
+        one.limit = 2;
+        one.check().unwrap();
         assert!(Contract::parse(r#"{"issue_url": "x"}"#).is_err());
     }
 
@@ -565,12 +623,31 @@ mod tests {
         let t = HttpTokens::new(contract(), Trust::none());
         let revoke = "https://api.example/users/{user}/tokens/{id}";
         assert_eq!(
-            t.url(revoke, "bot", Some("tok_1")),
+            t.url(revoke, "bot", Some("tok_1")).unwrap(),
             "https://api.example/users/bot/tokens/tok_1"
         );
         assert_eq!(
-            t.url(revoke, "a/../b", Some("../admin?x=1#@evil.example/")),
+            t.url(revoke, "a/../b", Some("../admin?x=1#@evil.example/"))
+                .unwrap(),
             "https://api.example/users/a%2F..%2Fb/tokens/..%2Fadmin%3Fx%3D1%23%40evil.example%2F"
+        );
+        // Dot segments (a URL parser resolves `%2E` too, but `%` is escaped, so only the
+        // literal forms can arrive) and empty ones are refused, for the id and the owner.
+        for bad in ["", ".", ".."] {
+            let e = t.url(revoke, "bot", Some(bad)).unwrap_err();
+            assert!(e.message.contains("cannot stand in a URL path"), "{e}");
+            assert!(t.url(revoke, bad, Some("tok_1")).is_err());
+        }
+        let encoded = t.url(revoke, "bot", Some("%2e%2E")).unwrap();
+        assert_eq!(
+            Url::parse(&encoded).unwrap().path(),
+            "/users/bot/tokens/%252e%252E"
+        );
+        assert_eq!(
+            Url::parse(&t.url(revoke, "bot", Some("...")).unwrap())
+                .unwrap()
+                .path(),
+            "/users/bot/tokens/..."
         );
     }
 

@@ -241,6 +241,13 @@ where
 }
 
 /// `Basic base64(user:password)`.
+/// Whether `text` cannot stand as one URL path segment: empty, `.` or `..`, which URL
+/// parsers and servers resolve as path steps (`…/users/..` is `…/`), whatever escaping
+/// the rest gets. A value from a secret that lands in a path is checked with this.
+pub fn unsafe_segment(text: &str) -> bool {
+    matches!(text, "" | "." | "..")
+}
+
 pub fn basic(user: &str, password: &str) -> String {
     use base64::Engine;
     format!(

@@ -182,8 +182,9 @@ impl Backend for Shipped {
         current: &SecretValue,
         previous: Option<&SecretValue>,
         admin: Option<&SecretValue>,
+        began: Option<i64>,
     ) -> Result<serde_json::Map<String, serde_json::Value>, BackendError> {
-        delegate!(self, b => b.issue(current, previous, admin).await)
+        delegate!(self, b => b.issue(current, previous, admin, began).await)
     }
 
     async fn confirm_issued(

@@ -75,6 +75,11 @@ fn config(message: impl Into<String>) -> BackendError {
 
 impl Api<'_> {
     fn url(&self, segments: &[&str]) -> Result<Url, BackendError> {
+        if let Some(bad) = segments.iter().find(|s| super::https::unsafe_segment(s)) {
+            return Err(config(format!(
+                "{SERVICE}: `{bad}` cannot stand in a management API path (empty, . and .. are resolved as path steps): fix the secret's user or vhost, then rotate again"
+            )));
+        }
         let mut url = self.base.clone();
         url.path_segments_mut()
             .map_err(|_| config("the management API's URL cannot take a path"))?

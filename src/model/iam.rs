@@ -28,15 +28,21 @@ pub(super) fn statements(members: &[Resolved], log_group_id: &str) -> Vec<Value>
         .iter()
         .filter_map(|m| m.iam_user.as_deref())
         .collect();
+    let mut actions = vec![
+        "secretsmanager:DescribeSecret",
+        "secretsmanager:GetSecretValue",
+        "secretsmanager:PutSecretValue",
+        "secretsmanager:UpdateSecretVersionStage",
+    ];
+    // An issuing service reads when the rotation began (the date of the version
+    // RotateSecret staged), to tell its own orphans from anyone else's credentials.
+    if members.iter().any(|m| super::issues(&m.service)) {
+        actions.insert(2, "secretsmanager:ListSecretVersionIds");
+    }
     let mut out = vec![json!({
         "Sid": "RotateSecrets",
         "Effect": "Allow",
-        "Action": [
-            "secretsmanager:DescribeSecret",
-            "secretsmanager:GetSecretValue",
-            "secretsmanager:PutSecretValue",
-            "secretsmanager:UpdateSecretVersionStage",
-        ],
+        "Action": actions,
         "Resource": arns,
     })];
     // aws-iam and http-token functions are issued credentials, and choose no password.

@@ -157,12 +157,15 @@ pub trait Backend: Send + Sync {
     }
 
     /// createSecret for an issuing service: a new credential for the principal AWSCURRENT
-    /// names (the fields to store), after cleaning up what a failed attempt left.
+    /// names (the fields to store), after cleaning up what an earlier try of this
+    /// rotation left. `began`: when the rotation began (seconds since the epoch), if
+    /// known (`super::issued::issue`).
     fn issue(
         &self,
         _current: &SecretValue,
         _previous: Option<&SecretValue>,
         _admin: Option<&SecretValue>,
+        _began: Option<i64>,
     ) -> impl Future<Output = Result<Map<String, Value>, BackendError>> + Send {
         async {
             Err(BackendError::new(
@@ -245,8 +248,9 @@ impl<T: Backend + ?Sized> Backend for &T {
         current: &SecretValue,
         previous: Option<&SecretValue>,
         admin: Option<&SecretValue>,
+        began: Option<i64>,
     ) -> impl Future<Output = Result<Map<String, Value>, BackendError>> + Send {
-        (**self).issue(current, previous, admin)
+        (**self).issue(current, previous, admin, began)
     }
     fn confirm_issued(
         &self,

@@ -34,9 +34,21 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Credential {
     pub id: String,
-    /// When it was issued, in seconds since the epoch.
-    pub created: i64,
+    /// When it was issued, in seconds since the epoch; `None` when the service's answer
+    /// does not say in a form rotgen reads (then it is never taken for an orphan).
+    pub created: Option<i64>,
     pub active: bool,
+}
+
+/// Who a credential authenticates as, in the service's own words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// The principal (IAM: the user's name; a token API: the owner).
+    pub principal: String,
+    /// The id of the credential that authenticated, when the service says it (IAM: the
+    /// key id the signed call used; a token API: the contract's `whoami_id_pointer`).
+    /// Only a credential the service names here can be proven to be a stage's own.
+    pub credential: Option<String>,
 }
 
 /// What a service that issues credentials offers. Every call is safe to repeat: deleting
@@ -78,12 +90,17 @@ pub trait Issuer: Send + Sync {
         principal: &str,
         id: &str,
     ) -> impl Future<Output = Result<(), BackendError>> + Send;
-    /// The principal these credentials authenticate as; `None` when the service rejects
-    /// them.
+    /// Who these credentials authenticate as; `None` when the service rejects them.
     fn whoami(
         &self,
         creds: &SecretValue,
-    ) -> impl Future<Output = Result<Option<String>, BackendError>> + Send;
+    ) -> impl Future<Output = Result<Option<Identity>, BackendError>> + Send;
+    /// What the function's configuration must add for [`Identity::credential`] to be
+    /// known, for a service that cannot always name it (a token API's contract); `None`
+    /// when the service always names it.
+    fn unproven_hint(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 fn config(message: impl Into<String>) -> BackendError {
@@ -136,8 +153,13 @@ impl Principals {
     }
 }
 
-/// createSecret's work: cleans up what a failed attempt left, makes room, and issues a
+/// createSecret's work: cleans up what this attempt left, makes room, and issues a
 /// credential for the principal AWSCURRENT names. Returns the fields to store.
+///
+/// `began` is when this rotation attempt began, from a record the secret's writers
+/// cannot forge (Secrets Manager's own date for the rotation's version, or the token
+/// `rotgen rotate` made): a credential issued since then that no stage holds is this
+/// attempt's orphan. `None` when that is unknown: nothing is then an orphan.
 ///
 /// The service's calls authenticate with `admin` (a master secret the function's
 /// configuration names) when there is one, else with AWSCURRENT's credential.
@@ -147,107 +169,150 @@ pub async fn issue<I: Issuer>(
     current: &SecretValue,
     previous: Option<&SecretValue>,
     admin: Option<&SecretValue>,
+    began: Option<i64>,
 ) -> Result<Map<String, Value>, BackendError> {
     let auth = admin.unwrap_or(current);
     let principal = field(current, issuer.principal_key())?;
     allowed.check(principal)?;
-    prove(issuer, current, principal, "AWSCURRENT").await?;
     let current_id = field(current, issuer.id_key())?;
-    let previous_id = previous
-        .filter(|p| field(p, issuer.principal_key()).ok() == Some(principal))
-        .and_then(|p| field(p, issuer.id_key()).ok())
-        .filter(|id| *id != current_id);
+    prove(issuer, current, principal, current_id, "AWSCURRENT").await?;
     let held = issuer.list(auth, principal).await?;
-    let Some(current_cred) = held.iter().find(|c| c.id == current_id) else {
+    if !held.iter().any(|c| c.id == current_id) {
         return Err(config(format!(
             "AWSCURRENT's credential {current_id} is not one of {principal}'s: put a working credential of {principal} in AWSCURRENT, then rotate again"
         )));
-    };
+    }
+    // AWSPREVIOUS's credential, only when the principal holds it: an id the service does
+    // not list is unknown, and nothing is revoked for it.
+    let previous_held = previous
+        .filter(|p| field(p, issuer.principal_key()).ok() == Some(principal))
+        .and_then(|p| field(p, issuer.id_key()).ok())
+        .filter(|id| *id != current_id)
+        .and_then(|id| held.iter().find(|c| c.id == id));
     let mut kept = 0;
     for c in &held {
-        if c.id == current_id || Some(c.id.as_str()) == previous_id {
+        if c.id == current_id || previous_held.is_some_and(|p| p.id == c.id) {
             kept += 1;
             continue;
         }
-        if c.created >= current_cred.created {
-            // Issued after AWSCURRENT's and held by no stage: a failed attempt's.
-            tracing::warn!(principal, credential = %c.id, "deleting a credential an earlier attempt issued and did not store");
-            issuer.delete(auth, principal, &c.id).await?;
-        } else {
-            return Err(config(format!(
-                "{principal} holds credential {}, which no stage of this secret holds and which is older than AWSCURRENT's: rotgen deletes only what it issued; delete it, or make it AWSPREVIOUS, then rotate again",
-                c.id
-            )));
-        }
-    }
-    if kept >= issuer.limit() {
-        match previous_id {
-            Some(old) => {
-                let active = held.iter().any(|c| c.id == old && c.active);
-                if let Some(previous) = previous {
-                    owned_previous(issuer, previous, principal, active).await?;
-                }
-                tracing::info!(principal, credential = %old, "revoking the credential of two rotations ago (AWSPREVIOUS) to make room");
-                issuer.deactivate(auth, principal, old).await?;
-                issuer.delete(auth, principal, old).await?;
+        match (c.created, began) {
+            (Some(created), Some(began)) if created >= began => {
+                // Issued since this attempt began, and held by no stage: this attempt's,
+                // from a try that died before storing it.
+                tracing::warn!(principal, credential = %c.id, "deleting a credential an earlier try of this rotation issued and did not store");
+                issuer.delete(auth, principal, &c.id).await?;
             }
-            None => {
+            (None, _) => {
                 return Err(config(format!(
-                    "{principal} already holds {} credentials, the service's limit, and none is AWSPREVIOUS's",
-                    issuer.limit()
+                    "{principal} holds credential {}, which no stage of this secret holds and whose creation time the service does not give in a form rotgen reads, so it cannot tell whether this rotation issued it: rotgen deletes only what it issued; delete it by hand, or make it AWSPREVIOUS, then rotate again",
+                    c.id
+                )));
+            }
+            (Some(_), None) => {
+                return Err(config(format!(
+                    "{principal} holds credential {}, which no stage of this secret holds, and when this rotation began is unknown (Secrets Manager's ListSecretVersionIds gave no date for its version), so rotgen cannot tell whether it issued it: delete it by hand if it is not in use, then rotate again",
+                    c.id
+                )));
+            }
+            (Some(_), Some(_)) => {
+                return Err(config(format!(
+                    "{principal} holds credential {}, which no stage of this secret holds and which was issued before this rotation began: rotgen deletes only what it issued; delete it, or make it AWSPREVIOUS, then rotate again",
+                    c.id
                 )));
             }
         }
+    }
+    if kept >= issuer.limit() {
+        let (Some(old), Some(previous)) = (previous_held, previous) else {
+            return Err(config(format!(
+                "{principal} already holds {} credentials, the service's limit, and none is AWSPREVIOUS's",
+                issuer.limit()
+            )));
+        };
+        owned_previous(issuer, previous, principal, old).await?;
+        tracing::info!(principal, credential = %old.id, "revoking the credential of two rotations ago (AWSPREVIOUS) to make room");
+        issuer.deactivate(auth, principal, &old.id).await?;
+        issuer.delete(auth, principal, &old.id).await?;
     }
     issuer.create(auth, principal).await
 }
 
 /// Before AWSPREVIOUS's credential is revoked: whoever can write the application's
 /// secret can also stage a value as AWSPREVIOUS, naming another credential of the same
-/// principal (one a person or another application uses). It is revoked only when
-/// AWSPREVIOUS proves it holds it (its full credentials authenticate), or when it is
-/// inactive already (deactivated by finishSecret, or by hand): a working credential
-/// whose secret part AWSPREVIOUS does not have is someone else's.
+/// principal (one a person or another application uses). It is revoked only when the
+/// service proves that AWSPREVIOUS's credentials authenticate as that very credential
+/// (its id, as the service names it), or when the service lists it inactive already
+/// (deactivated by finishSecret, after the same proof, or by hand).
 async fn owned_previous<I: Issuer>(
     issuer: &I,
     previous: &SecretValue,
     principal: &str,
-    active: bool,
+    old: &Credential,
 ) -> Result<(), BackendError> {
-    if !active {
+    if !old.active {
         return Ok(());
     }
+    let refused = || {
+        BackendError::new(
+            ErrorKind::Permission,
+            format!(
+                "AWSPREVIOUS names credential {} of {principal}, and the service does not prove that AWSPREVIOUS's own fields authenticate as it: rotgen revokes only a credential the service proves the stage holds; put that credential's complete value in AWSPREVIOUS, or delete it by hand, then rotate again",
+                old.id
+            ),
+        )
+    };
     match issuer.whoami(previous).await {
-        Ok(Some(who)) if who == principal => Ok(()),
+        Ok(Some(who)) if who.principal == principal => match who.credential {
+            Some(id) if id == old.id => Ok(()),
+            Some(_) => Err(refused()),
+            None => Err(BackendError::new(
+                ErrorKind::Config,
+                format!(
+                    "{principal} is at the service's limit of {} credentials and rotgen cannot prove which one AWSPREVIOUS holds, so it revokes none: {}",
+                    issuer.limit(),
+                    issuer
+                        .unproven_hint()
+                        .unwrap_or("the service does not name the credential that authenticated")
+                ),
+            )),
+        },
         Ok(_)
         | Err(BackendError {
             kind: ErrorKind::Config,
             ..
-        }) => Err(BackendError::new(
-            ErrorKind::Permission,
-            format!(
-                "AWSPREVIOUS names an active credential of {principal} that its own fields do not authenticate as: rotgen revokes only a credential whose full value the secret holds; put the credential's complete value in AWSPREVIOUS, or delete that credential by hand, then rotate again"
-            ),
-        )),
+        }) => Err(refused()),
         Err(e) => Err(e),
     }
 }
 
-/// Fails unless `creds` authenticate as `principal`.
+/// Fails unless `creds` authenticate as `principal`, and (where the service names the
+/// credential that authenticated) as the credential `id`.
 async fn prove<I: Issuer>(
     issuer: &I,
     creds: &SecretValue,
     principal: &str,
+    id: &str,
     stage: &str,
 ) -> Result<(), BackendError> {
     match issuer.whoami(creds).await? {
-        Some(who) if who == principal => Ok(()),
-        Some(who) => Err(BackendError::new(
+        Some(who) if who.principal != principal => Err(BackendError::new(
             ErrorKind::Permission,
             format!(
-                "the {stage} credentials authenticate as `{who}`, not as `{principal}`, which the secret names: a secret gets credentials only for the principal its own credentials prove"
+                "the {stage} credentials authenticate as `{}`, not as `{principal}`, which the secret names: a secret gets credentials only for the principal its own credentials prove",
+                who.principal
             ),
         )),
+        Some(Identity {
+            credential: Some(used),
+            ..
+        }) if used != id => Err(BackendError::new(
+            ErrorKind::Permission,
+            format!(
+                "the {stage} credentials authenticate as credential {used}, not as {id}, which the secret's `{}` names: put the id of the stage's own credential there, then rotate again",
+                issuer.id_key()
+            ),
+        )),
+        Some(_) => Ok(()),
         None => Err(BackendError::new(
             ErrorKind::Auth,
             format!(
@@ -279,18 +344,19 @@ pub async fn confirm<I: Issuer>(
     )))
 }
 
-/// testSecret's check: the credentials authenticate as their principal, retried over
-/// `waits` while the service rejects them (a new credential may take seconds to be
-/// accepted everywhere).
+/// testSecret's check: the credentials authenticate as their principal (and credential),
+/// retried over `waits` while the service rejects them (a new credential may take
+/// seconds to be accepted everywhere).
 pub async fn test<I: Issuer>(
     issuer: &I,
     creds: &SecretValue,
     waits: &[std::time::Duration],
 ) -> Result<(), BackendError> {
     let principal = field(creds, issuer.principal_key())?;
+    let id = field(creds, issuer.id_key())?;
     let mut waits = waits.iter();
     loop {
-        match prove(issuer, creds, principal, "AWSPENDING").await {
+        match prove(issuer, creds, principal, id, "AWSPENDING").await {
             Err(e) if e.kind == ErrorKind::Auth => match waits.next() {
                 Some(w) => tokio::time::sleep(*w).await,
                 None => return Err(e),
@@ -301,7 +367,8 @@ pub async fn test<I: Issuer>(
 }
 
 /// finishSecret's optional clean-up: deactivates AWSPREVIOUS's credential now (instead of
-/// leaving it working until the next rotation deletes it).
+/// leaving it working until the next rotation deletes it), only when the service proves
+/// AWSPREVIOUS authenticates as that very credential.
 pub async fn deactivate_previous<I: Issuer>(
     issuer: &I,
     current: &SecretValue,
@@ -322,8 +389,12 @@ pub async fn deactivate_previous<I: Issuer>(
     }
     // As in createSecret: only a credential AWSPREVIOUS proves it holds (one that is
     // rejected already needs no deactivating).
-    if issuer.whoami(previous).await?.as_deref() != Some(principal) {
-        tracing::warn!(principal, credential = %id, "AWSPREVIOUS's credential does not authenticate with AWSPREVIOUS's fields; it is left as it is");
+    let proven = issuer
+        .whoami(previous)
+        .await?
+        .is_some_and(|who| who.principal == principal && who.credential.as_deref() == Some(id));
+    if !proven {
+        tracing::warn!(principal, credential = %id, "the service does not prove that AWSPREVIOUS's fields authenticate as AWSPREVIOUS's credential; it is left as it is");
         return Ok(());
     }
     issuer.deactivate(current, principal, id).await
@@ -386,7 +457,11 @@ pub struct Issued<I> {
 impl<I: Issuer> Backend for Issued<I> {
     async fn login(&self, creds: &SecretValue) -> Result<bool, BackendError> {
         let principal = field(creds, self.issuer.principal_key())?;
-        Ok(self.issuer.whoami(creds).await?.as_deref() == Some(principal))
+        Ok(self
+            .issuer
+            .whoami(creds)
+            .await?
+            .is_some_and(|who| who.principal == principal))
     }
 
     async fn set_password(&self, _req: SetPassword<'_>) -> Result<(), BackendError> {
@@ -425,8 +500,9 @@ impl<I: Issuer> Backend for Issued<I> {
         current: &SecretValue,
         previous: Option<&SecretValue>,
         admin: Option<&SecretValue>,
+        began: Option<i64>,
     ) -> Result<Map<String, Value>, BackendError> {
-        issue(&self.issuer, &self.allowed, current, previous, admin).await
+        issue(&self.issuer, &self.allowed, current, previous, admin, began).await
     }
 
     async fn confirm_issued(
@@ -444,16 +520,32 @@ mod tests {
     use std::sync::Mutex;
 
     /// (principal, id, secret, created, active)
-    type Held = (String, String, String, i64, bool);
+    type Held = (String, String, String, Option<i64>, bool);
 
-    /// An issuer in memory that, unlike moto, checks a credential's secret part.
-    #[derive(Default)]
+    /// An issuer in memory that, unlike moto, checks a credential's secret part, and
+    /// whose who-am-i names the credential that asked when `names_credential`.
     struct Memory {
         creds: Mutex<Vec<Held>>,
+        names_credential: bool,
+        /// The clock of the credentials it issues.
+        now: i64,
+    }
+
+    impl Default for Memory {
+        fn default() -> Self {
+            Memory {
+                creds: Mutex::default(),
+                names_credential: true,
+                now: 100,
+            }
+        }
     }
 
     impl Memory {
         fn add(&self, principal: &str, id: &str, secret: &str, created: i64) {
+            self.add_at(principal, id, secret, Some(created));
+        }
+        fn add_at(&self, principal: &str, id: &str, secret: &str, created: Option<i64>) {
             let c = (principal.into(), id.into(), secret.into(), created, true);
             self.creds.lock().unwrap().push(c);
         }
@@ -506,7 +598,7 @@ mod tests {
         ) -> Result<Map<String, Value>, BackendError> {
             let n = self.creds.lock().unwrap().len();
             let (id, secret) = (format!("new{n}"), format!("s{n}"));
-            self.add(principal, &id, &secret, 100 + n as i64);
+            self.add(principal, &id, &secret, self.now + n as i64);
             let mut m = Map::new();
             m.insert("Id".into(), id.into());
             m.insert("Secret".into(), secret.into());
@@ -520,13 +612,21 @@ mod tests {
             self.creds.lock().unwrap().retain(|c| c.1 != id);
             Ok(())
         }
-        async fn whoami(&self, v: &SecretValue) -> Result<Option<String>, BackendError> {
-            let (id, secret) = (field(v, "Id")?, field(v, "Secret")?);
+        /// Authenticates with the secret part alone (as a bearer token does): the `Id`
+        /// field plays no part, and is named back only when `names_credential`.
+        async fn whoami(&self, v: &SecretValue) -> Result<Option<Identity>, BackendError> {
+            let secret = field(v, "Secret")?;
             let creds = self.creds.lock().unwrap();
             Ok(creds
                 .iter()
-                .find(|c| c.1 == id && c.2 == secret && c.4)
-                .map(|c| c.0.clone()))
+                .find(|c| c.2 == secret && c.4)
+                .map(|c| Identity {
+                    principal: c.0.clone(),
+                    credential: self.names_credential.then(|| c.1.clone()),
+                }))
+        }
+        fn unproven_hint(&self) -> Option<&'static str> {
+            (!self.names_credential).then_some("add the pointer")
         }
     }
 
@@ -543,6 +643,10 @@ mod tests {
             .block_on(f)
     }
 
+    fn allowed() -> Principals {
+        Principals::parse("USERS", Some("app"))
+    }
+
     /// The user holds its current key and another one (a person's, `X`), older.
     fn two_keys() -> Memory {
         let m = Memory::default();
@@ -551,21 +655,32 @@ mod tests {
         m
     }
 
+    /// createSecret with AWSCURRENT `C` and `previous` staged, the rotation begun at 50.
+    fn rotate(
+        m: &Memory,
+        previous: Option<&SecretValue>,
+    ) -> Result<Map<String, Value>, BackendError> {
+        run(issue(
+            m,
+            &allowed(),
+            &v("C", "c-secret"),
+            previous,
+            None,
+            Some(50),
+        ))
+    }
+
     #[test]
     fn awsprevious_naming_a_credential_it_cannot_prove_gets_it_revoked_never() {
         let m = two_keys();
-        let allowed = Principals::parse("USERS", Some("app"));
         // Whoever writes the secret stages `X` as AWSPREVIOUS, without its secret part.
-        let e = run(issue(
-            &m,
-            &allowed,
-            &v("C", "c-secret"),
-            Some(&v("X", "guess")),
-            None,
-        ))
-        .unwrap_err();
+        let e = rotate(&m, Some(&v("X", "guess"))).unwrap_err();
         assert_eq!(e.kind, ErrorKind::Permission, "{}", e.message);
-        assert!(e.message.contains("full value"), "{}", e.message);
+        assert!(
+            e.message.contains("proves the stage holds"),
+            "{}",
+            e.message
+        );
         assert!(!e.message.contains("guess"));
         assert_eq!(m.ids(), [("X".into(), true), ("C".into(), true)]);
         // finishSecret's deactivation does not touch it either.
@@ -579,29 +694,44 @@ mod tests {
     }
 
     #[test]
-    fn awsprevious_that_proves_its_credential_or_holds_an_inactive_one_is_revoked() {
-        let allowed = Principals::parse("USERS", Some("app"));
-        let m = two_keys();
-        let new = run(issue(
+    fn awsprevious_holding_one_credential_cannot_name_another_for_revoking() {
+        // A third key `P`, whose secret AWSPREVIOUS holds, while its id names `X` (a
+        // person's): the service proves the secret part is `P`'s, so `X` stays.
+        let m = Memory::default();
+        m.add("app", "X", "x-secret", 1);
+        m.add("app", "C", "c-secret", 2);
+        let e = rotate(&m, Some(&v("X", "c-secret"))).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Permission, "{}", e.message);
+        assert_eq!(m.ids(), [("X".into(), true), ("C".into(), true)]);
+        run(deactivate_previous(
             &m,
-            &allowed,
             &v("C", "c-secret"),
-            Some(&v("X", "x-secret")),
-            None,
-        ));
+            Some(&v("X", "c-secret")),
+        ))
+        .unwrap();
+        assert_eq!(m.ids(), [("X".into(), true), ("C".into(), true)]);
+        // A service that does not say which credential asked: at the limit nothing is
+        // revoked, and the line says what the configuration must add.
+        let m = Memory {
+            names_credential: false,
+            ..two_keys()
+        };
+        let e = rotate(&m, Some(&v("X", "x-secret"))).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Config, "{}", e.message);
+        assert!(e.message.contains("add the pointer"), "{}", e.message);
+        assert_eq!(m.ids(), [("X".into(), true), ("C".into(), true)]);
+    }
+
+    #[test]
+    fn awsprevious_that_proves_its_credential_or_holds_an_inactive_one_is_revoked() {
+        let m = two_keys();
+        let new = rotate(&m, Some(&v("X", "x-secret")));
         assert_eq!(new.unwrap()["Id"], "new1");
         assert_eq!(m.ids(), [("C".into(), true), ("new1".into(), true)]);
         // Deactivated at the last finishSecret: revoked without a proof it cannot give.
         let m = two_keys();
         m.set_active("X", false);
-        run(issue(
-            &m,
-            &allowed,
-            &v("C", "c-secret"),
-            Some(&v("X", "x-secret")),
-            None,
-        ))
-        .unwrap();
+        rotate(&m, Some(&v("X", "x-secret"))).unwrap();
         assert_eq!(m.ids(), [("C".into(), true), ("new1".into(), true)]);
         // finishSecret deactivates a proven AWSPREVIOUS.
         let m = two_keys();
@@ -612,5 +742,74 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(m.ids(), [("X".into(), false), ("C".into(), true)]);
+    }
+
+    #[test]
+    fn only_a_credential_issued_since_the_rotation_began_is_an_orphan() {
+        // A person added `Y` yesterday (before the rotation began at 50): it stays, and
+        // the rotation stops with one line.
+        let m = Memory::default();
+        m.add("app", "C", "c-secret", 2);
+        m.add("app", "Y", "y-secret", 49);
+        let e = rotate(&m, None).unwrap_err();
+        assert!(
+            e.message.contains("before this rotation began"),
+            "{}",
+            e.message
+        );
+        assert_eq!(m.ids(), [("C".into(), true), ("Y".into(), true)]);
+        // An earlier try of this rotation issued `O` at 50 and died: it is deleted.
+        let m = Memory::default();
+        m.add("app", "C", "c-secret", 2);
+        m.add("app", "O", "o-secret", 50);
+        rotate(&m, None).unwrap();
+        assert_eq!(m.ids(), [("C".into(), true), ("new1".into(), true)]);
+        // When the rotation began is unknown, nothing is an orphan.
+        let m = Memory::default();
+        m.add("app", "C", "c-secret", 2);
+        m.add("app", "O", "o-secret", 50);
+        let e = run(issue(&m, &allowed(), &v("C", "c-secret"), None, None, None)).unwrap_err();
+        assert!(e.message.contains("unknown"), "{}", e.message);
+        assert_eq!(m.ids().len(), 2);
+    }
+
+    #[test]
+    fn what_cannot_be_read_is_never_revoked() {
+        // A creation time the service gives in no form rotgen reads is not 0 ("older")
+        // nor "newer": the credential is left alone and the rotation stops.
+        let m = Memory::default();
+        m.add("app", "C", "c-secret", 2);
+        m.add_at("app", "U", "u-secret", None);
+        let e = rotate(&m, None).unwrap_err();
+        assert!(e.message.contains("creation time"), "{}", e.message);
+        assert_eq!(m.ids(), [("C".into(), true), ("U".into(), true)]);
+        // AWSPREVIOUS naming an id the service does not list is unknown: nothing is
+        // revoked for it (no delete of an id the principal does not hold).
+        let m = Memory::default();
+        m.add("app", "C", "c-secret", 2);
+        let new = rotate(&m, Some(&v("ghost", "g-secret"))).unwrap();
+        assert_eq!(new["Id"], "new1");
+        assert_eq!(m.ids(), [("C".into(), true), ("new1".into(), true)]);
+    }
+
+    #[test]
+    fn a_stage_whose_id_is_not_its_own_credential_is_refused() {
+        // AWSCURRENT's secret is `C`'s, its id names `X`: the service says otherwise.
+        let m = two_keys();
+        let e = run(issue(
+            &m,
+            &allowed(),
+            &v("X", "c-secret"),
+            None,
+            None,
+            Some(50),
+        ))
+        .unwrap_err();
+        assert!(
+            e.message.contains("authenticate as credential C"),
+            "{}",
+            e.message
+        );
+        assert_eq!(m.ids(), [("X".into(), true), ("C".into(), true)]);
     }
 }

@@ -55,6 +55,22 @@ pub enum Caller {
     Cli,
 }
 
+/// The time (seconds since the epoch) in a UUID version 7 token, the kind `rotgen
+/// rotate` makes for the rotations it starts; `None` for any other token, or one whose
+/// time is in the future or older than a Lambda invocation can last (15 minutes).
+pub fn cli_token_time(token: &str) -> Option<i64> {
+    let uuid = uuid::Uuid::parse_str(token).ok()?;
+    if uuid.get_version_num() != 7 {
+        return None;
+    }
+    let (secs, _) = uuid.get_timestamp()?.to_unix();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs();
+    (secs <= now && now - secs <= 900).then_some(secs as i64)
+}
+
 /// One rotation function: a store, a backend and the settings of its environment.
 #[derive(Debug)]
 pub struct Rotator<S, B> {
@@ -220,7 +236,7 @@ impl<S: SecretStore, B: Backend> Rotator<S, B> {
             ));
         }
         match e.step {
-            Step::Create => self.create(e, r).await,
+            Step::Create => self.create(e, staged, r).await,
             Step::Set => self.set(id, token, &d, r).await,
             Step::Test => self.test(id, token, r).await,
             Step::Finish => self.finish(id, token, &d, r).await,
@@ -266,7 +282,12 @@ impl<S: SecretStore, B: Backend> Rotator<S, B> {
         Ok(Some(value))
     }
 
-    async fn create(&self, e: &RotationEvent, r: &mut Redactor) -> Result<Outcome, Fail> {
+    async fn create(
+        &self,
+        e: &RotationEvent,
+        staged: bool,
+        r: &mut Redactor,
+    ) -> Result<Outcome, Fail> {
         let id = e.secret_id.as_str();
         let current = self.read(id, None, CURRENT, r).await?;
         match self.store.get(id, Some(&e.token), PENDING).await {
@@ -278,7 +299,7 @@ impl<S: SecretStore, B: Backend> Rotator<S, B> {
             Err(other) => return Err(other.into()),
         }
         if self.backend.issues() {
-            return self.create_issued(e, &current, r).await;
+            return self.create_issued(e, staged, &current, r).await;
         }
         let username = match (self.strategy, self.backend.has_users()) {
             (Strategy::AlternatingUsers, true) => {
@@ -325,15 +346,25 @@ impl<S: SecretStore, B: Backend> Rotator<S, B> {
     async fn create_issued(
         &self,
         e: &RotationEvent,
+        staged: bool,
         current: &SecretValue,
         r: &mut Redactor,
     ) -> Result<Outcome, Fail> {
         let id = e.secret_id.as_str();
         let previous = self.read_if_any(id, None, PREVIOUS, r).await?;
         let admin = self.issuing_master(current, r).await?;
+        // When this rotation began, from records no writer of the secret can backdate:
+        // Secrets Manager's date for the version RotateSecret staged, or (a rotation
+        // `rotgen rotate` starts, unstaged until createSecret stores it) the time in the
+        // token it made.
+        let began = if staged {
+            self.store.version_created(id, &e.token).await?
+        } else {
+            cli_token_time(&e.token)
+        };
         let fields = self
             .backend
-            .issue(current, previous.as_ref(), admin.as_ref())
+            .issue(current, previous.as_ref(), admin.as_ref(), began)
             .await?;
         let SecretValue::Json(mut map) = current.clone() else {
             return Err(fail(

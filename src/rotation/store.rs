@@ -86,6 +86,16 @@ pub trait SecretStore: Send + Sync {
         to: &str,
         from: Option<&str>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// `ListSecretVersionIds`: when Secrets Manager created `version` (seconds since the
+    /// epoch), `None` when it lists no such version or gives no date. For a rotation's
+    /// version this is when the rotation began (RotateSecret creates it before it
+    /// invokes the function): a record no writer of the secret can backdate.
+    fn version_created(
+        &self,
+        id: &str,
+        version: &str,
+    ) -> impl Future<Output = Result<Option<i64>, StoreError>> + Send;
 }
 
 /// The real Secrets Manager, through the AWS SDK (built once per cold start).
@@ -282,6 +292,36 @@ impl SecretStore for AwsStore {
             .map_err(|e| failed("UpdateSecretVersionStage", e))?;
         Ok(())
     }
+
+    async fn version_created(&self, id: &str, version: &str) -> Result<Option<i64>, StoreError> {
+        let mut next: Option<String> = None;
+        loop {
+            tracing::debug!(
+                operation = "ListSecretVersionIds",
+                "calling Secrets Manager"
+            );
+            let out = self
+                .client
+                .list_secret_version_ids()
+                .secret_id(id)
+                .max_results(100)
+                .set_next_token(next.take())
+                .send()
+                .await
+                .map_err(|e| failed("ListSecretVersionIds", e))?;
+            if let Some(v) = out
+                .versions()
+                .iter()
+                .find(|v| v.version_id() == Some(version))
+            {
+                return Ok(v.created_date().map(|d| d.secs()));
+            }
+            match out.next_token() {
+                Some(t) if !t.is_empty() => next = Some(t.to_string()),
+                _ => return Ok(None),
+            }
+        }
+    }
 }
 
 /// A borrowed store is a store (tests keep the store to inspect it afterwards).
@@ -319,5 +359,12 @@ impl<T: SecretStore + ?Sized> SecretStore for &T {
         from: Option<&str>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         (**self).move_current(id, to, from)
+    }
+    fn version_created(
+        &self,
+        id: &str,
+        version: &str,
+    ) -> impl Future<Output = Result<Option<i64>, StoreError>> + Send {
+        (**self).version_created(id, version)
     }
 }

@@ -21,6 +21,14 @@ struct Version {
     id: String,
     value: String,
     stages: Vec<String>,
+    /// When it was created, in seconds since the epoch (ListSecretVersionIds).
+    created: i64,
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 #[derive(Debug, Clone)]
@@ -56,6 +64,7 @@ impl MemoryStore {
                 id: format!("v0-{name}"),
                 value: value.to_string(),
                 stages: vec!["AWSCURRENT".into()],
+                created: now_secs(),
             }],
         });
         arn
@@ -73,6 +82,7 @@ impl MemoryStore {
             id: token.to_string(),
             value: String::new(),
             stages: vec!["AWSPENDING".into()],
+            created: now_secs(),
         });
     }
 
@@ -183,11 +193,18 @@ impl SecretStore for MemoryStore {
         for v in &mut s.versions {
             v.stages.retain(|x| x != "AWSPENDING");
         }
+        // Filling the version RotateSecret staged keeps its date.
+        let created = s
+            .versions
+            .iter()
+            .find(|v| v.id == token)
+            .map_or_else(now_secs, |v| v.created);
         s.versions.retain(|v| v.id != token);
         s.versions.push(Version {
             id: token.to_string(),
             value: value.to_string(),
             stages: vec!["AWSPENDING".into()],
+            created,
         });
         self.puts.fetch_add(1, Ordering::SeqCst);
         self.rotation_tokens
@@ -214,6 +231,16 @@ impl SecretStore for MemoryStore {
                 alphabet[(seed % alphabet.len() as u64) as usize]
             })
             .collect())
+    }
+
+    async fn version_created(&self, id: &str, version: &str) -> Result<Option<i64>, StoreError> {
+        self.count("ListSecretVersionIds");
+        let mut secrets = self.secrets.lock().unwrap();
+        let s = find(&mut secrets, id).ok_or_else(not_found)?;
+        Ok(s.versions
+            .iter()
+            .find(|v| v.id == version)
+            .map(|v| v.created))
     }
 
     async fn move_current(&self, id: &str, to: &str, from: Option<&str>) -> Result<(), StoreError> {
@@ -457,6 +484,9 @@ impl<S: SecretStore> SecretStore for FaultyStore<'_, S> {
     }
     async fn move_current(&self, id: &str, to: &str, from: Option<&str>) -> Result<(), StoreError> {
         faulty!(self, self.inner.move_current(id, to, from), injected())
+    }
+    async fn version_created(&self, id: &str, version: &str) -> Result<Option<i64>, StoreError> {
+        faulty!(self, self.inner.version_created(id, version), injected())
     }
 }
 

@@ -581,10 +581,15 @@ impl Decoder {
             }
             (Ty::Int { min, max, .. }, Kind::Int(n)) => {
                 if n < min || n > max {
+                    // A bound with a reason beyond the service's own number says it.
+                    let why = match field.name {
+                        "limit" => format!(" ({})", crate::backends::http_token::LIMIT_REASON),
+                        _ => String::new(),
+                    };
                     self.err(
                         Diagnostic::new(
                             &node.loc,
-                            format!("{name} is {n}, outside {min} to {max}"),
+                            format!("{name} is {n}, outside {min} to {max}{why}"),
                         )
                         .help(format!("use a whole number from {min} to {max}")),
                     );

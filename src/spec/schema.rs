@@ -398,13 +398,18 @@ pub static TOKEN_API: Table = Table {
             "JSON Pointer to the token's owner in the who-am-i answer (default /name).",
         ),
         f(
+            "whoami_id_pointer",
+            LIT,
+            "JSON Pointer to the id of the asking token in the who-am-i answer. Without it rotgen cannot prove which token a stage holds, and revokes none: a rotation that needs room stops and says so.",
+        ),
+        f(
             "limit",
             Ty::Int {
-                min: 1,
+                min: 2,
                 max: 100,
                 expr: false,
             },
-            "How many tokens one owner may hold (default 2).",
+            "How many tokens one owner may hold (default 2): at least 2, since after a rotation AWSCURRENT's and AWSPREVIOUS's tokens both work and the next one needs room beside AWSCURRENT's.",
         ),
     ],
 };

@@ -4,10 +4,14 @@
 //!
 //! | call | answer |
 //! | --- | --- |
-//! | `GET /me` | `{"name": owner}`, or `401` |
+//! | `GET /me` | `{"name": owner, "token": {"id": id}}`, or `401` |
 //! | `GET /tokens` | `{"data": [{"id", "created_at"}…]}`: the caller's tokens |
 //! | `POST /tokens` | `201 {"id", "secret", "created_at"}`, or `409` at the limit |
 //! | `DELETE /tokens/ID` | `204`, or `404` when the caller holds no such token |
+//! | `DELETE /users/OWNER/` | `204`: the owner is deleted, with every token it holds (where a revoke whose id resolved as `..` lands) |
+//!
+//! Tokens are stamped with the real clock in seconds (`created_at`), or, with
+//! `State::calendar_dates`, as a calendar date no client can read as a time.
 //!
 //! The administrator's token (`State::admin`) manages anyone's tokens at
 //! `/users/OWNER/tokens` and `/users/OWNER/tokens/ID` (an owner may use those too).
@@ -33,6 +37,16 @@ pub struct State {
     pub requests: Vec<String>,
     /// The administrator's token, if there is one.
     pub admin: Option<String>,
+    /// `created_at` as a calendar date (`4 Dec 2026`) instead of seconds.
+    pub calendar_dates: bool,
+}
+
+/// Seconds since the epoch, now.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
 }
 
 impl State {
@@ -43,8 +57,7 @@ impl State {
             owner: owner.into(),
             id: format!("tok_{}", self.next),
             secret: format!("secret-{}-{:x}", self.next, rand_u64()),
-            // A clock that moves 10 s per token: issue order is creation order.
-            created: 1_700_000_000 + 10 * self.next as i64,
+            created: now(),
         };
         self.tokens.push(t.clone());
         t
@@ -58,14 +71,23 @@ impl State {
             .collect()
     }
 
-    fn owner_of(&self, secret: &str) -> Option<String> {
+    /// The owner and id of the token whose secret part is `secret`.
+    fn holder_of(&self, secret: &str) -> Option<(String, String)> {
         if self.admin.as_deref() == Some(secret) {
-            return Some(ADMIN.into());
+            return Some((ADMIN.into(), "admin".into()));
         }
         self.tokens
             .iter()
             .find(|t| t.secret == secret)
-            .map(|t| t.owner.clone())
+            .map(|t| (t.owner.clone(), t.id.clone()))
+    }
+
+    fn created_at(&self, t: &Token) -> Value {
+        if self.calendar_dates {
+            json!("4 Dec 2026")
+        } else {
+            json!(t.created)
+        }
     }
 }
 
@@ -130,6 +152,14 @@ impl TokenApi {
         c
     }
 
+    /// [`Self::contract`] without `whoami_id_pointer`: who-am-i's answer names the token,
+    /// but the function is not told where.
+    pub fn contract_without_id(&self) -> Value {
+        let mut c = self.contract();
+        c.as_object_mut().unwrap().remove("whoami_id_pointer");
+        c
+    }
+
     /// The contract of this API, as the spec's `token_api` (and `ROTGEN_API_CONTRACT`).
     pub fn contract(&self) -> Value {
         let base = format!("https://localhost:{}", self.port);
@@ -141,6 +171,7 @@ impl TokenApi {
             "token_pointer": "/secret",
             "created_pointer": "/created_at",
             "list_pointer": "/data",
+            "whoami_id_pointer": "/token/id",
             "limit": LIMIT,
         })
     }
@@ -204,7 +235,7 @@ where
 }
 
 fn answer(st: &mut State, method: &str, path: &str, bearer: Option<&str>) -> (u16, Option<Value>) {
-    let Some(caller) = bearer.and_then(|b| st.owner_of(b)) else {
+    let Some((caller, caller_token)) = bearer.and_then(|b| st.holder_of(b)) else {
         return (401, Some(json!({"error": "unauthorized"})));
     };
     // /users/OWNER/tokens…: the administrator, or the owner itself.
@@ -221,13 +252,16 @@ fn answer(st: &mut State, method: &str, path: &str, bearer: Option<&str>) -> (u1
     };
     let path = path.as_str();
     match (method, path) {
-        ("GET", "/me") => (200, Some(json!({"name": caller}))),
+        ("GET", "/me") => (
+            200,
+            Some(json!({"name": caller, "token": {"id": caller_token}})),
+        ),
         ("GET", "/tokens") => {
             let data: Vec<Value> = st
                 .tokens
                 .iter()
                 .filter(|t| t.owner == owner)
-                .map(|t| json!({"id": t.id, "created_at": t.created}))
+                .map(|t| json!({"id": t.id, "created_at": st.created_at(t)}))
                 .collect();
             (200, Some(json!({"data": data})))
         }
@@ -238,8 +272,13 @@ fn answer(st: &mut State, method: &str, path: &str, bearer: Option<&str>) -> (u1
             let t = st.issue(&owner);
             (
                 201,
-                Some(json!({"id": t.id, "secret": t.secret, "created_at": t.created})),
+                Some(json!({"id": t.id, "secret": t.secret, "created_at": st.created_at(&t)})),
             )
+        }
+        // The owner itself, deleted with all its tokens.
+        ("DELETE", "/") => {
+            st.tokens.retain(|t| t.owner != owner);
+            (204, None)
         }
         ("DELETE", p) if p.starts_with("/tokens/") => {
             let id = &p["/tokens/".len()..];
