@@ -1290,6 +1290,80 @@ fn fake_secret(port: u16, ssl: Value) -> SecretValue {
     secret(v)
 }
 
+/// A master secret's credentials never travel weaker than the master secret asks:
+/// an application secret (which others may write) saying `"ssl": false` points the
+/// master at a relay that speaks plaintext only, and records every byte. The master
+/// asks for TLS (`ssl: true`), so no backend sends it a byte of the master's login.
+#[tokio::test]
+async fn a_master_secret_never_travels_weaker_than_it_asks() {
+    use common::net::{Fake, Seen, fake};
+    const MASTER: &str = "master-user";
+    const MASTER_PW: &str = "Master-Secret-pw-9";
+    let master_of = |port: u16| {
+        secret(
+            json!({"host": "127.0.0.1", "port": port, "username": MASTER, "password": MASTER_PW, "ssl": true}),
+        )
+    };
+    let basic = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(format!("{MASTER}:{MASTER_PW}"))
+    };
+    let cases: Vec<(&str, Fake, Shipped)> = vec![
+        (
+            "postgres",
+            Fake::PostgresDeclines,
+            Shipped::Postgres(Postgres::new(Trust::none())),
+        ),
+        (
+            "mariadb",
+            Fake::MysqlUntrusted,
+            Shipped::Mysql(Mysql::new(Flavour::Mariadb, Trust::none())),
+        ),
+        (
+            "redis",
+            Fake::RedisPlaintext,
+            Shipped::Redis(Redis::new(Trust::none())),
+        ),
+        // A plaintext recorder stands in for the HTTP and LDAP relays.
+        (
+            "rabbitmq",
+            Fake::RedisPlaintext,
+            Shipped::Rabbitmq(Rabbitmq::new(Trust::none())),
+        ),
+        (
+            "ldap",
+            Fake::RedisPlaintext,
+            Shipped::Ldap(Ldap::new(Trust::none())),
+        ),
+    ];
+    for (name, kind, backend) in cases {
+        for strategy in [Strategy::SingleUser, Strategy::AlternatingUsers] {
+            let (port, seen) = fake(kind).await;
+            let app = fake_secret(port, json!(false));
+            let pending = with(&app, json!({"password": "Pending-pw-2"}));
+            let master = master_of(port);
+            let r = backend
+                .set_password(SetPassword {
+                    strategy,
+                    admin: &master,
+                    current: &app,
+                    pending: &pending,
+                })
+                .await;
+            let e = r.expect_err(name);
+            assert_clean(&e, &[MASTER_PW]);
+            let seen = Seen::of(&seen);
+            for leaked in [MASTER, MASTER_PW, basic.as_str()] {
+                assert!(
+                    !seen.contains(leaked),
+                    "{name} ({strategy:?}): the relay saw `{leaked}` in plaintext: {}",
+                    String::from_utf8_lossy(&seen.plaintext)
+                );
+            }
+        }
+    }
+}
+
 /// Against a man in the middle whose certificate fails verification, every backend
 /// refuses, with `ssl` absent as with `ssl: true`, and sends it nothing in plaintext:
 /// TLS attempts only (a second one tries the system's store), none in the clear.
@@ -1898,6 +1972,40 @@ impl Rq {
     }
 }
 
+/// A user name that a URL resolves as a path step (`..`, `.`) never reaches the
+/// management API: `PUT /api/users/..` would be `PUT /api/users`, and an alternating
+/// pair's clone worse. Refused with one line, before any call.
+#[tokio::test]
+async fn rabbitmq_refuses_a_user_name_that_is_a_path_step() {
+    let Some(rq) = Rq::from_env() else { return };
+    let b = rq.backend();
+    let admin = rq.secret(&rq.user, &rq.password);
+    for name in ["..", "."] {
+        let current = rq.secret(name, "Dot-pw-1");
+        let pending = rq.secret(name, "Dot-pw-2");
+        for strategy in [Strategy::SingleUser, Strategy::AlternatingUsers] {
+            let e = b
+                .set_password(SetPassword {
+                    strategy,
+                    admin: &admin,
+                    current: &current,
+                    pending: &pending,
+                })
+                .await
+                .unwrap_err();
+            assert!(
+                e.message.contains("cannot stand in a management API path"),
+                "{name}: {}",
+                e.message
+            );
+            assert_clean(&e, &["Dot-pw-2", &rq.password]);
+        }
+    }
+    // The administrator (whose path `/api/users/..` neighbours) is untouched.
+    assert!(rq.logs_in(&rq.user, &rq.password).await);
+    assert_eq!(rq.tags(&rq.user).await, ["administrator"]);
+}
+
 #[tokio::test]
 async fn rabbitmq_single_user() {
     let Some(rq) = Rq::from_env() else { return };
@@ -2299,6 +2407,89 @@ async fn ldap_single_user_and_admin_reset() {
         d.delete(&[&dn, &strict, &another]);
     };
     guarded(body, cleanup).await;
+}
+
+/// A directory over LDAPS (the fixture certificate) that accepts every bind and answers
+/// WhoAmI with `authz`: an anonymous or another identity behind the secret's DN, as a
+/// proxy or a directory mapping binds would give.
+async fn whoami_directory(authz: &'static str) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let Ok(mut tls) = common::net::tls_acceptor().accept(sock).await else {
+                    return;
+                };
+                let mut buf = [0u8; 4096];
+                // Each request: SEQUENCE { INTEGER id, op }; ids here are one byte.
+                while let Ok(n) = tls.read(&mut buf).await {
+                    if n < 6 {
+                        return;
+                    }
+                    let (id, op) = (buf[4], buf[5]);
+                    let body: Vec<u8> = match op {
+                        0x60 => vec![0x61, 0x07, 0x0a, 0x01, 0, 0x04, 0, 0x04, 0],
+                        0x77 => {
+                            let mut r =
+                                vec![0x0a, 0x01, 0, 0x04, 0, 0x04, 0, 0x8b, authz.len() as u8];
+                            r.extend_from_slice(authz.as_bytes());
+                            let mut out = vec![0x78, r.len() as u8];
+                            out.extend(r);
+                            out
+                        }
+                        _ => return,
+                    };
+                    let mut msg = vec![0x02, 0x01, id];
+                    msg.extend(body);
+                    let mut out = vec![0x30, msg.len() as u8];
+                    out.extend(msg);
+                    if tls.write_all(&out).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+/// testSecret proves the login is the secret's own: a bind the directory calls anonymous,
+/// or another DN, fails the step with one line; the secret's own DN (written with other
+/// spacing and case) passes.
+#[tokio::test]
+async fn ldap_test_secret_checks_who_the_bind_is() {
+    let trust = Trust::from_pem(
+        std::fs::read(common::root().join("tests/fixtures/backends/ca.pem")).unwrap(),
+    )
+    .unwrap();
+    let user = "uid=app,ou=people,dc=rotgen,dc=test";
+    for (authz, ok) in [
+        ("", false),
+        ("dn:cn=admin,dc=rotgen,dc=test", false),
+        ("dn:UID=app, ou=people, dc=rotgen, dc=test", true),
+    ] {
+        let port = whoami_directory(authz).await;
+        let s = secret(
+            json!({"host": "localhost", "port": port, "ldaps": true, "ssl": true,
+            "username": user, "password": "Ldap-Secret-pw-3"}),
+        );
+        let r = Ldap::new(trust.clone()).test(&s).await;
+        match (r, ok) {
+            (Ok(()), true) => {}
+            (Err(e), false) => {
+                assert!(
+                    e.message.contains("anonymous")
+                        || e.message.contains("not the secret's username"),
+                    "{authz}: {}",
+                    e.message
+                );
+                assert!(!e.message.contains('\n'));
+                assert_clean(&e, &["Ldap-Secret-pw-3"]);
+            }
+            (r, _) => panic!("{authz}: {r:?}"),
+        }
+    }
 }
 
 #[tokio::test]

@@ -177,12 +177,14 @@ fn element(b: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     Some((tag, &rest[..len], &rest[len..]))
 }
 
-/// An answer: the message ID, the operation's tag and its result code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// An answer: the message ID, the operation's tag, its result code and (an extended
+/// operation's) response value.
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Answer {
     id: u32,
     op: u8,
     code: u32,
+    value: Option<Vec<u8>>,
 }
 
 fn parse_answer(b: &[u8]) -> Option<Answer> {
@@ -194,11 +196,67 @@ fn parse_answer(b: &[u8]) -> Option<Answer> {
     };
     let id = id.iter().fold(0u32, |a, b| (a << 8) | *b as u32);
     let (op, content, _) = element(rest)?;
-    let (0x0a, code, _) = element(content)? else {
+    let (0x0a, code, after) = element(content)? else {
         return None;
     };
     let code = code.iter().fold(0u32, |a, b| (a << 8) | *b as u32);
-    Some(Answer { id, op, code })
+    // matchedDN, diagnosticMessage, then optional parts: referral [3], an extended
+    // response's responseName [10] and responseValue [11].
+    let mut value = None;
+    let mut rest = after;
+    while let Some((tag, content, more)) = element(rest) {
+        if tag == 0x8b {
+            value = Some(content.to_vec());
+        }
+        rest = more;
+    }
+    Some(Answer {
+        id,
+        op,
+        code,
+        value,
+    })
+}
+
+/// A DN for comparing: attribute types and values lowercased, spaces around `,`, `=`
+/// and `+` dropped (how directories write the same DN differs only so, for ASCII).
+fn dn_key(dn: &str) -> String {
+    let mut out = String::with_capacity(dn.len());
+    for part in dn.split(',') {
+        if !out.is_empty() {
+            out.push(',');
+        }
+        let rdn: Vec<String> = part
+            .split('+')
+            .map(|ava| match ava.split_once('=') {
+                Some((t, v)) => format!("{}={}", t.trim(), v.trim()),
+                None => ava.trim().to_string(),
+            })
+            .collect();
+        out.push_str(&rdn.join("+"));
+    }
+    out.to_lowercase()
+}
+
+/// testSecret's check of the WhoAmI answer (RFC 4532): the directory says the bind is
+/// the secret's own `username`. An empty answer is an anonymous bind; another DN is
+/// another login. Active Directory answers `u:DOMAIN\\name`, not a DN: there the bind
+/// must not be anonymous.
+fn check_whoami(authz: &[u8], username: &str, ad: bool) -> Result<(), String> {
+    let authz = String::from_utf8_lossy(authz);
+    if authz.is_empty() {
+        return Err("the directory says this bind is anonymous (WhoAmI answered nothing), so the secret's credentials are not a login: put the user's DN and password in the secret".into());
+    }
+    match authz.strip_prefix("dn:") {
+        Some(dn) if dn_key(dn) == dn_key(username) => Ok(()),
+        Some(dn) => Err(format!(
+            "the directory says this bind is `{dn}`, not the secret's username `{username}`: put the DN the password belongs to in `username`"
+        )),
+        None if ad && authz.starts_with("u:") => Ok(()),
+        None => Err(format!(
+            "the directory answered WhoAmI with `{authz}`, not the DN of the secret's username `{username}`: rotgen rotates only a login the directory names by that DN"
+        )),
+    }
 }
 
 // ------------------------------------------------------------------ connections
@@ -506,7 +564,8 @@ impl Ldap {
         target: &SecretValue,
         creds: &SecretValue,
     ) -> Result<Option<Session>, BackendError> {
-        let t = Target::of(target)?;
+        let mut t = Target::of(target)?;
+        t.tls = super::tls_for(t.tls, creds)?;
         let dn = creds.username().map_err(format_error)?;
         let password = creds.password().map_err(format_error)?;
         // An empty password is an anonymous bind, which succeeds: never a login.
@@ -540,7 +599,9 @@ impl Ldap {
     }
 
     async fn test_inner(&self, creds: &SecretValue) -> Result<(), BackendError> {
-        let at = Target::of(creds)?.at;
+        let t = Target::of(creds)?;
+        let at = t.at;
+        let username = creds.username().map_err(format_error)?;
         let Some(mut s) = self.bind(creds, creds).await? else {
             return Err(result_error(&at, "bind", 49));
         };
@@ -549,7 +610,9 @@ impl Ldap {
             .await?;
         s.close().await;
         match a.code {
-            0 => Ok(()),
+            0 => check_whoami(a.value.as_deref().unwrap_or_default(), username, t.ad).map_err(
+                |why| BackendError::new(ErrorKind::Config, format!("{SERVICE} at {at}: {why}")),
+            ),
             code => Err(result_error(&at, "WhoAmI", code)),
         }
     }
@@ -654,11 +717,35 @@ mod tests {
             Some(Answer {
                 id: 7,
                 op: 0x61,
-                code: 49
+                code: 49,
+                value: None,
             })
         );
         assert_eq!(parse_answer(&msg[..5]), None);
         assert_eq!(parse_answer(b"HTTP/1.1 400"), None);
+        // An ExtendedResponse { 0, "", "", responseValue "dn:cn=a" }.
+        let msg = [
+            0x30, 0x15, 0x02, 0x01, 0x02, 0x78, 0x10, 0x0a, 0x01, 0, 0x04, 0, 0x04, 0, 0x8b, 0x07,
+            b'd', b'n', b':', b'c', b'n', b'=', b'a',
+        ];
+        assert_eq!(
+            parse_answer(&msg).unwrap().value.as_deref(),
+            Some(&b"dn:cn=a"[..])
+        );
+    }
+
+    #[test]
+    fn whoami_must_name_the_secrets_own_dn() {
+        let user = "uid=app,ou=people,dc=rotgen,dc=test";
+        check_whoami(b"dn:uid=app,ou=people,dc=rotgen,dc=test", user, false).unwrap();
+        check_whoami(b"dn:UID=app, ou=People, dc=rotgen,dc=test", user, false).unwrap();
+        let other = check_whoami(b"dn:cn=admin,dc=rotgen,dc=test", user, false).unwrap_err();
+        assert!(other.contains("not the secret's username"), "{other}");
+        let anonymous = check_whoami(b"", user, false).unwrap_err();
+        assert!(anonymous.contains("anonymous"), "{anonymous}");
+        assert!(check_whoami(b"u:EXAMPLE\\app", user, false).is_err());
+        check_whoami(b"u:EXAMPLE\\app", user, true).unwrap();
+        assert!(check_whoami(b"", user, true).is_err());
     }
 
     #[test]

@@ -450,6 +450,14 @@ impl Endpoint {
 }
 
 /// A problem with the secret's shape. [`SecretFormatError`] messages name keys, never values.
+/// The TLS of a connection that carries `who`'s credentials to the place `asked` comes
+/// from (the application secret's `ssl`): the stricter of the two. A master secret's
+/// credentials never travel weaker than the master secret itself asks, whatever the
+/// application secret (which others may write) says.
+pub(crate) fn tls_for(asked: Tls, who: &SecretValue) -> Result<Tls, BackendError> {
+    Ok(asked.stricter(who.tls().map_err(format_error)?))
+}
+
 pub(crate) fn format_error(e: SecretFormatError) -> BackendError {
     BackendError::new(ErrorKind::Config, e.to_string())
 }

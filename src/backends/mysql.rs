@@ -341,7 +341,8 @@ impl Mysql {
     }
 
     async fn set_password_inner(&self, req: SetPassword<'_>) -> Result<(), BackendError> {
-        let t = Target::of(req.pending)?;
+        let mut t = Target::of(req.pending)?;
+        t.tls = super::tls_for(t.tls, req.admin)?;
         let user = req.pending.username().map_err(format_error)?;
         let password = req.pending.password().map_err(format_error)?;
         check_password(password)?;

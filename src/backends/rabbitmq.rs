@@ -232,7 +232,7 @@ impl Rabbitmq {
             .as_ref()
             .map_err(|m| config(m.clone()))?;
         let at = Endpoint::of(target, DEFAULT_PORT)?;
-        let asked = target.tls().map_err(format_error)?;
+        let asked = super::tls_for(target.tls().map_err(format_error)?, who)?;
         let scheme = match self.trust.floor(asked) {
             Tls::Disable => "http",
             Tls::Prefer | Tls::Require => "https",

@@ -326,7 +326,8 @@ impl Redis {
     }
 
     async fn set_password_inner(&self, req: SetPassword<'_>) -> Result<(), BackendError> {
-        let t = Target::of(req.pending)?;
+        let mut t = Target::of(req.pending)?;
+        t.tls = super::tls_for(t.tls, req.admin)?;
         let at = &t.at;
         let user = req.pending.username().map_err(format_error)?;
         let pending = req.pending.password().map_err(format_error)?;

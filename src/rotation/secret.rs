@@ -27,6 +27,22 @@ pub enum Tls {
     Disable,
 }
 
+impl Tls {
+    /// The stricter of two: `Require` over `Prefer` over `Disable`.
+    pub fn stricter(self, other: Tls) -> Tls {
+        let rank = |t: Tls| match t {
+            Tls::Disable => 0,
+            Tls::Prefer => 1,
+            Tls::Require => 2,
+        };
+        if rank(other) > rank(self) {
+            other
+        } else {
+            self
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SecretFormatError {
     #[error("the secret value is not valid JSON{}", if *.0 { "" } else { " (it is a plain string, which only the random service rotates)" })]
