@@ -316,7 +316,7 @@ def bench_rotation(binary, runs):
         )["ARN"]
         env = dict(os.environ, RUST_LOG="debug,aws=warn,hyper=warn,sqlx=warn,h2=warn,rustls=warn",
                    AWS_LAMBDA_FUNCTION_NAME="bench")
-        t, _, m, code, _, err = run_rss([binary, "rotate", "--secret-id", arn, "--service", "postgres"], env=env)
+        t, _, m, code, _, err = run_rss([binary, "rotate", "--secret-id", arn, "--service", "postgres", "--allow-plaintext"], env=env)
         if code != 0:
             raise SystemExit(f"rotgen rotate failed: {err.decode()[-2000:]}")
         calls, connects = {}, 0

@@ -128,6 +128,12 @@ pub struct FunctionArgs {
     /// own `masterarn` is never enough.
     #[arg(long = "master", value_name = "SECRET")]
     pub masters: Vec<String>,
+    /// Let a server that declines TLS receive credentials in plaintext when the secret
+    /// allows it (`ssl` absent or false). Without it every connection is verified TLS
+    /// whatever the secret says, as in the functions rotgen generates: a secret others
+    /// can write cannot send your credentials in the clear.
+    #[arg(long)]
+    pub allow_plaintext: bool,
 }
 
 impl FunctionArgs {
@@ -139,6 +145,7 @@ impl FunctionArgs {
                 .as_deref()
                 .and_then(crate::rotation::backend::Strategy::parse),
             masters: crate::rotation::trust::Masters::of(&self.masters),
+            require_tls: Some(!self.allow_plaintext),
         }
     }
 }

@@ -22,6 +22,9 @@ pub struct Overrides {
     /// Master secrets the command line names (`rotgen rotate --master`), beside those of
     /// `ROTGEN_MASTER_SECRETS`.
     pub masters: Masters,
+    /// The TLS floor the command line sets (`Some(true)` unless `--allow-plaintext`);
+    /// `None` in Lambda, where `ROTGEN_REQUIRE_TLS` decides.
+    pub require_tls: Option<bool>,
 }
 
 /// Builds the handler from the environment the template sets on the function
@@ -34,7 +37,8 @@ pub async fn shipped(o: &Overrides) -> Result<ShippedHandler, SetupError> {
             .filter(|s| !s.is_empty())
             .ok_or(SetupError::MissingVar("ROTGEN_SERVICE"))?,
     };
-    let backend = backends::for_service(&service).map_err(|e| SetupError::Backend(e.message))?;
+    let backend = backends::for_service_with(&service, o.require_tls)
+        .map_err(|e| SetupError::Backend(e.message))?;
     let mut masters = Masters::from_env();
     masters.extend(o.masters.clone());
     let strategy = match o.strategy {

@@ -694,6 +694,7 @@ fn logs_of_whole_rotations_hold_no_password() {
         "alternating-users",
         "--master",
         &master,
+        "--allow-plaintext",
     ]);
     assert!(ok.status.success(), "{}", common::stderr(&ok));
     // A failing one too: wrong strategy for this secret's users is refused by the service.
@@ -705,6 +706,7 @@ fn logs_of_whole_rotations_hold_no_password() {
         "mariadb",
         "--master",
         &master,
+        "--allow-plaintext",
     ]);
     assert!(!bad.status.success());
     let (new, previous) = rt().block_on(async {
@@ -744,7 +746,13 @@ fn rotate_tells_the_service_from_the_secret() {
     }
     let c = rt().block_on(case("postgres", Strategy::AlternatingUsers));
     let o = common::rotgen()
-        .args(["rotate", "--secret-id", &c.arn, "--master"])
+        .args([
+            "rotate",
+            "--secret-id",
+            &c.arn,
+            "--allow-plaintext",
+            "--master",
+        ])
         .arg(c.master.as_deref().unwrap())
         .env_remove("ROTGEN_SERVICE")
         .env_remove("ROTGEN_STRATEGY")
@@ -756,6 +764,44 @@ fn rotate_tells_the_service_from_the_secret() {
         err.contains("rotating as postgres (alternating-users)"),
         "{err}"
     );
+    rt().block_on(check_rotated(&c, 1));
+}
+
+/// `rotgen rotate` requires verified TLS by default, as the generated functions do: the
+/// test PostgreSQL has no TLS, and the secret (which others may write) does not ask for
+/// it. Nothing is sent or changed until the operator says `--allow-plaintext`.
+#[test]
+fn rotate_requires_tls_unless_the_operator_allows_plaintext() {
+    if services().is_none() {
+        return;
+    }
+    let c = rt().block_on(case("postgres", Strategy::SingleUser));
+    let rotate = |extra: &[&str]| {
+        common::rotgen()
+            .args(["rotate", "--secret-id", &c.arn, "--service", "postgres"])
+            .args(extra)
+            .env_remove("ROTGEN_REQUIRE_TLS")
+            .output()
+            .unwrap()
+    };
+    let o = rotate(&[]);
+    let err = common::stderr(&o);
+    assert!(!o.status.success(), "{err}");
+    assert!(err.contains("--allow-plaintext"), "{err}");
+    assert!(!err.contains(c.old.password().unwrap()));
+    rt().block_on(async {
+        let current = stage(&c.arn, "AWSCURRENT").await.unwrap();
+        assert_eq!(current.password().unwrap(), c.old.password().unwrap());
+        assert!(admin::works("postgres", &c.old).await);
+    });
+    // The operator's word: the rotation runs (resuming the one the refusal left).
+    let o = rotate(&["--allow-plaintext", "--resume"]);
+    let o = if o.status.success() {
+        o
+    } else {
+        rotate(&["--allow-plaintext"])
+    };
+    assert!(o.status.success(), "{}", common::stderr(&o));
     rt().block_on(check_rotated(&c, 1));
 }
 

@@ -87,9 +87,20 @@ pub const SERVICES: [&str; 10] = [
 /// Builds the backend for `service` (one of [`SERVICES`]), reading `ROTGEN_CA_FILE` (and, for `http`,
 /// `ROTGEN_HTTP_ALLOW_INSECURE_LOOPBACK`; for MySQL, `USERNAME_CHARACTER_LIMIT`) once.
 pub fn for_service(service: &str) -> Result<Shipped, BackendError> {
+    for_service_with(service, None)
+}
+
+/// [`for_service`], with the TLS floor given by the command line (`Some`: `rotgen rotate`
+/// and `invoke` require verified TLS unless `--allow-plaintext`) instead of
+/// `ROTGEN_REQUIRE_TLS`.
+pub fn for_service_with(service: &str, cli_floor: Option<bool>) -> Result<Shipped, BackendError> {
     let needs_trust = !matches!(service, "random" | "aws-iam");
     let trust = if needs_trust {
-        Trust::from_env()?
+        let trust = Trust::from_env()?;
+        match cli_floor {
+            Some(on) => trust.with_cli_floor(on),
+            None => trust,
+        }
     } else {
         Trust::none()
     };
@@ -218,6 +229,8 @@ pub struct Trust {
     roots_pem: Arc<std::sync::OnceLock<Option<Arc<[u8]>>>>,
     /// Verified TLS whatever the secret's `ssl` says ([`REQUIRE_TLS_VAR`]).
     require_tls: bool,
+    /// Whether the floor comes from the command line (the error names its flag).
+    cli_floor: bool,
 }
 
 impl std::fmt::Debug for Trust {
@@ -273,9 +286,17 @@ impl Trust {
         self
     }
 
+    /// The floor `rotgen rotate` and `rotgen invoke` set: on unless `--allow-plaintext`.
+    pub fn with_cli_floor(mut self, on: bool) -> Trust {
+        self.require_tls = on;
+        self.cli_floor = true;
+        self
+    }
+
     /// These roots, with `other`'s TLS floor.
     pub fn with_floor_of(mut self, other: &Trust) -> Trust {
         self.require_tls = other.require_tls;
+        self.cli_floor = other.cli_floor;
         self
     }
 
@@ -293,9 +314,13 @@ impl Trust {
     /// `ssl`: the message says why TLS was used at all.
     pub(crate) fn explain_floor(&self, asked: Tls, mut e: BackendError) -> BackendError {
         if self.require_tls && asked != Tls::Require && e.kind != ErrorKind::Auth {
-            e.message.push_str(&format!(
-                " (this function requires verified TLS whatever the secret's `ssl` says: {REQUIRE_TLS_VAR}=true; for a server without TLS set [function] require_tls = false in the spec)"
-            ));
+            e.message.push_str(&if self.cli_floor {
+                " (rotgen rotate and invoke require verified TLS whatever the secret's `ssl` says, as the deployed function does; for a server without TLS add --allow-plaintext)".to_string()
+            } else {
+                format!(
+                    " (this function requires verified TLS whatever the secret's `ssl` says: {REQUIRE_TLS_VAR}=true; for a server without TLS set [function] require_tls = false in the spec)"
+                )
+            });
         }
         e
     }
