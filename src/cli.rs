@@ -369,7 +369,7 @@ fn init(output: Option<&Path>, force: bool) -> ExitCode {
     match output::write_all_atomic(&[(path.to_path_buf(), STARTER_SPEC.to_string())]) {
         Ok(()) => {
             eprintln!(
-                "wrote {}: edit it, then run `rotgen build {} -o out/template.yaml --package`",
+                "wrote {}: edit it (set [alarms] email to who should hear when a rotation fails, and [vpc] for a database in a VPC), then run `rotgen build {} -o out/template.yaml --package`",
                 path.display(),
                 path.display()
             );

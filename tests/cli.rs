@@ -846,12 +846,98 @@ fn a_partial_looking_arn_is_a_warning() {
         "{err}"
     );
     // A real suffix: no warning.
-    fs::write(&spec, "[schedule]\ndays = 30\n[[secret]]\nid = \"Api\"\narn = \"arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/api-tokens-Ab3dEf\"\nservice = \"http\"\n").unwrap();
+    fs::write(&spec, "[alarms]\nemail = [\"oncall@example.com\"]\n[schedule]\ndays = 30\n[[secret]]\nid = \"Api\"\narn = \"arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/api-tokens-Ab3dEf\"\nservice = \"http\"\n").unwrap();
     let o = run(&["build", spec.to_str().unwrap()]);
     assert!(
         o.status.success() && !stderr(&o).contains("warning"),
         "{}",
         stderr(&o)
+    );
+}
+
+/// What `build` warns of, where a template would deploy and still fail its users: failure
+/// alarms nobody receives, and a database reached over the public internet. Each warning
+/// goes away with the setting it names.
+#[test]
+fn alarms_without_a_subscriber_and_databases_without_a_vpc_are_warnings() {
+    let dir = common::scratch("warnings");
+    let spec = dir.join("w.toml");
+    let db = "[schedule]\ndays = 30\n[[secret]]\nid = \"Db\"\nservice = \"postgres\"\nname = \"prod/db\"\n";
+    let build = |text: &str| {
+        fs::write(&spec, text).unwrap();
+        let o = run(&["build", spec.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        stderr(&o)
+    };
+    let err = build(db);
+    assert!(err.contains("a topic with no subscriber"), "{err}");
+    assert!(
+        err.contains("w.toml:5:11") && err.contains("postgres secret without [vpc]"),
+        "{err}"
+    );
+    let vpc =
+        "[vpc]\nvpc_id = \"vpc-0abc1234def567890\"\nsubnet_ids = [\"subnet-0a1b2c3d4e5f60718\"]\n";
+    for alarms in [
+        "[alarms]\nemail = [\"oncall@example.com\"]\n",
+        "[alarms]\ntopic_arn = \"arn:aws:sns:us-east-1:123456789012:oncall\"\n",
+    ] {
+        let err = build(&format!("{vpc}{alarms}{db}"));
+        assert!(!err.contains("warning"), "{err}");
+    }
+    // Turned off on purpose: nothing to warn of.
+    let err = build(&format!("{vpc}[alarms]\nenabled = false\n{db}"));
+    assert!(!err.contains("warning"), "{err}");
+    // The AWS managed key for SNS, by ARN (by alias: tests/fixtures/invalid): refused.
+    fs::write(&spec, format!("{vpc}[alarms]\nemail = [\"oncall@example.com\"]\nkms_key_arn = \"arn:aws:kms:us-east-1:123456789012:alias/aws/sns\"\n{db}")).unwrap();
+    let o = run(&["build", spec.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("AWS managed key"), "{}", stderr(&o));
+}
+
+/// The created topic's key admits EventBridge and CloudWatch as the SNS Developer Guide's
+/// key policy for event sources does: no aws:SourceAccount or aws:SourceArn condition,
+/// which EventBridge-to-encrypted-topic delivery does not support (every RotationFailed
+/// event would be dropped). The topic policy keeps the account condition.
+#[test]
+fn the_alarm_topics_key_policy_is_the_documented_one() {
+    let o = run(&["build", "examples/payments.toml", "--format", "json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let t: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let resources = t["Resources"].as_object().unwrap();
+    let key = resources
+        .values()
+        .find(|r| {
+            r["Type"] == "AWS::KMS::Key"
+                && r["Properties"]["Description"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("rotation-failure topic"))
+        })
+        .expect("the topic's key");
+    let statements = key["Properties"]["KeyPolicy"]["Statement"]
+        .as_array()
+        .unwrap();
+    let publish = statements
+        .iter()
+        .find(|s| s["Principal"]["Service"].is_array())
+        .expect("a statement for the event sources");
+    assert_eq!(
+        publish["Principal"]["Service"],
+        serde_json::json!(["events.amazonaws.com", "cloudwatch.amazonaws.com"])
+    );
+    assert_eq!(
+        publish["Action"],
+        serde_json::json!(["kms:Decrypt", "kms:GenerateDataKey*"])
+    );
+    assert_eq!(publish["Resource"], "*");
+    assert!(publish.get("Condition").is_none(), "{publish}");
+    let topic_policy = resources
+        .values()
+        .find(|r| r["Type"] == "AWS::SNS::TopicPolicy")
+        .unwrap();
+    let condition = &topic_policy["Properties"]["PolicyDocument"]["Statement"][0]["Condition"];
+    assert!(
+        condition["StringEquals"]["aws:SourceAccount"].is_object(),
+        "{condition}"
     );
 }
 
@@ -863,7 +949,7 @@ fn a_vpc_no_function_uses_is_a_warning_and_costs_nothing() {
     let spec = dir.join("keys.toml");
     let out = dir.join("keys.yaml");
     let iam = "[[secret]]\nid = \"Deployer\"\nservice = \"aws-iam\"\nname = \"ci/keys\"\nuser = \"ci-deployer\"\n";
-    let vpc = "[vpc]\nvpc_id = \"vpc-0abc1234def567890\"\nsubnet_ids = [\"subnet-0a1b2c3d4e5f60718\"]\n[schedule]\ndays = 30\n";
+    let vpc = "[vpc]\nvpc_id = \"vpc-0abc1234def567890\"\nsubnet_ids = [\"subnet-0a1b2c3d4e5f60718\"]\n[alarms]\nemail = [\"oncall@example.com\"]\n[schedule]\ndays = 30\n";
     fs::write(&spec, format!("{vpc}{iam}")).unwrap();
     let o = run(&["build", spec.to_str().unwrap(), "-o", out.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));

@@ -770,6 +770,24 @@ impl Cx {
         let tag_map =
             (!tag_pairs.is_empty()).then(|| Value::Object(tag_pairs.into_iter().collect()));
         let resolved = self.secrets(spec, &opts.naming);
+        if spec.vpc.is_none() {
+            let databases: Vec<&Sp<String>> = spec
+                .secrets
+                .iter()
+                .filter_map(|s| s.service.as_ref())
+                .filter(|s| matches!(s.v.as_str(), "postgres" | "mysql" | "mariadb" | "redis"))
+                .collect();
+            if let Some(first) = databases.first() {
+                let more = match databases.len() {
+                    1 => String::new(),
+                    n => format!(" (and {} more database secrets)", n - 1),
+                };
+                self.warnings.push(
+                    Diagnostic::new(&first.loc, format!("a {} secret without [vpc]{more}: its function runs outside any VPC and reaches the database over the public internet, and the first rotation starts as soon as the stack deploys (RotateImmediatelyOnUpdate)", first.v))
+                        .help("add [vpc] with the database's vpc_id and subnet_ids (rotgen adds the function's security group and the Secrets Manager endpoint); without it the database must accept connections from the internet"),
+                );
+            }
+        }
         let mut vpc = spec
             .vpc
             .as_ref()
@@ -1002,6 +1020,20 @@ impl Cx {
             arn::check_topic_key,
             "write a key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID) or alias/NAME",
         );
+        // An AWS managed key's policy is AWS's: EventBridge and CloudWatch cannot be let
+        // use it, so every alarm would be dropped.
+        if let Some(Sp {
+            v: Val::Lit(k),
+            loc,
+        }) = key
+            && (k.starts_with("alias/aws/") || k.contains(":alias/aws/"))
+        {
+            self.err(
+                loc,
+                format!("{k} is an AWS managed key: its policy cannot let EventBridge and CloudWatch use it, so no failure alarm would reach the topic"),
+                "remove kms_key_arn (the stack then creates a key whose policy admits them), or name a customer managed key whose policy does",
+            );
+        }
         if let Some(t) = topic_arn {
             for x in [key.map(|k| &k.loc), email.map(|e| &e.loc)]
                 .into_iter()
@@ -1038,6 +1070,14 @@ impl Cx {
                     "write email = [\"ops@example.com\"]",
                 ),
             }
+        }
+        if subscriptions.is_empty()
+            && let Some(loc) = a.map(|a| &a.loc).or(spec.secrets_loc.as_ref())
+        {
+            self.warnings.push(
+                Diagnostic::new(loc, "the failure alarms go to a topic with no subscriber: a failed rotation reaches no one")
+                    .help("add [alarms] email = [\"oncall@example.com\"] (each address confirms by email), or topic_arn = an existing topic your on-call tooling reads"),
+            );
         }
         let key_id = key.is_none().then(|| format!("{p}AlarmTopicKey"));
         let topic_id = format!("{p}AlarmTopic");
