@@ -521,7 +521,8 @@ fn build(args: &BuildArgs) -> ExitCode {
                     p.display()
                 );
             }
-            eprint!("{}", next_steps(&compiled.deploy, out_path));
+            let main_bytes = all.first().map_or(0, |(_, b)| b.len());
+            eprint!("{}", next_steps(&compiled.deploy, out_path, main_bytes));
             // The process ends here: handing these megabytes back to the allocator one
             // node at a time would cost more than the rest of a large build's output.
             std::mem::forget(all);
@@ -532,31 +533,57 @@ fn build(args: &BuildArgs) -> ExitCode {
     }
 }
 
+/// The largest template body `aws cloudformation deploy` sends inline; a larger one
+/// goes through S3 (`--s3-bucket`).
+const INLINE_TEMPLATE_BYTES: usize = 51_200;
+
 /// What to run after `build -o`: the deploy command for this template, with the
-/// capabilities it needs.
-fn next_steps(d: &crate::Deploy, template: &Path) -> String {
+/// capabilities it needs, a value for every parameter without a default, and an S3
+/// bucket for a template too large to send inline. Placeholders are upper-case words
+/// (`BUCKET`, `VALUE`), so the command pastes into a shell as it is.
+fn next_steps(d: &crate::Deploy, template: &Path, main_bytes: usize) -> String {
     let t = template.display();
     let caps = d.capabilities().join(" ");
     let stack = d.stack_name.as_deref().unwrap_or("rotgen-rotation");
-    let params = if d.code == "params" {
-        " --parameter-overrides CodeBucket=BUCKET CodeKey=KEY"
+    let mut overrides: Vec<String> = Vec::new();
+    if d.code == "params" {
+        overrides.extend(["CodeBucket=BUCKET".into(), "CodeKey=KEY".into()]);
+    }
+    overrides.extend(d.required_parameters.iter().map(|p| format!("{p}=VALUE")));
+    let params = if overrides.is_empty() {
+        String::new()
+    } else {
+        format!(" --parameter-overrides {}", overrides.join(" "))
+    };
+    // `aws cloudformation package` uploads the code and nested templates, not the main
+    // template: `deploy` sends that inline, up to its limit.
+    let s3 = if main_bytes > INLINE_TEMPLATE_BYTES {
+        " --s3-bucket BUCKET"
     } else {
         ""
     };
     let mut s = format!("next: deploy it (capabilities {caps}):\n");
     if d.sam {
+        // `sam deploy --guided` asks for each parameter and uploads through its own
+        // managed bucket.
         s.push_str(&format!(
             "  sam deploy --guided --template-file {t} --stack-name {stack} --capabilities {caps}\n"
         ));
     } else if d.code == "local" || d.nested {
-        s.push_str(&format!("  aws cloudformation package --template-file {t} --s3-bucket BUCKET --output-template-file packaged.yaml\n  aws cloudformation deploy --template-file packaged.yaml --stack-name {stack} --capabilities {caps}{params}\n"));
+        s.push_str(&format!("  aws cloudformation package --template-file {t} --s3-bucket BUCKET --output-template-file packaged.yaml\n  aws cloudformation deploy --template-file packaged.yaml --stack-name {stack} --capabilities {caps}{s3}{params}\n"));
     } else {
         s.push_str(&format!(
-            "  aws cloudformation deploy --template-file {t} --stack-name {stack} --capabilities {caps}{params}\n"
+            "  aws cloudformation deploy --template-file {t} --stack-name {stack} --capabilities {caps}{s3}{params}\n"
         ));
     }
     if d.code == "params" {
         s.push_str("  (CodeBucket/CodeKey: where the zip is; `rotgen build --package` or `rotgen package` writes it)\n");
+    }
+    if !d.required_parameters.is_empty() {
+        s.push_str("  (VALUE: each parameter's value for this environment)\n");
+    }
+    if !s3.is_empty() {
+        s.push_str(&format!("  (the template is {main_bytes} bytes, over the {INLINE_TEMPLATE_BYTES} that deploy sends inline: it goes through the bucket)\n"));
     }
     s
 }

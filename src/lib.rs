@@ -62,6 +62,8 @@ pub struct Deploy {
     /// to upload, or a fixed S3 object.
     pub code: &'static str,
     pub stack_name: Option<String>,
+    /// The spec's template parameters without a default: a deploy must give each.
+    pub required_parameters: Vec<String>,
 }
 
 impl Deploy {
@@ -107,6 +109,12 @@ pub fn compile(
             model::Code::S3 { .. } => "s3",
         },
         stack_name: spec.stack.name.as_ref().map(|n| n.v.clone()),
+        required_parameters: model
+            .parameters
+            .iter()
+            .filter(|p| p.default.is_none())
+            .map(|p| p.name.clone())
+            .collect(),
     };
     let warnings = std::mem::take(&mut model.warnings);
     if opts.keep_until_exit {

@@ -941,6 +941,89 @@ fn the_alarm_topics_key_policy_is_the_documented_one() {
     );
 }
 
+/// The deploy command `build -o` prints runs as printed: a template over the 51,200 bytes
+/// `aws cloudformation deploy` sends inline gets `--s3-bucket` (the last size without it
+/// and the first with it), and every parameter without a default gets a placeholder.
+#[test]
+fn the_printed_deploy_command_names_the_bucket_and_every_parameter_it_needs() {
+    let dir = common::scratch("deploy-command");
+    let spec = dir.join("s.toml");
+    let build = |n: usize, params: &str| {
+        let mut text = format!(
+            "[stack]\nname = \"big\"\nformat = \"cloudformation\"\n[alarms]\nemail = [\"a@example.com\"]\n[vpc]\nvpc_id = \"vpc-0abc1234def567890\"\nsubnet_ids = [\"subnet-0a1b2c3d4e5f60718\"]\n[schedule]\ndays = 30\n{params}"
+        );
+        for i in 0..n {
+            text.push_str(&format!(
+                "[[secret]]\nid = \"S{i}\"\nname = \"prod/s{i}\"\nservice = \"postgres\"\n"
+            ));
+        }
+        fs::write(&spec, text).unwrap();
+        let out = dir.join(format!("o{n}/t.yaml"));
+        let o = run(&["build", spec.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let deploy = stderr(&o)
+            .lines()
+            .find(|l| l.trim_start().starts_with("aws cloudformation deploy"))
+            .unwrap()
+            .to_string();
+        (fs::metadata(&out).unwrap().len(), deploy)
+    };
+    // The largest template under the limit and the smallest over it, by secret count.
+    let (mut below, mut above) = (None, None);
+    for n in 30..60 {
+        let (size, deploy) = build(n, "");
+        if size <= 51_200 {
+            below = Some((size, deploy));
+        } else {
+            above = Some((size, deploy));
+            break;
+        }
+    }
+    let (size, deploy) = below.unwrap();
+    assert!(!deploy.contains("--s3-bucket"), "{size} bytes: {deploy}");
+    let (size, deploy) = above.unwrap();
+    assert!(
+        deploy.contains(" --s3-bucket BUCKET "),
+        "{size} bytes: {deploy}"
+    );
+    // A stack name at CloudFormation's limit (128 characters) is accepted, one more is not.
+    for (len, ok) in [(128, true), (129, false)] {
+        let name = format!("a{}", "-".repeat(len - 1));
+        fs::write(&spec, format!("[stack]\nname = \"{name}\"\n[alarms]\nemail = [\"a@example.com\"]\n[schedule]\ndays = 30\n[[secret]]\nid = \"T\"\nname = \"t\"\nservice = \"random\"\n")).unwrap();
+        let o = run(&["build", spec.to_str().unwrap()]);
+        assert_eq!(o.status.success(), ok, "{len}: {}", stderr(&o));
+    }
+    // Parameters: those without a default need a value; the others may be left out.
+    fs::write(&spec, "[stack]\nname = \"p\"\nformat = \"cloudformation\"\n[alarms]\nemail = [\"a@example.com\"]\n[parameters.AppSecretArn]\ntype = \"String\"\n[parameters.Schedule]\ntype = \"String\"\ndefault = \"rate(30 days)\"\n[parameters.Team]\ntype = \"String\"\n[stack.tags]\nteam = { param = \"Team\" }\n[schedule]\nexpression = { param = \"Schedule\" }\n[[secret]]\nid = \"T\"\narn = { param = \"AppSecretArn\" }\nservice = \"random\"\n").unwrap();
+    let out = dir.join("p/t.yaml");
+    let o = run(&["build", spec.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    let deploy = err.lines().find(|l| l.trim_start().starts_with("aws cloudformation deploy")).unwrap();
+    assert!(
+        deploy.ends_with("--parameter-overrides CodeBucket=BUCKET CodeKey=KEY AppSecretArn=VALUE Team=VALUE"),
+        "{err}"
+    );
+}
+
+/// The CI example installs rotgen from its repository, pinned, never by a bare name from
+/// a registry where the name is not rotgen's (anyone could publish it).
+#[test]
+fn the_ci_example_installs_rotgen_from_where_it_lives() {
+    let text = fs::read_to_string(root().join("examples/ci/github-actions.yml")).unwrap();
+    let installs: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("cargo install"))
+        .collect();
+    assert!(!installs.is_empty(), "{text}");
+    for l in installs {
+        assert!(
+            (l.contains("--git") && l.contains("--rev")) || l.contains("--path"),
+            "installs from a registry: {l}"
+        );
+    }
+}
+
 /// A [vpc] that only aws-iam secrets would use (their function runs outside it): a
 /// warning, and no security group or endpoint in the template.
 #[test]

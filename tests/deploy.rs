@@ -259,26 +259,58 @@ schedule = { expression = { param = "Schedule" } }
     let arch = rotgen::package::host_architecture().unwrap();
     let zip = dir.join(format!("out/rotgen-{arch}.zip"));
     assert!(zip.exists(), "the zip is next to the template");
-    assert!(
-        common::stderr(&o).contains("aws cloudformation package"),
-        "build prints the next command: {}",
-        common::stderr(&o)
+    // The commands `build -o` prints, run as printed: only the placeholders (upper-case
+    // words) are filled in.
+    let printed = common::stderr(&o);
+    let command = |verb: &str| -> Vec<String> {
+        let line = printed
+            .lines()
+            .map(str::trim)
+            .find(|l| l.starts_with(&format!("aws cloudformation {verb} ")))
+            .unwrap_or_else(|| panic!("build prints `aws cloudformation {verb}`: {printed}"));
+        line.split_whitespace()
+            .skip(1)
+            .map(str::to_string)
+            .collect()
+    };
+    let (package, deploy) = (command("package"), command("deploy"));
+    let printed_parameters: Vec<&str> = deploy
+        .iter()
+        .filter_map(|w| w.strip_suffix("=VALUE"))
+        .collect();
+    assert_eq!(
+        printed_parameters,
+        ["VpcId", "Subnets", "DatabaseGroup", "AppSecretArn"],
+        "every parameter without a default, and only those: {printed}"
     );
+    let fill = |words: &[String], values: &[(&str, &str)]| -> Vec<String> {
+        words
+            .iter()
+            .map(|w| match w.split_once('=') {
+                Some((k, "VALUE")) => {
+                    let v = values
+                        .iter()
+                        .find(|(n, _)| *n == k)
+                        .unwrap_or_else(|| panic!("no value for {k}"));
+                    format!("{k}={}", v.1)
+                }
+                _ if w == "BUCKET" => values
+                    .iter()
+                    .find(|(n, _)| *n == "BUCKET")
+                    .unwrap()
+                    .1
+                    .to_string(),
+                _ => w.clone(),
+            })
+            .collect()
+    };
 
     let bucket = format!("rotgen-deploy-{}", std::process::id());
     aws(&dir, &["s3", "mb", &format!("s3://{bucket}")]);
+    let package = fill(&package, &[("BUCKET", &bucket)]);
     aws(
         &dir,
-        &[
-            "cloudformation",
-            "package",
-            "--template-file",
-            "out/template.yaml",
-            "--s3-bucket",
-            &bucket,
-            "--output-template-file",
-            "out/packaged.yaml",
-        ],
+        &package.iter().map(String::as_str).collect::<Vec<_>>(),
     );
     let expected_code = code_sha256(&zip);
     for (env, cidr, schedule) in [
@@ -335,23 +367,21 @@ schedule = { expression = { param = "Schedule" } }
             "--output",
             "text",
         ]);
-        let stack = format!("app-rotation-{env}-{}", std::process::id());
-        q(&[
-            "cloudformation",
-            "deploy",
-            "--template-file",
-            "out/packaged.yaml",
-            "--stack-name",
-            &stack,
-            "--capabilities",
-            "CAPABILITY_IAM",
-            "--parameter-overrides",
-            &format!("VpcId={vpc}"),
-            &format!("Subnets={subnet}"),
-            &format!("DatabaseGroup={group}"),
-            &format!("AppSecretArn={secret}"),
-            &format!("Schedule={schedule}"),
-        ]);
+        // The printed deploy, with this environment's values; `Schedule` has a default,
+        // which this environment overrides (as a user would add it).
+        let mut words = fill(
+            &deploy,
+            &[
+                ("BUCKET", &bucket),
+                ("VpcId", &vpc),
+                ("Subnets", &subnet),
+                ("DatabaseGroup", &group),
+                ("AppSecretArn", &secret),
+            ],
+        );
+        words.push(format!("Schedule={schedule}"));
+        let stack = words[words.iter().position(|w| w == "--stack-name").unwrap() + 1].clone();
+        q(&words.iter().map(String::as_str).collect::<Vec<_>>());
         let status = q(&[
             "cloudformation",
             "describe-stacks",

@@ -540,6 +540,14 @@ const DEFAULT_EXCLUDE: &str = "/@\"'\\";
 /// Whether the function of `service` runs in the spec's VPC. aws-iam's does not: IAM and
 /// STS are public AWS endpoints (IAM has no interface endpoint), and it reaches no
 /// private network.
+/// CloudFormation's stack-name rule: a letter, then letters, digits and hyphens; at most
+/// 128 characters.
+fn is_stack_name(name: &str) -> bool {
+    name.len() <= 128
+        && name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
 fn in_vpc(service: &str) -> bool {
     service != "aws-iam"
 }
@@ -806,6 +814,16 @@ impl Cx {
         }
         let groups = self.groups(spec, resolved, &opts.naming);
 
+        // `build -o` prints it in the deploy command: CloudFormation's rule for stack names.
+        if let Some(n) = &spec.stack.name
+            && !is_stack_name(&n.v)
+        {
+            self.err(
+                &n.loc,
+                format!("`{}` is not a CloudFormation stack name", n.v),
+                "start with a letter and use only letters, digits and hyphens, at most 128 characters (like payments-rotation)",
+            );
+        }
         let description = spec
             .stack
             .description
@@ -1446,6 +1464,13 @@ impl Cx {
                     .any(|k| matches!(*k, "days" | "expression"))
         };
         let timing_src = own.filter(has_timing).or(default);
+        // A `schedule` the decoder refused (a misspelt [schedul], a secret's schedul = …)
+        // was reported there; its absence is a consequence, not a second problem.
+        if timing_src.is_none()
+            && (spec.rejected.contains(&"schedule") || secret.rejected.contains(&"schedule"))
+        {
+            return None;
+        }
         let Some(timing_src) = timing_src else {
             let loc = own.map_or_else(|| secret.loc.clone(), |s| s.loc.clone());
             self.err(&loc, "this secret has no schedule", "add a [schedule] table with days = N or expression = \"rate(30 days)\", or schedule = { days = 30 } on the secret");
@@ -1544,10 +1569,6 @@ impl Cx {
         let mut refs: std::collections::HashMap<String, Loc> = std::collections::HashMap::new();
         for secret in &spec.secrets {
             let Some(id) = &secret.id else { continue };
-            let Some(service) = &secret.service else {
-                continue;
-            };
-            let service = service.v.as_str();
             if id.v.is_empty() || !id.v.bytes().all(|b| b.is_ascii_alphanumeric()) {
                 self.err(
                     &id.loc,
@@ -1576,6 +1597,13 @@ impl Cx {
             } else {
                 ids.insert(id.v.to_ascii_lowercase(), id.loc.clone());
             }
+            let Some(service) = &secret.service else {
+                // A service the decoder refused: what does not depend on it is still
+                // checked, so that fixing it brings no new problem to light.
+                self.schedule(spec, secret);
+                continue;
+            };
+            let service = service.v.as_str();
 
             let strategy = secret
                 .strategy

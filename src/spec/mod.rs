@@ -86,6 +86,9 @@ pub struct Spec {
     pub secrets: Vec<Secret>,
     /// Where `secret` is (or the whole input, when it is missing).
     pub secrets_loc: Option<Loc>,
+    /// Top-level keys given but refused (or misspelt): the model reports none of them
+    /// missing.
+    pub rejected: Vec<&'static str>,
 }
 
 #[derive(Debug, Clone)]
@@ -438,6 +441,7 @@ fn spec_from(d: &mut Decoder, t: &Fields<'_>, root: &Node) -> Spec {
         password,
         secrets,
         secrets_loc,
+        rejected: t.rejected.clone(),
     }
 }
 
@@ -507,7 +511,14 @@ impl Decoder {
                 None => {
                     let names = table.fields.iter().map(|f| f.name);
                     let help = match nearest(&entry.key, names) {
-                        Some(n) => format!("did you mean `{n}`?"),
+                        Some(n) => {
+                            // A misspelt key counts as the key given and refused: the
+                            // model reports nothing as missing on its account.
+                            if let Some(f) = table.field(n) {
+                                rejected.push(f.name);
+                            }
+                            format!("did you mean `{n}`?")
+                        }
                         None => format!(
                             "{} takes: {}",
                             table.title,
@@ -537,7 +548,7 @@ impl Decoder {
             }
         }
         for field in table.fields.iter().filter(|f| f.required) {
-            if !entries.iter().any(|e| e.key == field.name) {
+            if !entries.iter().any(|e| e.key == field.name) && !rejected.contains(&field.name) {
                 self.err(
                     Diagnostic::new(
                         &node.loc,
