@@ -35,5 +35,5 @@ step "cargo test"
 export ROTGEN_REQUIRE_TOOLS=1 ROTGEN_REQUIRE_SERVICES=1
 cargo test --locked
 
-step "benchmarks, short mode (scripts/bench.py --quick; full figures: README, Benchmarks)"
+step "benchmarks, short mode (scripts/bench.py --quick; full figures: docs/benchmarks.md)"
 .venv/bin/python scripts/bench.py --quick --binary target/debug/rotgen

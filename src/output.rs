@@ -40,7 +40,7 @@ pub fn to_text(value: &Value, format: Format) -> String {
 /// What checkov's secrets scan needs to hear: a `SecretId` holding a secret's *name* (a
 /// key with "secret" in it and a varied value) looks to it like a secret's value
 /// (CKV_SECRET_6). Its skip comment, on the line above, is the only exception it honours
-/// in a file that is not a resource's Metadata; JSON has no comments (see the README).
+/// in a file that is not a resource's Metadata; JSON has no comments (see docs/generated.md).
 fn scanner_note(key: &str, value: &Value) -> Option<&'static str> {
     match value {
         // A name: not an ARN (which has colons); intrinsics are objects.

@@ -256,7 +256,7 @@ pub fn man_page(cmd: &Command) -> String {
         s,
         ".SH DESCRIPTION\n{}",
         roff(
-            "rotgen compiles a TOML spec into a CloudFormation or SAM template for AWS Secrets Manager rotation of any database or service, and is itself the rotation function and the CloudFormation macro. The README documents the spec."
+            "rotgen compiles a TOML spec into a CloudFormation or SAM template for AWS Secrets Manager rotation of any database or service, and is itself the rotation function and the CloudFormation macro. The README and docs/spec.md document the spec."
         )
     );
     s.push_str(".SH COMMANDS\n");
@@ -299,6 +299,6 @@ pub fn man_page(cmd: &Command) -> String {
         }
     }
     s.push_str(".SH EXIT STATUS\n.TP\n0\nSuccess.\n.TP\n1\nA \\fB\\-\\-check\\fR mismatch, or a failure at run time (I/O, a rotation step).\n.TP\n2\nInvalid input: a bad spec, bad arguments, or an unreadable file.\n");
-    s.push_str(".SH SEE ALSO\nThe README of rotgen: the spec reference, deploying, the rotation function and its security model.\n");
+    s.push_str(".SH SEE ALSO\nThe README of rotgen and its docs/ pages: the spec reference (docs/spec.md), deploying, the rotation function and its security model (docs/security.md).\n");
     s
 }

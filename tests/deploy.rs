@@ -130,7 +130,7 @@ fn the_failure_rules_match_this_stacks_secrets_and_no_other() {
     let others: [&str; 5] = [
         // Other secrets, the same names in another account or region. (A secret named by
         // name is matched by prefix, its ARN's suffix being random: `prod/reporting/db-x`
-        // would match too; the README says so.)
+        // would match too; docs/spec.md says so.)
         "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/payments/other-AbCdEf",
         "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/reporting/dbx-Q1w2E3",
         "arn:aws:secretsmanager:us-east-1:999999999999:secret:prod/payments/db-AbCdEf",

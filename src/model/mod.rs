@@ -1823,7 +1823,7 @@ impl Cx {
                 continue;
             };
             // A secret created here holds a password the service has never seen: a
-            // rotation can only start once someone set it there (see the README, "The
+            // rotation can only start once someone set it there (see docs/spec.md, "The
             // first password"), so the schedule does not rotate at once.
             if secret.create.is_some() && service != "random" {
                 if rotate_immediately == Some(true) {
@@ -1838,7 +1838,7 @@ impl Cx {
                         })
                         .map_or(&secret.loc, |r| &r.loc)
                         .clone();
-                    self.err(&loc, format!("secret \"{}\" is created here, so the service does not know its password yet and an immediate rotation would fail", id.v), "leave rotate_immediately out (false for created secrets): set the first password on the service, then let the schedule rotate (README: \"The first password\")");
+                    self.err(&loc, format!("secret \"{}\" is created here, so the service does not know its password yet and an immediate rotation would fail", id.v), "leave rotate_immediately out (false for created secrets): set the first password on the service, then let the schedule rotate (docs/spec.md: \"The first password\")");
                 }
                 rotate_immediately = Some(false);
             }
