@@ -1013,9 +1013,14 @@ fn the_printed_deploy_command_names_the_bucket_and_every_parameter_it_needs() {
     let o = run(&["build", spec.to_str().unwrap(), "-o", out.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     let err = stderr(&o);
-    let deploy = err.lines().find(|l| l.trim_start().starts_with("aws cloudformation deploy")).unwrap();
+    let deploy = err
+        .lines()
+        .find(|l| l.trim_start().starts_with("aws cloudformation deploy"))
+        .unwrap();
     assert!(
-        deploy.ends_with("--parameter-overrides CodeBucket=BUCKET CodeKey=KEY AppSecretArn=VALUE Team=VALUE"),
+        deploy.ends_with(
+            "--parameter-overrides CodeBucket=BUCKET CodeKey=KEY AppSecretArn=VALUE Team=VALUE"
+        ),
         "{err}"
     );
 }
@@ -1035,6 +1040,223 @@ fn the_ci_example_installs_rotgen_from_where_it_lives() {
             (l.contains("--git") && l.contains("--rev")) || l.contains("--path"),
             "installs from a registry: {l}"
         );
+    }
+}
+
+/// Every documented AWS limit the spec can reach is checked at build, at its edge: the
+/// last accepted value builds, the first refused one is one located error naming the
+/// limit.
+#[test]
+fn aws_limits_are_checked_at_their_edges() {
+    let dir = common::scratch("limits");
+    let spec = dir.join("l.toml");
+    let vpc = |subnets: usize, groups: usize| {
+        let s: Vec<String> = (0..subnets)
+            .map(|i| format!("\"subnet-0a1b2c3d4e5f607{i:02}\""))
+            .collect();
+        let g: Vec<String> = (0..groups)
+            .map(|i| format!("\"sg-0a1b2c3d4e5f607{i:02}\""))
+            .collect();
+        let groups = if groups == 0 {
+            String::new()
+        } else {
+            format!("security_group_ids = [{}]\n", g.join(", "))
+        };
+        format!(
+            "[vpc]\nvpc_id = \"vpc-0abc1234def567890\"\nsubnet_ids = [{}]\n{groups}",
+            s.join(", ")
+        )
+    };
+    let tags = |n: usize, format: &str| {
+        let t: Vec<String> = (0..n).map(|i| format!("t{i} = \"v\"")).collect();
+        format!(
+            "[stack]\nformat = \"{format}\"\n[stack.tags]\n{}\n",
+            t.join("\n")
+        )
+    };
+    let layers = |n: usize| {
+        let l: Vec<String> = (0..n)
+            .map(|i| format!("\"arn:aws:lambda:us-east-1:123456789012:layer:l{i}:1\""))
+            .collect();
+        format!("[function]\nlayers = [{}]\n", l.join(", "))
+    };
+    let db = |service: &str, user: &str, strategy: &str| {
+        let master = if strategy == "alternating-users" {
+            "master_secret_arn = \"arn:aws:secretsmanager:us-east-1:123456789012:secret:m-AbCdEf\"\n"
+        } else {
+            ""
+        };
+        format!(
+            "[[secret]]\nid = \"Db\"\nservice = \"{service}\"\nstrategy = \"{strategy}\"\n{master}create = {{ name = \"prod/db\", username = \"{user}\", host = \"db.internal\" }}\n"
+        )
+    };
+    let iam = |id: &str, user: &str| {
+        format!(
+            "[[secret]]\nid = \"{id}\"\nservice = \"aws-iam\"\nname = \"ci/{id}\"\nuser = \"{user}\"\n"
+        )
+    };
+    let plain = "[[secret]]\nid = \"Db\"\nservice = \"postgres\"\nname = \"prod/db\"\n".to_string();
+    let cases: Vec<(&str, String, Option<&str>)> = vec![
+        ("16 subnets", format!("{}{plain}", vpc(16, 0)), None),
+        (
+            "17 subnets",
+            format!("{}{plain}", vpc(17, 0)),
+            Some("at most 16 subnets"),
+        ),
+        ("5 security groups", format!("{}{plain}", vpc(1, 5)), None),
+        (
+            "6 security groups",
+            format!("{}{plain}", vpc(1, 6)),
+            Some("at most 5 security groups"),
+        ),
+        (
+            "5 layers",
+            format!("{}{}{plain}", vpc(1, 0), layers(5)),
+            None,
+        ),
+        (
+            "6 layers",
+            format!("{}{}{plain}", vpc(1, 0), layers(6)),
+            Some("at most 5 layers"),
+        ),
+        (
+            "49 tags, SAM",
+            format!("{}{}{plain}", tags(49, "sam"), vpc(1, 0)),
+            None,
+        ),
+        (
+            "50 tags, SAM",
+            format!("{}{}{plain}", tags(50, "sam"), vpc(1, 0)),
+            Some("lambda:createdBy"),
+        ),
+        (
+            "50 tags",
+            format!("{}{}{plain}", tags(50, "cloudformation"), vpc(1, 0)),
+            None,
+        ),
+        (
+            "51 tags",
+            format!("{}{}{plain}", tags(51, "cloudformation"), vpc(1, 0)),
+            Some("at most 50"),
+        ),
+        (
+            "AWS: in upper case",
+            format!("[stack.tags]\n\"AWS:team\" = \"x\"\n{}{plain}", vpc(1, 0)),
+            Some("AWS reserves"),
+        ),
+        (
+            "a tag value AWS does not take",
+            format!("[stack.tags]\nteam = \"a#b\"\n{}{plain}", vpc(1, 0)),
+            Some("does not take"),
+        ),
+        (
+            "mysql, 32",
+            format!(
+                "{}{}",
+                vpc(1, 0),
+                db("mysql", &"u".repeat(32), "single-user")
+            ),
+            None,
+        ),
+        (
+            "mysql, 33",
+            format!(
+                "{}{}",
+                vpc(1, 0),
+                db("mysql", &"u".repeat(33), "single-user")
+            ),
+            Some("at most 32"),
+        ),
+        (
+            "mysql alternating, 26",
+            format!(
+                "{}{}",
+                vpc(1, 0),
+                db("mysql", &"u".repeat(26), "alternating-users")
+            ),
+            None,
+        ),
+        (
+            "mysql alternating, 27",
+            format!(
+                "{}{}",
+                vpc(1, 0),
+                db("mysql", &"u".repeat(27), "alternating-users")
+            ),
+            Some("_clone"),
+        ),
+        (
+            "postgres, 63 bytes",
+            format!(
+                "{}{}",
+                vpc(1, 0),
+                db(
+                    "postgres",
+                    &format!("{}{}", "é".repeat(31), "u"),
+                    "single-user"
+                )
+            ),
+            None,
+        ),
+        (
+            "postgres, 64 bytes",
+            format!(
+                "{}{}",
+                vpc(1, 0),
+                db("postgres", &"é".repeat(32), "single-user")
+            ),
+            Some("at most 63"),
+        ),
+        (
+            "an LDAP DN",
+            format!(
+                "{}{}",
+                vpc(1, 0),
+                db("ldap", "uid=app,ou=people,dc=example,dc=com", "single-user")
+            ),
+            None,
+        ),
+        (
+            "an LDAP name that is no DN",
+            format!("{}{}", vpc(1, 0), db("ldap", "app", "single-user")),
+            Some("is not a DN"),
+        ),
+        (
+            "two IAM users",
+            format!("{}{}", iam("A", "deployer"), iam("B", "other")),
+            None,
+        ),
+        (
+            "one IAM user twice",
+            format!("{}{}", iam("A", "deployer"), iam("B", "ci/Deployer")),
+            Some("already has a secret"),
+        ),
+    ];
+    for (what, body, refused) in cases {
+        fs::write(
+            &spec,
+            format!("[alarms]\nemail = [\"a@example.com\"]\n[schedule]\ndays = 30\n{body}"),
+        )
+        .unwrap();
+        let o = run(&["build", spec.to_str().unwrap()]);
+        let err = stderr(&o);
+        match refused {
+            None => assert!(o.status.success(), "{what}: {err}"),
+            Some(words) => {
+                assert_eq!(o.status.code(), Some(2), "{what}: {err}");
+                // miette wraps long lines: read the words across the wrap.
+                let flat = err
+                    .replace('│', " ")
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                assert!(
+                    flat.contains(words) && err.contains("l.toml:"),
+                    "{what}: {err}"
+                );
+                assert!(err.contains("has 1 problem"), "{what}: one problem: {err}");
+            }
+        }
     }
 }
 

@@ -540,6 +540,54 @@ const DEFAULT_EXCLUDE: &str = "/@\"'\\";
 /// Whether the function of `service` runs in the spec's VPC. aws-iam's does not: IAM and
 /// STS are public AWS endpoints (IAM has no interface endpoint), and it reaches no
 /// private network.
+/// RFC 4514 in the small: comma-separated RDNs of `type=value` (`+` joins several), a
+/// type that is a name or an OID, specials in values escaped with a backslash.
+fn check_dn(dn: &str) -> Result<(), String> {
+    if dn.is_empty() {
+        return Err("it is empty (an anonymous bind)".into());
+    }
+    let mut rdns: Vec<String> = vec![String::new()];
+    let mut chars = dn.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                let Some(next) = chars.next() else {
+                    return Err("it ends in a lone backslash".into());
+                };
+                let last = rdns.last_mut().expect("one rdn");
+                last.push('\\');
+                last.push(next);
+            }
+            ',' => rdns.push(String::new()),
+            c => rdns.last_mut().expect("one rdn").push(c),
+        }
+    }
+    for rdn in &rdns {
+        for ava in rdn.split('+') {
+            let Some((ty, value)) = ava.split_once('=') else {
+                return Err(format!("`{}` has no `=`", ava.trim()));
+            };
+            let ty = ty.trim();
+            let name = ty.starts_with(|c: char| c.is_ascii_alphabetic())
+                && ty.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+            let oid = !ty.is_empty()
+                && ty
+                    .split('.')
+                    .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+            if !name && !oid {
+                return Err(format!("`{ty}` is not an attribute type"));
+            }
+            if value.trim().is_empty() {
+                return Err(format!("`{ty}` has no value"));
+            }
+            if value.contains(['"', ';', '<', '>']) && !value.contains('\\') {
+                return Err(format!("the value of `{ty}` has a character to escape"));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// CloudFormation's stack-name rule: a letter, then letters, digits and hyphens; at most
 /// 128 characters.
 fn is_stack_name(name: &str) -> bool {
@@ -649,6 +697,22 @@ impl Cx {
         }
     }
 
+    /// A list longer than an AWS quota: one error at the first item over it.
+    fn check_count(&mut self, v: &Option<Sp<ListVal>>, max: usize, what: &str, why: &str) {
+        if let Some(Sp {
+            v: ListVal::Items(items),
+            ..
+        }) = v
+            && let Some(over) = items.get(max)
+        {
+            self.err(
+                &over.loc,
+                format!("{what} lists {} items: {why}", items.len()),
+                format!("list at most {max}"),
+            );
+        }
+    }
+
     fn check_list(&mut self, v: &Option<Sp<ListVal>>, what: &str, prefix: &str) {
         if let Some(Sp {
             v: ListVal::Items(items),
@@ -718,6 +782,12 @@ impl Cx {
         {
             self.err(&ca.loc, format!("ca_file \"{}\" is not an absolute path in the function", ca.v), "write where the bundle is when the function runs: /var/task/… for a file in the zip, /opt/… for one in a layer");
         }
+        self.check_count(
+            &f.layers,
+            5,
+            "layers",
+            "a Lambda function takes at most 5 layers",
+        );
         self.check_literal_items(
             &f.layers,
             is_layer_version_arn,
@@ -979,22 +1049,66 @@ impl Cx {
 
     /// `[stack] tags`: what CloudFormation accepts in a tag.
     fn tags(&mut self, spec: &Spec) -> Vec<(String, Value)> {
+        // What AWS takes in a tag: letters, digits and white space in any language, and
+        // _ . : / = + - @.
+        let allowed = |s: &str| {
+            s.chars()
+                .all(|c| c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(c))
+        };
+        // SAM adds `lambda:createdBy` to every function, which takes the stack's tags.
+        let sam = spec.stack.format.as_ref().is_none_or(|f| f.v == "sam");
+        let limit = if sam { 49 } else { 50 };
         let mut out: Vec<(String, Value)> = Vec::new();
-        for (k, v) in &spec.stack.tags {
-            if k.v.is_empty() || k.v.chars().count() > 128 || k.v.starts_with("aws:") {
+        for (i, (k, v)) in spec.stack.tags.iter().enumerate() {
+            if k.v.is_empty() || k.v.chars().count() > 128 || !allowed(&k.v) {
                 self.err(
                     &k.loc,
                     format!("tag key \"{}\" is not allowed", k.v),
-                    "use 1 to 128 characters, not starting with aws:",
+                    "use 1 to 128 letters, digits, spaces and _ . : / = + - @",
+                );
+            } else if k.v.to_ascii_lowercase().starts_with("aws:") {
+                self.err(
+                    &k.loc,
+                    format!(
+                        "tag key \"{}\" starts with aws:, which AWS reserves (in any case)",
+                        k.v
+                    ),
+                    "pick a key without the aws: prefix",
+                );
+            } else if sam && k.v == "lambda:createdBy" {
+                self.err(
+                    &k.loc,
+                    "SAM sets the tag lambda:createdBy on every function itself",
+                    "pick another key, or use format = \"cloudformation\"",
                 );
             }
-            if let Val::Lit(s) = &v.v
-                && s.chars().count() > 256
-            {
+            if let Val::Lit(s) = &v.v {
+                if s.chars().count() > 256 {
+                    self.err(
+                        &v.loc,
+                        "a tag value is longer than 256 characters",
+                        "shorten it",
+                    );
+                } else if !allowed(s) {
+                    self.err(
+                        &v.loc,
+                        format!("tag value \"{s}\" has a character AWS does not take in tags"),
+                        "use letters, digits, spaces and _ . : / = + - @",
+                    );
+                }
+            }
+            if i == limit {
                 self.err(
-                    &v.loc,
-                    "a tag value is longer than 256 characters",
-                    "shorten it",
+                    &k.loc,
+                    format!(
+                        "more than {limit} tags: a resource takes at most 50{}",
+                        if sam {
+                            ", and SAM adds lambda:createdBy to each function"
+                        } else {
+                            ""
+                        }
+                    ),
+                    format!("keep at most {limit} tags"),
                 );
             }
             out.push((k.v.clone(), v.v.to_json()));
@@ -1168,6 +1282,18 @@ impl Cx {
     fn vpc(&mut self, v: &spec::Vpc, naming: &Naming, secrets: &[Resolved]) -> VpcModel {
         self.check_list(&v.subnet_ids, "subnet_ids", "subnet");
         self.check_list(&v.security_group_ids, "security_group_ids", "sg");
+        self.check_count(
+            &v.subnet_ids,
+            16,
+            "subnet_ids",
+            "a Lambda function's VpcConfig takes at most 16 subnets",
+        );
+        self.check_count(
+            &v.security_group_ids,
+            5,
+            "security_group_ids",
+            "a Lambda function's VpcConfig takes at most 5 security groups",
+        );
         self.check_list(&v.endpoint_subnet_ids, "endpoint_subnet_ids", "subnet");
         if let Some(Sp {
             v: Val::Lit(s),
@@ -1567,6 +1693,8 @@ impl Cx {
         let mut out = Vec::new();
         let mut ids: std::collections::HashMap<String, Loc> = std::collections::HashMap::new();
         let mut refs: std::collections::HashMap<String, Loc> = std::collections::HashMap::new();
+        let mut iam_users: std::collections::HashMap<String, Loc> =
+            std::collections::HashMap::new();
         for secret in &spec.secrets {
             let Some(id) = &secret.id else { continue };
             if id.v.is_empty() || !id.v.bytes().all(|b| b.is_ascii_alphanumeric()) {
@@ -1787,6 +1915,25 @@ impl Cx {
                 }
             }
             let iam_user = self.iam_user(secret, service);
+            // One IAM user, one secret: two secrets of one user would each take the
+            // other's key for someone else's (names are case-insensitive, and a path
+            // does not make another user).
+            if let (Some(u), Some(at)) = (&iam_user, secret.user.as_ref()) {
+                let key = u.rsplit('/').next().unwrap_or(u).to_ascii_lowercase();
+                match iam_users.get(&key) {
+                    Some(first) => {
+                        let first: Loc = Clone::clone(first);
+                        self.errors.push(
+                            Diagnostic::new(&at.loc, format!("IAM user {u} already has a secret in this spec"))
+                                .help("rotate one user's keys with one secret (IAM user names are case-insensitive; a path does not make another user): remove one, or name another user")
+                                .related(&first, "the first"),
+                        );
+                    }
+                    None => {
+                        iam_users.insert(key, at.loc.clone());
+                    }
+                }
+            }
             let (token_user, token_api) = self.token_api(secret, service);
             let password = self.password(spec, secret, service);
             let schedule = self.schedule(spec, secret);
@@ -1984,6 +2131,45 @@ impl Cx {
         }
     }
 
+    /// A created secret's user name against its service's limit (the alternating pair's
+    /// `NAME_clone` too) and, for LDAP, the DN syntax.
+    fn check_username(&mut self, name: &str, loc: &Loc, service: &str, alternating: bool) {
+        let clone = if alternating { "_clone".len() } else { 0 };
+        let (limit, unit, len) = match service {
+            "postgres" => (63, "bytes", name.len()),
+            "mysql" => (32, "characters", name.chars().count()),
+            "mariadb" => (80, "characters", name.chars().count()),
+            "ldap" => {
+                if let Err(why) = check_dn(name) {
+                    self.err(
+                        loc,
+                        format!("username \"{name}\" is not a DN: {why}"),
+                        "write the user's distinguished name, like uid=app,ou=people,dc=example,dc=com (RFC 4514: escape , + \" \\ < > ; with a backslash)",
+                    );
+                }
+                return;
+            }
+            _ => return,
+        };
+        if len + clone > limit {
+            let why = if alternating {
+                format!(
+                    ", and alternating users need room for {name}_clone ({} {unit})",
+                    len + clone
+                )
+            } else {
+                String::new()
+            };
+            self.err(
+                loc,
+                format!(
+                    "user name \"{name}\" is {len} {unit}; {service} takes at most {limit}{why}"
+                ),
+                format!("shorten it to at most {} {unit}", limit - clone),
+            );
+        }
+    }
+
     fn create(
         &mut self,
         c: &spec::Create,
@@ -2126,6 +2312,13 @@ impl Cx {
         }
         if let Some(u) = &c.username {
             fields.push(("username", u.v.to_json()));
+            if let Val::Lit(name) = &u.v {
+                let alternating = secret
+                    .strategy
+                    .as_ref()
+                    .is_some_and(|s| s.v == "alternating-users");
+                self.check_username(name, &u.loc, service, alternating);
+            }
         }
         if let Some(d) = &c.dbname {
             fields.push(("dbname", d.v.to_json()));
