@@ -122,7 +122,15 @@ impl Scan<'_> {
                 .all(|&c| is_space(c));
             let comment = rest.first() == Some(&b'#');
             let level = indent as i64;
+            // A document marker ends any scalar.
+            let marker = |m: &[u8]| {
+                indent == 0
+                    && rest.starts_with(m)
+                    && rest.get(3).is_none_or(|&c| is_space(c) || c == b'\n')
+            };
+            let is_marker = marker(b"---") || marker(b"...");
             pending = match pending {
+                _ if is_marker => Pending::None,
                 Pending::BlockScalar {
                     content: Some(c), ..
                 } if blank || level >= c => {
@@ -148,10 +156,7 @@ impl Scan<'_> {
                 }
                 _ => Pending::None,
             };
-            let marker = |m: &[u8]| {
-                rest.starts_with(m) && rest.get(3).is_none_or(|&c| is_space(c) || c == b'\n')
-            };
-            if indent == 0 && (marker(b"---") || marker(b"...")) {
+            if is_marker {
                 self.block.clear();
                 if rest.starts_with(b"...") {
                     self.next_line();
@@ -396,6 +401,9 @@ mod tests {
             keys.push_str(&format!("{}k{i}:\n", " ".repeat(i)));
         }
         assert_eq!(depth_error(&keys).line, Some(LIMIT + 1));
+        // A document marker ends a block scalar: what follows is structure.
+        let after = format!("--- |\n{}\n---\n{}\n", "[".repeat(200), "[".repeat(200));
+        assert_eq!(depth_error(&after).line, Some(4));
         // Block and flow add up.
         let both = format!("{}[{}]\n", "- ".repeat(100), "[".repeat(28));
         assert_eq!(depth_error(&both).column, Some(2 * 100 + 1 + 28));
