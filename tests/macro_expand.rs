@@ -222,6 +222,39 @@ fn arns_from_parameters_take_this_deploys_values() {
     );
 }
 
+/// Many ARNs looked up in a large mapping by a pseudo-parameter: every entry is a value
+/// each may take, read once for them all, and each property gets one problem naming an
+/// entry with a wildcard (the entries past the first thousand are looked at too).
+#[test]
+fn a_large_mapping_is_read_once_for_every_lookup() {
+    let entries = 20_000;
+    let mut keys = serde_json::Map::new();
+    for i in 0..entries {
+        let wild = if i == entries - 1 { "*" } else { "" };
+        keys.insert(
+            format!("r{i}"),
+            json!({"key": format!("arn:aws:kms:us-east-1:123456789012:key/k{i}{wild}")}),
+        );
+    }
+    let lookup = json!({"Fn::FindInMap": ["Keys", {"Ref": "AWS::Region"}, "key"]});
+    let secrets: Vec<Value> = (0..100)
+        .map(|i| {
+            json!({"id": format!("S{i}"), "name": format!("prod/s{i}"), "service": "random",
+            "kms_key_arn": lookup, "master_kms_key_arn": {"Fn::Join": ["", [lookup, lookup]]}})
+        })
+        .collect();
+    let template = json!({"Mappings": {"Keys": keys}, "Resources": {"R": {"Type": "Rotgen::Rotation",
+        "Properties": {"function": {"code": "s3://b/k.zip"}, "schedule": {"days": 30}, "secret": secrets}}}});
+    let d = expand(&template, &ExpandOptions::default()).expect_err("wildcards");
+    let wild: Vec<_> =
+        d.0.iter()
+            .filter(|p| p.message.contains("wildcard"))
+            .collect();
+    assert_eq!(wild.len(), 200, "{d}");
+    let last = format!("Mappings.Keys.r{}.key", entries - 1);
+    assert!(wild.iter().all(|p| p.message.contains(&last)), "{d}");
+}
+
 #[test]
 fn a_valid_event_answers_success_with_the_expanded_fragment() {
     let mut fragment = load(&root().join("tests/fixtures/macro/issue-example.yaml"));

@@ -204,8 +204,8 @@ struct Template<'a> {
     mappings: Option<&'a Map<String, Value>>,
     resources: Option<&'a Map<String, Value>>,
     values: &'a Map<String, Value>,
-    /// `FindInMap` over every entry of a map (or of one top-level key), once per map.
-    every_entry: HashMap<(String, Option<String>), Vec<Possible>>,
+    /// The values a `FindInMap` may take, by map and keys (`None`: any key).
+    entries: HashMap<(String, Option<String>, Option<String>), Vec<Possible>>,
 }
 
 type Resolved = Result<Vec<Possible>, String>;
@@ -453,45 +453,21 @@ impl Template<'_> {
             Some(names) => names,
             None => mappings.keys().cloned().collect(),
         };
-        let tops = self.keys(top)?;
-        let seconds = self.keys(second)?;
+        // A key that may be anything is `None`: every key of its level.
+        let tops = self
+            .keys(top)?
+            .map_or(vec![None], |k| k.into_iter().map(Some).collect());
+        let seconds = self
+            .keys(second)?
+            .map_or(vec![None], |k| k.into_iter().map(Some).collect());
         let mut out = Vec::new();
         for name in &maps {
-            let Some(m) = mappings.get(name).and_then(Value::as_object) else {
-                continue;
-            };
-            match (&tops, &seconds) {
-                (Some(tops), Some(seconds)) => {
-                    for t in tops {
-                        for s in seconds {
-                            if let Some(v) = m.get(t).and_then(|e| e.get(s)) {
-                                out.extend(entry(v, &format!("Mappings.{name}.{t}.{s}")));
-                            }
-                        }
-                    }
-                }
-                (Some(tops), None) => {
-                    for t in tops {
-                        out.extend(self.every_entry(name, m, Some(t)));
-                    }
-                }
-                (None, _) => {
-                    // A second key is looked up in every top-level key's entries.
-                    match &seconds {
-                        Some(seconds) => {
-                            for (t, e) in m {
-                                for s in seconds {
-                                    if let Some(v) = e.get(s) {
-                                        out.extend(entry(v, &format!("Mappings.{name}.{t}.{s}")));
-                                    }
-                                }
-                            }
-                        }
-                        None => out.extend(self.every_entry(name, m, None)),
-                    }
+            for t in &tops {
+                for s in &seconds {
+                    out.extend(self.entries(name, t.as_deref(), s.as_deref()));
+                    out = bounded(out);
                 }
             }
-            out = bounded(out);
         }
         // Fn::FindInMap's default (the language extensions).
         if let Some(default) = rest.first().and_then(|d| d.get("DefaultValue")) {
@@ -500,42 +476,83 @@ impl Template<'_> {
         Ok(bounded(out))
     }
 
-    /// Every value of map `name` (under one top-level key, or all of them).
-    fn every_entry(
-        &mut self,
-        name: &str,
-        m: &Map<String, Value>,
-        top: Option<&String>,
-    ) -> Vec<Possible> {
-        let key = (name.to_string(), top.cloned());
-        if let Some(found) = self.every_entry.get(&key) {
+    /// The values of map `name` under a top-level key and a second-level key (`None`:
+    /// any), each set worked out once per template.
+    fn entries(&mut self, name: &str, top: Option<&str>, second: Option<&str>) -> Vec<Possible> {
+        let key = (
+            name.to_string(),
+            top.map(str::to_string),
+            second.map(str::to_string),
+        );
+        if let Some(found) = self.entries.get(&key) {
             return found.clone();
         }
-        let mut out = Vec::new();
-        for (t, e) in m {
-            if top.is_some_and(|want| want != t) {
-                continue;
+        let Some(m) = self
+            .mappings
+            .and_then(|all| all.get(name))
+            .and_then(Value::as_object)
+        else {
+            return Vec::new();
+        };
+        // Past MAX_VALUES values only one with a wildcard is kept (see `bounded`); the rest
+        // are only looked at.
+        let mut out: Vec<Possible> = Vec::new();
+        let mut count = 0usize;
+        let mut wild_kept = false;
+        let mut keep = |v: &Value, from: &dyn Fn() -> String| {
+            for text in leaves(v) {
+                count += 1;
+                let wild = text.contains(['*', '?']);
+                if out.len() < MAX_VALUES || (wild && !wild_kept) {
+                    out.push(Possible::known(text, from()));
+                    wild_kept |= wild;
+                }
             }
-            for (s, v) in e.as_object().into_iter().flatten() {
-                out.extend(entry(v, &format!("Mappings.{name}.{t}.{s}")));
+        };
+        let mut visit = |t: &str, e: &Value| {
+            let Some(e) = e.as_object() else { return };
+            match second {
+                Some(s) => {
+                    if let Some(v) = e.get(s) {
+                        keep(v, &|| format!("Mappings.{name}.{t}.{s}"));
+                    }
+                }
+                None => {
+                    for (s, v) in e {
+                        keep(v, &|| format!("Mappings.{name}.{t}.{s}"));
+                    }
+                }
             }
-            out = bounded(out);
+        };
+        match top {
+            Some(t) => {
+                if let Some(e) = m.get(t) {
+                    visit(t, e);
+                }
+            }
+            None => {
+                for (t, e) in m {
+                    visit(t, e);
+                }
+            }
         }
-        self.every_entry.insert(key, out.clone());
+        if count > MAX_VALUES {
+            out = match out.into_iter().find(|p| p.wild.is_some()) {
+                Some(p) => vec![p],
+                None => vec![Possible::hole(&format!("one of {count} values"))],
+            };
+        }
+        self.entries.insert(key, out.clone());
         out
     }
 }
 
-/// A mapping's value: a string or number, or a list of them.
-fn entry(v: &Value, from: &str) -> Vec<Possible> {
-    let one = |v: &Value| match v {
-        Value::String(s) => Some(Possible::known(s, from.to_string())),
-        Value::Number(n) => Some(Possible::known(&n.to_string(), from.to_string())),
-        _ => None,
-    };
+/// The texts of a mapping's value: a string or number, or a list of them.
+fn leaves(v: &Value) -> Vec<&str> {
     match v {
-        Value::Array(items) => items.iter().filter_map(one).collect(),
-        other => one(other).into_iter().collect(),
+        Value::String(s) => vec![s.as_str()],
+        Value::Array(items) => items.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
     }
 }
 
@@ -561,7 +578,7 @@ pub(super) fn check(
         mappings: root.get("Mappings").and_then(Value::as_object),
         resources: root.get("Resources").and_then(Value::as_object),
         values,
-        every_entry: HashMap::new(),
+        entries: HashMap::new(),
     };
     let mut errors = Vec::new();
     for id in rotations {
