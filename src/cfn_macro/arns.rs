@@ -21,6 +21,13 @@ use std::collections::HashMap;
 /// Beyond this many values, a property's values are looked at for wildcards only.
 const MAX_VALUES: usize = 1024;
 
+/// Beyond this many combinations of `Fn::Join`'s or `Fn::Sub`'s parts, likewise.
+const MAX_COMBINATIONS: usize = 64;
+
+/// A value's text is kept to this length (an ARN has at most 2,048 characters): a longer
+/// one is not whole, and only its wildcards still count.
+const MAX_TEXT: usize = 2048;
+
 /// An ARN-valued property and the check its literal gets.
 struct Field {
     key: &'static str,
@@ -146,16 +153,26 @@ impl Possible {
         }
     }
 
-    fn then(&self, next: &Possible) -> Possible {
-        Possible {
-            text: format!("{}{}", self.text, next.text),
-            whole: self.whole && next.whole,
-            wild: self.wild.or(next.wild),
-            from: match (self.from.is_empty(), next.from.is_empty()) {
-                (_, true) => self.from.clone(),
-                (true, false) => next.from.clone(),
-                (false, false) => format!("{}, {}", self.from, next.from),
-            },
+    /// Appends `next`, in time bounded by `next` (the text stops growing at MAX_TEXT).
+    fn append(&mut self, next: &Possible) {
+        let room = MAX_TEXT.saturating_sub(self.text.len());
+        if next.text.len() <= room {
+            self.text.push_str(&next.text);
+        } else {
+            let mut end = room;
+            while !next.text.is_char_boundary(end) {
+                end -= 1;
+            }
+            self.text.push_str(&next.text[..end]);
+            self.whole = false;
+        }
+        self.whole &= next.whole;
+        self.wild = self.wild.or(next.wild);
+        if self.from.is_empty() {
+            self.from.clone_from(&next.from);
+        } else if !next.from.is_empty() && self.from.len() < MAX_TEXT {
+            self.from.push_str(", ");
+            self.from.push_str(&next.from);
         }
     }
 }
@@ -176,14 +193,26 @@ fn bounded(mut values: Vec<Possible>) -> Vec<Possible> {
 fn concat(parts: Vec<Vec<Possible>>) -> Vec<Possible> {
     let mut acc = vec![Possible::known("", String::new())];
     for mut part in parts {
-        if acc.len().saturating_mul(part.len()) > MAX_VALUES {
+        if acc.len().saturating_mul(part.len()) > MAX_COMBINATIONS {
             acc = bounded_to_one(acc);
             part = bounded_to_one(part);
         }
-        acc = acc
-            .iter()
-            .flat_map(|a| part.iter().map(move |p| a.then(p)))
-            .collect();
+        match part.as_slice() {
+            [] => return Vec::new(),
+            [one] => acc.iter_mut().for_each(|a| a.append(one)),
+            _ => {
+                acc = acc
+                    .iter()
+                    .flat_map(|a| {
+                        part.iter().map(move |p| {
+                            let mut a = a.clone();
+                            a.append(p);
+                            a
+                        })
+                    })
+                    .collect();
+            }
+        }
     }
     acc
 }
@@ -665,5 +694,107 @@ impl Template<'_> {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn values(v: &Value, template: &Value, given: &Value) -> Resolved {
+        let root = template.as_object().unwrap();
+        let mut t = Template {
+            parameters: root.get("Parameters").and_then(Value::as_object),
+            mappings: root.get("Mappings").and_then(Value::as_object),
+            resources: root.get("Resources").and_then(Value::as_object),
+            values: given.as_object().unwrap(),
+            entries: HashMap::new(),
+        };
+        t.eval(v)
+    }
+
+    #[test]
+    fn functions_take_every_value_they_can() {
+        let template = json!({
+            "Parameters": {"Stage": {"Type": "String", "AllowedValues": ["prod", "dev"]}, "Free": {"Type": "String"}},
+            "Mappings": {"M": {"prod": {"k": "a"}, "dev": {"k": ["b", "c"]}}},
+            "Resources": {"Key": {"Type": "AWS::KMS::Key"}, "Own": {"Type": "Custom::Thing"}}});
+        let texts = |v: Value, given: Value| -> Vec<(String, bool)> {
+            values(&v, &template, &given)
+                .unwrap()
+                .into_iter()
+                .map(|p| (p.text, p.whole))
+                .collect()
+        };
+        let none = json!({});
+        let lookup = json!({"Fn::FindInMap": ["M", {"Ref": "Stage"}, "k"]});
+        let owned = |v: &[(&str, bool)]| -> Vec<(String, bool)> {
+            v.iter().map(|(t, w)| (t.to_string(), *w)).collect()
+        };
+        assert_eq!(
+            texts(lookup.clone(), none.clone()),
+            owned(&[("a", true), ("b", true), ("c", true)])
+        );
+        assert_eq!(
+            texts(lookup, json!({"Stage": "dev"})),
+            owned(&[("b", true), ("c", true)])
+        );
+        assert_eq!(
+            texts(
+                json!({"Fn::Sub": "x-${Stage}-${AWS::Region}-${Key.Arn}"}),
+                json!({"Stage": "prod"})
+            ),
+            owned(&[("x-prod-${AWS::Region}-${Key.Arn}", false)])
+        );
+        assert_eq!(
+            texts(
+                json!({"Fn::Join": ["/", [{"Ref": "Stage"}, {"Fn::If": ["C", "y", "z"]}]]}),
+                none.clone()
+            ),
+            owned(&[
+                ("prod/y", true),
+                ("prod/z", true),
+                ("dev/y", true),
+                ("dev/z", true)
+            ])
+        );
+        // A parameter with no value and no allowed values is left to the deploy.
+        assert_eq!(
+            texts(json!({"Ref": "Free"}), none.clone()),
+            owned(&[("${Free}", false)])
+        );
+        for unseen in [
+            json!({"Fn::ImportValue": "x"}),
+            json!({"Fn::GetAtt": ["Own", "Arn"]}),
+            json!({"Ref": "Own"}),
+            json!({"Fn::GetAtt": ["Key", "KeyId"]}),
+            json!({"Fn::Base64": "x"}),
+        ] {
+            assert!(values(&unseen, &template, &none).is_err(), "{unseen}");
+        }
+    }
+
+    /// A function of many parts costs time in proportion to its size: at most
+    /// MAX_COMBINATIONS values of at most MAX_TEXT bytes are kept, and a wildcard in any
+    /// part is still found.
+    #[test]
+    fn long_functions_stay_bounded() {
+        let template =
+            json!({"Parameters": {"P": {"Type": "String", "AllowedValues": ["a", "b", "c"]}}});
+        let mut parts: Vec<Value> = (0..100_000)
+            .map(|i| {
+                if i % 2 == 0 {
+                    json!("xy")
+                } else {
+                    json!({"Ref": "P"})
+                }
+            })
+            .collect();
+        parts.push(json!("*"));
+        let found = values(&json!({"Fn::Join": ["", parts]}), &template, &json!({})).unwrap();
+        assert!(found.len() <= MAX_COMBINATIONS);
+        assert!(found.iter().all(|p| p.text.len() <= MAX_TEXT && !p.whole));
+        assert!(found.iter().any(|p| p.wild == Some('*')));
     }
 }
