@@ -10,6 +10,8 @@ use crate::model::{Code, MAX_OUTPUTS, Naming, Options};
 use crate::spec::node;
 use serde_json::{Map, Value, json};
 
+mod arns;
+
 pub const RESOURCE_TYPE: &str = "Rotgen::Rotation";
 
 /// What `rotgen macro-stack` varies.
@@ -140,7 +142,9 @@ pub fn expand(template: &Value, opts: &ExpandOptions) -> Result<Value, Diagnosti
         .map(|(id, _)| id)
         .collect();
     let mut out = root.clone();
-    let mut errors: Vec<Diagnostic> = Vec::new();
+    // ARN-valued functions, with the values this deploy (or, offline, the template) gives
+    // them: a wildcard must not reach an IAM policy by a mapping or a parameter either.
+    let mut errors: Vec<Diagnostic> = arns::check(root, &rotations, &opts.parameter_values);
     let mut new_resources: Map<String, Value> = Map::new();
     let mut new_outputs: Map<String, Value> = Map::new();
     let mut new_parameters: Map<String, Value> = Map::new();

@@ -47,6 +47,7 @@ impl YamlError {
 // Reading
 // ---------------------------------------------------------------------------
 
+mod depth;
 mod fast;
 
 /// Whether the fast reader takes `text` (for tests of the templates).
@@ -103,8 +104,11 @@ pub fn parse_template(text: &str) -> Result<Value, YamlError> {
 /// `{"Fn::GetAtt": ["A", "B.C"]}` and any other `!Name v` ->
 /// `{"Fn::Name": v}`. Scalar mapping keys that are not strings are turned into
 /// strings; duplicate keys (also after that conversion) are an error pointing
-/// at the second occurrence. An empty document is `null`.
+/// at the second occurrence. An empty document is `null`. A document that nests more
+/// than 128 lists and maps is refused before the parser reads it (it would take the
+/// parser time that grows with the square of the depth to say so).
 pub fn parse(text: &str) -> Result<Value, YamlError> {
+    depth::check(text)?;
     // The document is streamed straight into `serde_json::Value` instead of
     // going through `serde_yaml::Value`: that way every error (duplicate keys
     // included) is raised while serde_yaml still knows which node it is
@@ -1645,6 +1649,49 @@ Outputs:
                 "Azs": {"Value": {"Fn::Join": [",", {"Fn::GetAZs": ""}]}},
             },
         })
+    }
+
+    /// A template nested as deep as the parser reads (128 lists and maps), in every form
+    /// at once, with brackets in its text, still parses: only deeper is refused.
+    #[test]
+    fn deep_but_legal_templates_parse() {
+        let mut text = String::from("Resources:\n");
+        let mut depth = 1;
+        // Block maps, one more level per line, with text that looks like structure.
+        for i in 0..40 {
+            let pad = " ".repeat(2 * (i + 1));
+            text.push_str(&format!(
+                "{pad}Note{i}: \"[[{{ #\" # [[[\n{pad}Doc{i}: |\n{pad}  [[[[ {{{{\n{pad}Plain{i}: it's [\n{pad}  {{{{ [[[\n{pad}Level{i}:\n"
+            ));
+            depth += 1;
+        }
+        // Compact block sequences, then a flow collection with tags and quoted brackets.
+        let pad = " ".repeat(2 * 41);
+        text.push_str(&format!("{pad}{}", "- ".repeat(40)));
+        depth += 40;
+        let flow = 128 - depth;
+        text.push_str(&"[!Sub '[[', ".repeat(flow));
+        text.push_str(&"]".repeat(flow));
+        text.push('\n');
+        let v = parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let mut inner = &v["Resources"];
+        for i in 0..40 {
+            assert_eq!(inner[format!("Note{i}")], "[[{ #");
+            assert_eq!(inner[format!("Plain{i}")], "it's [ {{ [[[");
+            inner = &inner[format!("Level{i}")];
+        }
+        for _ in 0..40 {
+            inner = &inner[0];
+        }
+        for _ in 0..flow - 1 {
+            inner = &inner[1];
+        }
+        assert_eq!(inner, &json!([{"Fn::Sub": "[["}]));
+        // One more level is refused, where it happens.
+        let deeper = text.replacen("[!Sub", "[[!Sub", 1).replacen("]", "]]", 1);
+        let e = parse(&deeper).unwrap_err();
+        assert_eq!(e.line, Some(text.lines().count()), "{e}");
+        assert!(e.message.contains("nest more than 128"), "{e}");
     }
 
     #[test]

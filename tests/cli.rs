@@ -382,6 +382,74 @@ fn expand_writes_what_cloudformation_will_deploy() {
     fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Hostile nesting in a YAML template: `rotgen expand` refuses it at once, at the line and
+/// column where it passes 128 levels (the parser alone took time that grew with the square
+/// of the depth: about 10 s for each of these in a debug build, minutes for 600 KB).
+#[test]
+fn expand_refuses_hostile_nesting_at_once() {
+    let dir = scratch("expand-deep");
+    let out = dir.join("expanded.yaml");
+    let n = 50_000;
+    let cases = [
+        (
+            "flow-sequences",
+            format!("Resources: {}{}\n", "[".repeat(n), "]".repeat(n)),
+            (1, 11 + 128),
+        ),
+        (
+            "flow-maps",
+            format!(
+                "Resources: {}1{}\n",
+                "{a: ".repeat(n / 2),
+                "}".repeat(n / 2)
+            ),
+            (1, 11 + 4 * 127 + 1),
+        ),
+        (
+            "flow-in-block",
+            format!(
+                "Transform: Rotgen\nResources:\n  R:\n    Properties: {}{}\n",
+                "[".repeat(n),
+                "]".repeat(n)
+            ),
+            (4, 17 + 125),
+        ),
+        (
+            "block-sequences",
+            format!("Resources:\n{}x\n", "- ".repeat(n)),
+            (2, 2 * 128 + 1),
+        ),
+        (
+            "block-maps",
+            format!(
+                "Resources:\n{}",
+                (0..200)
+                    .map(|i| format!("{}k{i}:\n", " ".repeat(i + 1)))
+                    .collect::<String>()
+            ),
+            (129, 129),
+        ),
+    ];
+    for (name, text, (line, column)) in cases {
+        let path = dir.join(format!("{name}.yaml"));
+        fs::write(&path, &text).unwrap();
+        let o = run(&[
+            "expand",
+            path.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{name}");
+        let err = stderr(&o);
+        assert!(
+            err.contains(&format!("{}:{line}:{column}: not a YAML or JSON template: lists and maps nest more than 128 deep", path.display())),
+            "{name}: {err}"
+        );
+        assert!(!out.exists(), "{name}: nothing is written");
+    }
+    fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn macro_stack_registers_the_macro() {
     let o = run(&[

@@ -154,6 +154,107 @@ fn a_schedule_from_parameters_takes_this_deploys_values() {
     );
 }
 
+/// An ARN given by a parameter, or by a mapping whose key is a parameter, is checked with
+/// the values this deploy gives (templateParameterValues), and passed on as written: the
+/// same template deploys with one key's ARN and is refused with a wildcard.
+#[test]
+fn arns_from_parameters_take_this_deploys_values() {
+    let fragment = json!({
+        "Parameters": {"KeyArn": {"Type": "String"}, "Stage": {"Type": "String"}, "KeyId": {"Type": "String"}},
+        "Mappings": {"MasterKeys": {
+            "prod": {"arn": "arn:aws:kms:us-east-1:123456789012:key/abc*"},
+            "dev": {"arn": "arn:aws:kms:us-east-1:123456789012:key/2222bbbb"}}},
+        "Resources": {"AppRotation": {"Type": "Rotgen::Rotation", "Properties": {
+            "schedule": {"days": 30},
+            "secret": [{"id": "App", "name": "prod/app", "service": "postgres", "strategy": "alternating-users",
+                "master_secret_arn": {"Fn::Sub": "arn:aws:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:prod/admin-AbCdEf"},
+                "kms_key_arn": {"Ref": "KeyArn"},
+                "master_kms_key_arn": {"Fn::FindInMap": ["MasterKeys", {"Ref": "Stage"}, "arn"]}},
+              {"id": "Other", "name": "prod/other", "service": "postgres",
+                "kms_key_arn": {"Fn::Sub": ["arn:aws:kms:us-east-1:123456789012:key/${Id}", {"Id": {"Ref": "KeyId"}}]}}]}}}});
+    let event = |key: &str, stage: &str, id: &str| {
+        json!({"region": "us-east-1", "accountId": "123456789012", "transformId": "x", "requestId": "r",
+            "params": {}, "templateParameterValues": {"KeyArn": key, "Stage": stage, "KeyId": id},
+            "fragment": fragment})
+    };
+    let one = "arn:aws:kms:us-east-1:123456789012:key/1111aaaa";
+    let answer = handle_request(&event(one, "dev", "3333cccc"), &ExpandOptions::default());
+    assert_eq!(answer["status"], "success", "{answer}");
+    let policy = serde_json::to_string(&answer["fragment"]["Resources"]).unwrap();
+    assert!(
+        policy.contains(r#"{"Ref":"KeyArn"}"#),
+        "passed on as written"
+    );
+    for (values, expected) in [
+        (
+            (format!("{one}*"), "dev", "3333cccc"),
+            "secret[0].kms_key_arn: kms_key_arn can be \"arn:aws:kms:us-east-1:123456789012:key/1111aaaa*\" (from the parameter KeyArn), whose * IAM reads as a wildcard",
+        ),
+        (
+            (one.to_string(), "prod", "3333cccc"),
+            "secret[0].master_kms_key_arn: master_kms_key_arn can be \"arn:aws:kms:us-east-1:123456789012:key/abc*\" (from Mappings.MasterKeys.prod.arn)",
+        ),
+        (
+            (one.to_string(), "dev", "?"),
+            "secret[1].kms_key_arn: kms_key_arn can be \"arn:aws:kms:us-east-1:123456789012:key/?\" (from the parameter KeyId)",
+        ),
+        (
+            ("alias/app".to_string(), "dev", "3333cccc"),
+            "kms_key_arn can be \"alias/app\" (from the parameter KeyArn), which is not valid",
+        ),
+    ] {
+        let answer = handle_request(
+            &event(&values.0, values.1, values.2),
+            &ExpandOptions::default(),
+        );
+        assert_eq!(answer["status"], "failure", "{values:?}");
+        let message = answer["errorMessage"].as_str().unwrap();
+        assert!(message.contains(expected), "{values:?}: {message}");
+        assert_eq!(message.matches("Resources.").count(), 1, "{message}");
+    }
+    // Offline, with no values: a mapping's key that is a parameter may be any of the map's
+    // keys, so every entry is checked; a parameter with no value is left to the deploy.
+    let d = expand(&fragment, &ExpandOptions::default()).expect_err("prod's key is a wildcard");
+    assert_eq!(d.0.len(), 1, "{d}");
+    assert!(
+        d.to_string().contains("Mappings.MasterKeys.prod.arn"),
+        "{d}"
+    );
+}
+
+/// Many ARNs looked up in a large mapping by a pseudo-parameter: every entry is a value
+/// each may take, read once for them all, and each property gets one problem naming an
+/// entry with a wildcard (the entries past the first thousand are looked at too).
+#[test]
+fn a_large_mapping_is_read_once_for_every_lookup() {
+    let entries = 20_000;
+    let mut keys = serde_json::Map::new();
+    for i in 0..entries {
+        let wild = if i == entries - 1 { "*" } else { "" };
+        keys.insert(
+            format!("r{i}"),
+            json!({"key": format!("arn:aws:kms:us-east-1:123456789012:key/k{i}{wild}")}),
+        );
+    }
+    let lookup = json!({"Fn::FindInMap": ["Keys", {"Ref": "AWS::Region"}, "key"]});
+    let secrets: Vec<Value> = (0..100)
+        .map(|i| {
+            json!({"id": format!("S{i}"), "name": format!("prod/s{i}"), "service": "random",
+            "kms_key_arn": lookup, "master_kms_key_arn": {"Fn::Join": ["", [lookup, lookup]]}})
+        })
+        .collect();
+    let template = json!({"Mappings": {"Keys": keys}, "Resources": {"R": {"Type": "Rotgen::Rotation",
+        "Properties": {"function": {"code": "s3://b/k.zip"}, "schedule": {"days": 30}, "secret": secrets}}}});
+    let d = expand(&template, &ExpandOptions::default()).expect_err("wildcards");
+    let wild: Vec<_> =
+        d.0.iter()
+            .filter(|p| p.message.contains("wildcard"))
+            .collect();
+    assert_eq!(wild.len(), 200, "{d}");
+    let last = format!("Mappings.Keys.r{}.key", entries - 1);
+    assert!(wild.iter().all(|p| p.message.contains(&last)), "{d}");
+}
+
 #[test]
 fn a_valid_event_answers_success_with_the_expanded_fragment() {
     let mut fragment = load(&root().join("tests/fixtures/macro/issue-example.yaml"));

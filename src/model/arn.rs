@@ -50,8 +50,20 @@ fn is_region(s: &str) -> bool {
         && parts[parts.len() - 1].bytes().all(|b| b.is_ascii_digit())
 }
 
+/// Why `s` cannot name one resource: it holds `*` or `?`, which IAM (and KMS, SNS…) read
+/// as wildcards, so a grant on it would reach every resource that matches.
+pub fn check_no_wildcard(s: &str) -> Result<(), String> {
+    match s.chars().find(|c| matches!(c, '*' | '?')) {
+        Some(c) => Err(format!(
+            "it holds {c}, which IAM reads as a wildcard: a grant on it reaches every resource that matches"
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Why `s` is not a full secret ARN, if it is not.
 pub fn check_secret_arn(s: &str) -> Result<(), String> {
+    check_no_wildcard(s)?;
     let arn = parse(s).ok_or("it does not start with arn:aws:secretsmanager:")?;
     if arn.service != "secretsmanager" {
         return Err(format!(
@@ -132,6 +144,7 @@ pub fn check_user_secret_name(s: &str) -> Result<(), String> {
 }
 
 pub fn check_kms_key_arn(s: &str) -> Result<(), String> {
+    check_no_wildcard(s)?;
     let arn = parse(s).ok_or("it is not an ARN (arn:aws:kms:REGION:ACCOUNT:key/ID)")?;
     if arn.service != "kms" {
         return Err(format!("it is an ARN of {}, not of kms", arn.service));
@@ -150,6 +163,7 @@ pub fn check_kms_key_arn(s: &str) -> Result<(), String> {
 
 /// An SNS topic ARN: arn:aws:sns:REGION:ACCOUNT:NAME.
 pub fn check_topic_arn(s: &str) -> Result<(), String> {
+    check_no_wildcard(s)?;
     let arn = parse(s).ok_or("it is not an ARN (arn:aws:sns:REGION:ACCOUNT:NAME)")?;
     if arn.service != "sns" {
         return Err(format!("it is an ARN of {}, not of sns", arn.service));
@@ -165,6 +179,7 @@ pub fn check_topic_arn(s: &str) -> Result<(), String> {
 
 /// A key SNS can encrypt with: a key or alias ARN, or `alias/NAME`.
 pub fn check_topic_key(s: &str) -> Result<(), String> {
+    check_no_wildcard(s)?;
     if s.strip_prefix("alias/").is_some_and(|n| !n.is_empty()) {
         return Ok(());
     }
@@ -179,6 +194,7 @@ pub fn check_topic_key(s: &str) -> Result<(), String> {
 }
 
 pub fn check_policy_arn(s: &str) -> Result<(), String> {
+    check_no_wildcard(s)?;
     let arn = parse(s).ok_or("it is not an ARN (arn:aws:iam::ACCOUNT:policy/NAME)")?;
     if arn.service != "iam" || !arn.region.is_empty() {
         return Err(
@@ -237,6 +253,36 @@ mod tests {
                 .contains("not of secretsmanager")
         );
         assert!(check_secret_arn("prod/db").is_err());
+    }
+
+    /// No ARN that reaches a policy may hold a wildcard, wherever it stands.
+    #[test]
+    fn wildcards_are_refused_in_every_arn() {
+        let key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd";
+        assert!(check_kms_key_arn(key).is_ok());
+        for wild in [
+            "arn:aws:kms:us-east-1:123456789012:key/*",
+            "arn:aws:kms:us-east-1:123456789012:key/abc*",
+            "arn:aws:kms:us-east-1:123456789012:key/1234abc?",
+            "arn:aws-iso*:kms:us-east-1:123456789012:key/1234abcd",
+        ] {
+            let why = check_kms_key_arn(wild).unwrap_err();
+            assert!(why.contains("wildcard"), "{wild}: {why}");
+        }
+        for wild in [
+            "arn:aws-iso*:secretsmanager:us-east-1:123456789012:secret:prod/db-AbCdEf",
+            "arn:aws-eusc?:secretsmanager:us-east-1:123456789012:secret:prod/db-AbCdEf",
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/*-AbCdEf",
+        ] {
+            assert!(
+                check_secret_arn(wild).unwrap_err().contains("wildcard"),
+                "{wild}"
+            );
+        }
+        assert!(check_topic_arn("arn:aws:sns:us-east-1:123456789012:*").is_err());
+        assert!(check_topic_key("alias/*").is_err());
+        assert!(check_topic_key("arn:aws:kms:us-east-1:123456789012:key/*").is_err());
+        assert!(check_policy_arn("arn:aws:iam::123456789012:policy/*").is_err());
     }
 
     #[test]

@@ -653,7 +653,14 @@ impl Cx {
                 v: Val::Lit(s),
                 loc,
             }) => {
-                if let Err(why) = check(s) {
+                if let Some(c) = s.chars().find(|c| matches!(c, '*' | '?')) {
+                    let noun = arn_noun(what);
+                    self.err(
+                        loc,
+                        format!("{what} \"{s}\" holds {c}, which IAM reads as a wildcard: the role would be granted every {noun} that matches, not one"),
+                        format!("name exactly one {noun} by its full ARN, with no * or ?"),
+                    );
+                } else if let Err(why) = check(s) {
                     self.err(loc, format!("{what} \"{s}\" is not valid: {why}"), help);
                 }
             }
@@ -2750,6 +2757,19 @@ fn is_layer_version_arn(s: &str) -> bool {
         && a.account.bytes().all(|b| b.is_ascii_digit())
         && matches!(parts.as_slice(), ["layer", name, version]
             if !name.is_empty() && !version.is_empty() && version.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// What an ARN-valued field names, for messages.
+fn arn_noun(field: &str) -> &'static str {
+    if field.contains("kms_key") {
+        "key"
+    } else if field.contains("topic") {
+        "topic"
+    } else if field == "permissions_boundary" {
+        "policy"
+    } else {
+        "secret"
+    }
 }
 
 /// Whether any text inside a CloudFormation function holds an IAM wildcard.

@@ -155,7 +155,8 @@ fn parse_cron(inner: &str) -> Result<(String, Shape), Problem> {
         ));
     }
     check_day_field(dom, 1, 31, &[], "day-of-month", &normal, true)?;
-    expand(month, 1, 12, &MONTHS, "month", &normal)?;
+    let month_set = expand(month, 1, 12, &MONTHS, "month", &normal)?;
+    check_dates_exist(dom, &month_set, &normal)?;
     check_day_field(dow, 1, 7, &DAYS, "day-of-week", &normal, false)?;
     match (dom == "?", dow == "?") {
         (true, true) | (false, false) => {
@@ -189,6 +190,86 @@ fn parse_cron(inner: &str) -> Result<(String, Shape), Problem> {
             last_start_hour: hour_set[hour_set.len() - 1],
         },
     ))
+}
+
+/// The most days each month has (February in a leap year: the year field is always `*`).
+const MONTH_DAYS: [u32; 12] = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+const MONTH_NAMES: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+
+/// Refuses a day-of-month and month that name no date (`31 2`: the 31st of February),
+/// which EventBridge would accept and never fire. `?` and `L` (the last day, which every
+/// month has) always match; `dom` is already checked.
+fn check_dates_exist(dom: &str, months: &[u32], normal: &str) -> Result<(), Problem> {
+    if dom == "?" || dom == "L" {
+        return Ok(());
+    }
+    let Ok(days) = expand(dom, 1, 31, &[], "day-of-month", normal) else {
+        return Ok(());
+    };
+    let month_days = |m: &u32| MONTH_DAYS[(*m - 1) as usize];
+    if days
+        .iter()
+        .any(|d| months.iter().any(|m| *d <= month_days(m)))
+    {
+        return Ok(());
+    }
+    // Every day is past the end of every month: the smallest day names the date, and the
+    // longest month the one it is missing from.
+    let (Some(first), Some(longest)) = (days.first(), months.iter().max_by_key(|m| month_days(m)))
+    else {
+        return Ok(());
+    };
+    let longest_days = month_days(longest);
+    let name = |m: &u32| MONTH_NAMES[(*m - 1) as usize];
+    let month_list: Vec<&str> = months.iter().map(name).collect();
+    let message = match (days.len(), months.len()) {
+        (1, 1) => format!("{normal} never runs: {} has no day {first}", name(longest)),
+        (_, 1) => format!(
+            "{normal} never runs: {} has no day {first} or later",
+            name(longest)
+        ),
+        _ => format!(
+            "{normal} never runs: the {}{} is in none of {}",
+            ordinal(*first),
+            if days.len() > 1 { " or later" } else { "" },
+            month_list.join(", ")
+        ),
+    };
+    Err(problem(
+        message,
+        format!(
+            "{} has at most {longest_days} days: name a day that exists (1-{longest_days}), or L for the last day of the month",
+            if months.len() == 1 {
+                month_list[0]
+            } else {
+                "each of those months"
+            }
+        ),
+    ))
+}
+
+fn ordinal(n: u32) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
 }
 
 /// Whether two consecutive calendar days can both match (`dom` and `dow` already
@@ -432,6 +513,35 @@ mod tests {
         assert!(err("cron(0 4 * * SUN *)").contains("exactly one"));
         assert!(err("cron(0 4 ? * FUNDAY *)").contains("FUNDAY"));
         assert!(err("cron(0 4 ? * MON#9 *)").contains("1 to 5"));
+    }
+
+    /// A day-of-month and month that name no date never fire: refused, at the edges of
+    /// each month's length.
+    #[test]
+    fn dates_that_do_not_exist() {
+        assert!(err("cron(0 4 31 2 ? *)").contains("February has no day 31"));
+        assert!(err("cron(0 4 30 FEB ? *)").contains("February has no day 30"));
+        ok("cron(0 4 29 2 ? *)");
+        ok("cron(0 4 30 4 ? *)");
+        assert!(err("cron(0 4 31 4 ? *)").contains("April has no day 31"));
+        for m in ["JUN", "SEP", "NOV"] {
+            assert!(err(&format!("cron(0 4 31 {m} ? *)")).contains("has no day 31"));
+        }
+        // January 31 exists, so the pair matches in January.
+        ok("cron(0 4 31 1,2 ? *)");
+        ok("cron(0 4 31 * ? *)");
+        ok("cron(0 4 L 2 ? *)");
+        ok("cron(0 4 ? 2 MON *)");
+        let e = err("cron(0 4 31 2,4/5 ? *)");
+        assert!(
+            e.contains("the 31st is in none of February, April, September"),
+            "{e}"
+        );
+        let e = err("cron(0 4 30,31 2 ? *)");
+        assert!(e.contains("February has no day 30 or later"), "{e}");
+        assert!(err("cron(0 4 31 2,4/5 ? *)").contains("each of those months has at most 30 days"));
+        assert!(err("cron(0 4 30-31/1 FEB-FEB ? *)").contains("February has"));
+        ok("cron(0 4 1/15 2 ? *)");
     }
 
     #[test]
