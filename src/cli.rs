@@ -93,6 +93,11 @@ pub enum Command {
         /// The folder to write it to.
         #[arg(short, long, value_name = "DIR", default_value = ".")]
         output: PathBuf,
+        /// The functions' architecture, as `rotgen macro-stack --architecture` and the
+        /// spec's function.architecture say (default arm64, as theirs): this rotgen must be
+        /// a binary of it (else scripts/package.sh cross-compiles one).
+        #[arg(long, default_value = "arm64", value_parser = clap::builder::PossibleValuesParser::new(crate::spec::schema::ARCHITECTURES))]
+        architecture: String,
     },
     /// Print a shell completion script: `rotgen completions bash > /etc/bash_completion.d/rotgen`,
     /// zsh into a folder of $fpath as `_rotgen`, fish into ~/.config/fish/completions/rotgen.fish.
@@ -196,7 +201,10 @@ pub fn run(cli: Cli) -> ExitCode {
             print_out(&s)
         }
         Command::Init { output, force } => init(output.as_deref(), force),
-        Command::Package { output } => package(&output),
+        Command::Package {
+            output,
+            architecture,
+        } => package(&output, &architecture),
         Command::Completions { shell } => print_out(&crate::shell::completions(
             &<Cli as clap::CommandFactory>::command(),
             shell,
@@ -406,16 +414,12 @@ fn build(args: &BuildArgs) -> ExitCode {
         ..Default::default()
     };
     let mut zip: Option<(PathBuf, Vec<u8>)> = None;
+    // The function's architecture is the spec's (default arm64), wherever rotgen runs:
+    // one spec gives one template. `--package` zips this binary only when it is of that
+    // architecture (below); `--check` writes no zip, so it needs no such binary.
+    let spec_arch = spec_architecture(&text);
     if args.package {
-        let Some(arch) = crate::package::host_architecture() else {
-            return fail(
-                1,
-                &format!(
-                    "--package: this rotgen is built for {}, which Lambda does not run; build the zip with scripts/package.sh in a checkout of rotgen and give it as function.code",
-                    std::env::consts::ARCH
-                ),
-            );
-        };
+        let arch = spec_arch.as_str();
         let name = format!("rotgen-{arch}.zip");
         opts.default_code = Some(crate::model::Code::Local { path: name.clone() });
         opts.default_code_architecture = Some(arch.to_string());
@@ -487,15 +491,32 @@ fn build(args: &BuildArgs) -> ExitCode {
         for d in &diffs {
             print!("{d}");
         }
+        // The committed template points at the zip `--package` writes: it was built
+        // with --package, which the check then needs too.
+        let packaged = args.package
+            || std::fs::read_to_string(out_path).is_ok_and(|t| {
+                crate::spec::schema::ARCHITECTURES
+                    .iter()
+                    .any(|a| t.contains(&format!("rotgen-{a}.zip")))
+            });
+        let flags = format!(
+            "{}{}",
+            match args.format {
+                Some(OutputFormat::Json) => " --format json",
+                Some(OutputFormat::Yaml) => " --format yaml",
+                None => "",
+            },
+            if packaged { " --package" } else { "" }
+        );
         eprintln!(
-            "error: {} is not what {shown} generates; run `rotgen build {shown} -o {}` and commit the result",
+            "error: {} is not what {shown} generates; run `rotgen build {shown} -o {}{flags}` and commit the result",
             out_path.display(),
             out_path.display()
         );
         return ExitCode::from(1);
     }
     if let Some((path, bytes)) = &mut zip {
-        match own_zip(crate::package::host_architecture().unwrap_or_default()) {
+        match own_zip(&spec_arch) {
             Ok(z) => *bytes = z,
             Err(why) => {
                 return fail(
@@ -588,6 +609,21 @@ fn next_steps(d: &crate::Deploy, template: &Path, main_bytes: usize) -> String {
     s
 }
 
+/// `[function] architecture` of a spec's text, or the default (arm64); what the decoder
+/// refuses is reported there, and the default stands in meanwhile.
+fn spec_architecture(text: &str) -> String {
+    toml::from_str::<toml::Table>(text)
+        .ok()
+        .and_then(|t| {
+            t.get("function")?
+                .get("architecture")?
+                .as_str()
+                .map(str::to_string)
+        })
+        .filter(|a| crate::spec::schema::ARCHITECTURES.contains(&a.as_str()))
+        .unwrap_or_else(|| "arm64".to_string())
+}
+
 /// This binary as a Lambda zip for `arch` functions, or why it cannot be one.
 fn own_zip(arch: &str) -> Result<Vec<u8>, String> {
     let elf =
@@ -596,20 +632,17 @@ fn own_zip(arch: &str) -> Result<Vec<u8>, String> {
     Ok(crate::package::zip_executable("bootstrap", &elf))
 }
 
-/// `rotgen package`: this binary's Lambda zip, named by its content.
-fn package(dir: &Path) -> ExitCode {
-    let Some(arch) = crate::package::host_architecture() else {
-        return fail(
-            1,
-            &format!(
-                "this rotgen is built for {}, which Lambda does not run; build the zip with scripts/package.sh in a checkout of rotgen",
-                std::env::consts::ARCH
-            ),
-        );
-    };
+/// `rotgen package`: this binary's Lambda zip for `arch` functions, named by its content.
+fn package(dir: &Path, arch: &str) -> ExitCode {
     let zip = match own_zip(arch) {
         Ok(z) => z,
-        Err(why) => return fail(1, &why),
+        Err(why) => {
+            let other = crate::package::host_architecture()
+                .filter(|h| *h != arch)
+                .map(|h| format!(" (for {h} functions: rotgen package --architecture {h}, with rotgen macro-stack --architecture {h} or function.architecture = \"{h}\")"))
+                .unwrap_or_default();
+            return fail(1, &format!("{why}{other}"));
+        }
     };
     let path = dir.join(format!(
         "rotgen-{arch}-{}.zip",
@@ -619,7 +652,7 @@ fn package(dir: &Path) -> ExitCode {
         Ok(()) => {
             eprintln!("wrote {} (for {arch} functions)", path.display());
             eprintln!(
-                "next: aws s3 cp {} s3://BUCKET/ ; then give CodeBucket=BUCKET CodeKey={} (a new version gets a new key, so stacks update)",
+                "next: aws s3 cp {} s3://BUCKET/ ; then give CodeBucket=BUCKET CodeKey={} (a new version gets a new key, so stacks update) to a stack of {arch} functions: rotgen macro-stack --architecture {arch}, or function.architecture = \"{arch}\"",
                 path.display(),
                 path.file_name()
                     .and_then(|n| n.to_str())
@@ -766,7 +799,13 @@ fn macro_stack(output: Option<&Path>, m: crate::cfn_macro::MacroStack) -> ExitCo
         );
     }
     match crate::render::macro_stack(&m) {
-        Ok(v) => emit(&v, output, pick_format(None, output)),
+        Ok(v) => {
+            eprintln!(
+                "the macro's function is {a}: give it a zip of an {a} rotgen (rotgen package --architecture {a} on an {a} machine, or scripts/package.sh {a}); --architecture changes it",
+                a = m.architecture
+            );
+            emit(&v, output, pick_format(None, output))
+        }
         Err(e) => fail(1, &e.to_string()),
     }
 }

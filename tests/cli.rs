@@ -1363,15 +1363,107 @@ fn a_vpc_no_function_uses_is_a_warning_and_costs_nothing() {
     );
 }
 
+/// One spec gives one template wherever it is built: the architecture is the spec's
+/// (default arm64), never the build machine's. `--package` refuses a binary of another
+/// architecture, naming the setting; `--check --package` writes no zip, so it passes on
+/// any machine; `rotgen package` and `rotgen macro-stack` agree by default, and each
+/// names the flag that changes it.
+#[test]
+fn the_architecture_comes_from_the_spec_not_the_build_machine() {
+    let Some(host) = rotgen::package::host_architecture() else {
+        return;
+    };
+    let other = if host == "arm64" { "x86_64" } else { "arm64" };
+    let dir = scratch("architecture");
+    let spec = dir.join("spec.toml");
+    let out = dir.join("out/template.yaml");
+    let body = "[alarms]\nemail = [\"a@example.com\"]\n[schedule]\ndays = 30\n[[secret]]\nid = \"Key\"\nservice = \"random\"\ncreate = { name = \"k\" }\n";
+    let build = |arch: Option<&str>, extra: &[&str]| {
+        let function = arch.map_or(String::new(), |a| {
+            format!("[function]\narchitecture = \"{a}\"\n")
+        });
+        fs::write(&spec, format!("{function}{body}")).unwrap();
+        let mut args = vec!["build", spec.to_str().unwrap(), "-o", out.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    // Another architecture than this binary's: refused, nothing written.
+    let o = build(Some(other), &["--package"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("function.architecture = \"{host}\"")),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!out.exists());
+    // Without --package, and with --check --package against a template built where the
+    // binary matched (here: the same template text, made by hand from a build without
+    // the zip), the other architecture is fine: the template does not depend on us.
+    let o = build(Some(other), &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        fs::read_to_string(&out)
+            .unwrap()
+            .contains(&format!("- {other}"))
+    );
+    // The default is the same everywhere.
+    let o = build(None, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(fs::read_to_string(&out).unwrap().contains("- arm64"));
+    // --check --package compares without writing a zip: it passes after --package built
+    // the template, and needs no binary of the spec's architecture to say so.
+    let o = build(Some(host), &["--package"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = build(Some(host), &["--package", "--check"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = build(Some(host), &["--check"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("--package"),
+        "the hint names the flag: {}",
+        stderr(&o)
+    );
+    let template = fs::read_to_string(&out).unwrap().replace(host, other);
+    fs::write(&out, &template).unwrap();
+    let o = build(Some(other), &["--package", "--check"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // rotgen package and rotgen macro-stack: arm64 by default, both.
+    let o = run(&[
+        "package",
+        "-o",
+        dir.to_str().unwrap(),
+        "--architecture",
+        other,
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains(&format!("rotgen package --architecture {host}")),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&["macro-stack"]);
+    assert!(o.status.success());
+    assert!(stdout(&o).contains("- arm64") || stdout(&o).contains("arm64"));
+    assert!(
+        stderr(&o).contains("--architecture changes it"),
+        "{}",
+        stderr(&o)
+    );
+    fs::remove_dir_all(&dir).unwrap();
+}
+
 /// `build --package` writes the template and the zip it points at: this very binary as
 /// `bootstrap`, mode 0755, deflated; `rotgen package` names its zip by content.
 #[test]
 fn build_package_writes_the_zip_the_template_points_at() {
     let dir = scratch("package");
     let spec = dir.join("spec.toml");
+    let Some(arch) = rotgen::package::host_architecture() else {
+        return;
+    };
     fs::write(
         &spec,
-        "[schedule]\ndays = 30\n[[secret]]\nid = \"Key\"\nservice = \"random\"\ncreate = { name = \"k\" }\n",
+        format!("[function]\narchitecture = \"{arch}\"\n[schedule]\ndays = 30\n[[secret]]\nid = \"Key\"\nservice = \"random\"\ncreate = {{ name = \"k\" }}\n"),
     )
     .unwrap();
     let out = dir.join("out/template.yaml");
@@ -1382,10 +1474,6 @@ fn build_package_writes_the_zip_the_template_points_at() {
         out.to_str().unwrap(),
         "--package",
     ]);
-    let Some(arch) = rotgen::package::host_architecture() else {
-        assert!(!o.status.success());
-        return;
-    };
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("sam deploy --guided"), "{}", stderr(&o));
     let zip_name = format!("rotgen-{arch}.zip");
@@ -1436,7 +1524,13 @@ fn build_package_writes_the_zip_the_template_points_at() {
     );
 
     // `rotgen package`: the same zip, under a name that changes with its content.
-    let o = run(&["package", "-o", dir.to_str().unwrap()]);
+    let o = run(&[
+        "package",
+        "-o",
+        dir.to_str().unwrap(),
+        "--architecture",
+        arch,
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let named: Vec<String> = fs::read_dir(&dir)
         .unwrap()

@@ -222,7 +222,13 @@ fn from_an_empty_folder_to_two_deployed_environments() {
     let starter = std::fs::read_to_string(dir.join("spec.toml")).unwrap();
     // The edits: plain CloudFormation, and the environment's values as parameters.
     let head = starter.split("[[secret]]").next().unwrap();
-    let spec = head.replace("format = \"sam\"", "format = \"cloudformation\"")
+    let arch = rotgen::package::host_architecture().unwrap();
+    let spec = head
+        .replace("format = \"sam\"", "format = \"cloudformation\"")
+        .replace(
+            "architecture = \"x86_64\"",
+            &format!("architecture = \"{arch}\""),
+        )
         + r#"
 [parameters.VpcId]
 type = "AWS::EC2::VPC::Id"
@@ -256,7 +262,6 @@ schedule = { expression = { param = "Schedule" } }
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", common::stderr(&o));
-    let arch = rotgen::package::host_architecture().unwrap();
     let zip = dir.join(format!("out/rotgen-{arch}.zip"));
     assert!(zip.exists(), "the zip is next to the template");
     // The commands `build -o` prints, run as printed: only the placeholders (upper-case
