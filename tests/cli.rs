@@ -1328,6 +1328,21 @@ fn aws_limits_are_checked_at_their_edges() {
     }
 }
 
+/// A spec parameter whose value lands in an ARN of the role's policy is checked for
+/// wildcards when the stack deploys (`AllowedPattern`): the deployer cannot pass `key/*`.
+/// A parameter used elsewhere gets no such pattern.
+#[test]
+fn parameters_that_reach_an_arn_refuse_wildcards_at_deploy() {
+    let dir = common::scratch("arn-params");
+    let spec = dir.join("p.toml");
+    fs::write(&spec, "[parameters.Key]\ntype = \"String\"\n[parameters.Team]\ntype = \"String\"\n[stack.tags]\nteam = { param = \"Team\" }\n[alarms]\nemail = [\"a@example.com\"]\n[schedule]\ndays = 30\n[[secret]]\nid = \"T\"\nname = \"t\"\nservice = \"random\"\nkms_key_arn = { param = \"Key\" }\n").unwrap();
+    let o = run(&["build", spec.to_str().unwrap(), "--format", "json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let t: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(t["Parameters"]["Key"]["AllowedPattern"], "^[^*?]*$");
+    assert!(t["Parameters"]["Team"].get("AllowedPattern").is_none());
+}
+
 /// A [vpc] that only aws-iam secrets would use (their function runs outside it): a
 /// warning, and no security group or endpoint in the template.
 #[test]

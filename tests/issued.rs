@@ -661,6 +661,69 @@ mod tokens {
         });
     }
 
+    /// As Secrets Manager runs a rotation: RotateSecret stages the token's version first,
+    /// and its date (ListSecretVersionIds) says when the rotation began. A token a person
+    /// made before that is never taken for an orphan; one issued since (a try that died
+    /// before storing it) is deleted by the retry.
+    #[test]
+    fn in_a_rotation_secrets_manager_runs_the_versions_date_tells_orphans() {
+        use rotgen::rotation::steps::Caller;
+        use rotgen::rotation::testing::MemoryStore;
+        use rotgen::rotation::{RotationEvent, Step};
+        let api = TokenApi::start();
+        rt().block_on(async {
+            let first = api.state.lock().unwrap().issue(OWNER);
+            let store = MemoryStore::default();
+            let value = json!({"username": OWNER, "token": first.secret, "token_id": first.id});
+            let arn = store.create("tok", &value.to_string(), true);
+            let rotator = Rotator {
+                store: &store,
+                backend: backend(issuer(&api), OWNER, Previous::Keep),
+                strategy: Strategy::SingleUser,
+                policy: PasswordPolicy::from_vars(&std::collections::HashMap::new(), "http-token")
+                    .unwrap(),
+                masters: Masters::default(),
+            };
+            let event = |step, token: &str| RotationEvent {
+                step,
+                secret_id: arn.clone(),
+                token: token.to_string(),
+                rotation_token: None,
+            };
+            // A person's token, then (a second later) the rotation begins.
+            let person = api.state.lock().unwrap().issue(OWNER).id;
+            tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+            store.stage_pending(&arn, "rotation-1");
+            let e = rotator
+                .handle(&event(Step::Create, "rotation-1"), Caller::SecretsManager)
+                .await
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("before this rotation began"), "{e}");
+            assert!(api.state.lock().unwrap().ids_of(OWNER).contains(&person));
+            // The person's token goes (by hand); a rotation begins, and its first try
+            // issues a token and dies before storing it.
+            api.state.lock().unwrap().tokens.retain(|t| t.id != person);
+            tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+            store.stage_pending(&arn, "rotation-2");
+            let orphan = api.state.lock().unwrap().issue(OWNER).id;
+            for step in Step::ALL {
+                rotator
+                    .handle(&event(step, "rotation-2"), Caller::SecretsManager)
+                    .await
+                    .unwrap_or_else(|e| panic!("{step:?}: {e}"));
+            }
+            let held = api.state.lock().unwrap().ids_of(OWNER);
+            assert!(!held.contains(&orphan), "the orphan is deleted: {held:?}");
+            assert!(held.contains(&first.id), "AWSPREVIOUS's token stays");
+            assert_eq!(held.len(), 2);
+            assert_eq!(
+                store.calls.lock().unwrap().get("ListSecretVersionIds"),
+                Some(&2)
+            );
+        });
+    }
+
     #[test]
     fn a_creation_time_that_does_not_parse_deletes_nothing() {
         if !moto() {

@@ -169,6 +169,9 @@ pub struct ParamModel {
     pub ty: String,
     pub description: Option<String>,
     pub default: Option<String>,
+    /// For a parameter that reaches the role's policy as (part of) an ARN: no `*` or `?`,
+    /// checked by CloudFormation when the stack deploys (`AllowedPattern`).
+    pub no_wildcard: bool,
 }
 
 impl ParamModel {
@@ -432,6 +435,25 @@ struct Cx {
     /// The spec's own schedule, resolved for the first secret without one of its own
     /// (every such secret gets the same).
     default_schedule: Option<(Value, Option<bool>)>,
+    /// Template parameters whose value lands in an ARN of the role's policy: their
+    /// values are checked for wildcards at deploy (`ParamModel::no_wildcard`).
+    arn_params: std::collections::BTreeSet<String>,
+}
+
+/// The names a function's `Ref`s name (pseudo parameters left out).
+fn refs_in(v: &Value, out: &mut std::collections::BTreeSet<String>) {
+    match v {
+        Value::Object(m) => {
+            if let Some(Value::String(r)) = m.get("Ref")
+                && !r.starts_with("AWS::")
+            {
+                out.insert(r.clone());
+            }
+            m.values().for_each(|x| refs_in(x, out));
+        }
+        Value::Array(a) => a.iter().for_each(|x| refs_in(x, out)),
+        _ => {}
+    }
 }
 
 /// What a secret adds to its function's environment lists: its master secret
@@ -669,14 +691,19 @@ impl Cx {
             Some(Sp {
                 v: v @ Val::Expr(_),
                 loc,
-            }) if holds_wildcard(&v.to_json()) => {
-                self.err(
-                    loc,
-                    format!("{what} is a CloudFormation function whose text holds * or ?, which IAM reads as a wildcard: the role would reach more than this resource"),
-                    "name exactly one: a full ARN, or a Ref, GetAtt or ImportValue of one",
-                );
+            }) => {
+                let v = v.to_json();
+                if holds_wildcard(&v) {
+                    self.err(
+                        loc,
+                        format!("{what} is a CloudFormation function whose text holds * or ?, which IAM reads as a wildcard: the role would reach more than this resource"),
+                        "name exactly one: a full ARN, or a Ref, GetAtt or ImportValue of one",
+                    );
+                }
+                // A parameter's value is checked when the stack deploys.
+                refs_in(&v, &mut self.arn_params);
             }
-            _ => {}
+            None => {}
         }
     }
 
@@ -890,6 +917,10 @@ impl Cx {
             vpc = None;
         }
         let groups = self.groups(spec, resolved, &opts.naming);
+        let mut parameters = parameters;
+        for p in &mut parameters {
+            p.no_wildcard = self.arn_params.contains(&p.name);
+        }
 
         // `build -o` prints it in the deploy command: CloudFormation's rule for stack names.
         if let Some(n) = &spec.stack.name
@@ -1049,6 +1080,7 @@ impl Cx {
                 ty,
                 description: p.description.as_ref().map(|d| d.v.clone()),
                 default: p.default.as_ref().map(|d| d.v.clone()),
+                no_wildcard: false,
             });
         }
         out
@@ -1869,6 +1901,7 @@ impl Cx {
                         if holds_wildcard(e) {
                             self.err(&n.loc, "name is a CloudFormation function whose text holds * or ?, which IAM reads as a wildcard: the role would reach more than this secret", "name exactly one secret: a literal name, or a Ref or ImportValue of one");
                         }
+                        refs_in(e, &mut self.arn_params);
                         (
                             e.clone(),
                             json!({"Fn::Join": ["", [sub("arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:"), e, "-??????"]]}),
