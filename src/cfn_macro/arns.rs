@@ -15,6 +15,7 @@
 
 use crate::diag::Diagnostic;
 use crate::model::arn;
+use crate::model::holds_wildcard;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
@@ -582,16 +583,6 @@ fn leaves(v: &Value) -> Vec<&str> {
         Value::String(s) => vec![s.as_str()],
         Value::Array(items) => items.iter().filter_map(Value::as_str).collect(),
         _ => Vec::new(),
-    }
-}
-
-/// Whether any text inside a function holds `*` or `?` (the model refuses those).
-fn holds_wildcard(v: &Value) -> bool {
-    match v {
-        Value::String(s) => s.contains(['*', '?']),
-        Value::Array(a) => a.iter().any(holds_wildcard),
-        Value::Object(m) => m.values().any(holds_wildcard),
-        _ => false,
     }
 }
 

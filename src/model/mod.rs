@@ -2806,7 +2806,7 @@ fn arn_noun(field: &str) -> &'static str {
 }
 
 /// Whether any text inside a CloudFormation function holds an IAM wildcard.
-fn holds_wildcard(v: &Value) -> bool {
+pub(crate) fn holds_wildcard(v: &Value) -> bool {
     match v {
         Value::String(s) => s.contains(['*', '?']),
         Value::Array(a) => a.iter().any(holds_wildcard),
