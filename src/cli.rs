@@ -172,8 +172,9 @@ pub struct BuildArgs {
     /// Also write the function's Lambda zip (this rotgen binary, as `bootstrap`) next to
     /// the template as rotgen-ARCH.zip, and point the template at it: `sam deploy` or
     /// `aws cloudformation package` uploads it (under a key that changes with its content).
-    /// The function gets this binary's architecture. Needs a Linux binary that Lambda can
-    /// run; otherwise says what to run instead.
+    /// The function's architecture is the spec's (default arm64), never this machine's: this
+    /// binary must be a Linux binary of it that Lambda can run; otherwise says what to run
+    /// instead. With --check no zip is written, so no such binary is needed.
     #[arg(long, requires = "output")]
     pub package: bool,
 }
