@@ -6,7 +6,7 @@
 //! and parameters replace it in the template. Everything else is kept as it was.
 
 use crate::diag::{Diagnostic, Diagnostics, Loc};
-use crate::model::{Code, MAX_OUTPUTS, Naming, Options};
+use crate::model::{Code, Naming, Options};
 use crate::spec::node;
 use serde_json::{Map, Value, json};
 
@@ -23,10 +23,8 @@ pub struct MacroStack {
     pub log_retention_days: i64,
     pub permissions_boundary: Option<String>,
 }
-pub const MACRO_NAME: &str = "Rotgen";
 
-/// CloudFormation's quota of resources per stack.
-const MAX_STACK_RESOURCES: usize = 500;
+pub const MACRO_NAME: &str = "Rotgen";
 
 /// Resource attributes a `Rotgen::Rotation` may carry.
 const ATTRIBUTES: &[&str] = &["Type", "Properties", "Condition", "DependsOn", "Metadata"];
@@ -262,33 +260,63 @@ pub fn expand(template: &Value, opts: &ExpandOptions) -> Result<Value, Diagnosti
     };
     remove_own_transform(&mut out);
 
-    let n_resources = out
-        .get("Resources")
-        .and_then(Value::as_object)
-        .map_or(0, Map::len);
-    if n_resources > MAX_STACK_RESOURCES {
-        errors.push(err(
-            "Resources",
-            format!("the expanded template has {n_resources} resources, more than the {MAX_STACK_RESOURCES} a stack may hold"),
-            "move some rotations to another stack, or use `rotgen build`, which splits large specs into nested stacks",
-        ));
-    }
-    let n_outputs = out
-        .get("Outputs")
-        .and_then(Value::as_object)
-        .map_or(0, Map::len);
-    if n_outputs > MAX_OUTPUTS {
-        errors.push(err(
-            "Outputs",
-            format!("the expanded template has {n_outputs} outputs, more than the {MAX_OUTPUTS} a template may hold"),
-            "move some rotations to another stack",
-        ));
-    }
+    let out = Value::Object(out);
+    errors.extend(template_limits(&out, &rotations));
+    let Value::Object(out) = out else {
+        unreachable!("built as an object above")
+    };
     if errors.is_empty() {
         Ok(Value::Object(out))
     } else {
         Err(Diagnostics(errors).sorted())
     }
+}
+
+/// CloudFormation's quotas on the expanded template (see `crate::limits`), each problem
+/// at the `Rotgen::Rotation` whose generated ID or parameter it is, or at the template's
+/// own section.
+fn template_limits(out: &Value, rotations: &[&String]) -> Vec<Diagnostic> {
+    let mut problems = crate::limits::check(out, "the expanded template");
+    // What CloudFormation receives: the expanded template, as JSON.
+    problems.extend(crate::limits::check_body(
+        &serde_json::to_string(out).unwrap_or_default(),
+        "the expanded template",
+    ));
+    // The rotation a generated name comes from: the longest logical ID it starts with.
+    let owner = |name: &str| {
+        rotations
+            .iter()
+            .filter(|r| name.starts_with(r.as_str()))
+            .max_by_key(|r| r.len())
+            .map(|r| format!("Resources.{r}"))
+    };
+    problems
+        .into_iter()
+        .map(|p| {
+            let path = match &p.subject {
+                crate::limits::Subject::Parameter(n) => {
+                    owner(n).unwrap_or_else(|| format!("Parameters.{n}"))
+                }
+                crate::limits::Subject::Resource(n) => {
+                    owner(n).unwrap_or_else(|| format!("Resources.{n}"))
+                }
+                crate::limits::Subject::Output(n) => {
+                    owner(n).unwrap_or_else(|| format!("Outputs.{n}"))
+                }
+                crate::limits::Subject::Mapping(n) => format!("Mappings.{n}"),
+                crate::limits::Subject::Description => "Description".into(),
+                crate::limits::Subject::Section(s) => (*s).into(),
+                crate::limits::Subject::Template => "(template)".into(),
+            };
+            let help = match &p.subject {
+                crate::limits::Subject::Section("Resources" | "Outputs") => {
+                    "move some rotations to another stack, or use `rotgen build`, which splits large specs into nested stacks".to_string()
+                }
+                _ => p.help,
+            };
+            err(&path, p.message, help)
+        })
+        .collect()
 }
 
 /// Several rotations in one VPC would each make a Secrets Manager endpoint: one serves

@@ -456,6 +456,23 @@ fn build(args: &BuildArgs) -> ExitCode {
     )
     .into_iter();
     let main_text = texts.next().expect("the main template");
+    let texts: Vec<String> = texts.collect();
+    // CloudFormation reads at most 1 MB of a template, even from S3.
+    let bodies = std::iter::once(("the template".to_string(), &main_text)).chain(
+        compiled
+            .nested
+            .iter()
+            .zip(&texts)
+            .map(|((name, _), t)| (format!("the nested template {name}"), t)),
+    );
+    for (what, text) in bodies {
+        if let Some(p) = crate::limits::check_body(text, &what) {
+            return fail(
+                EXIT_INVALID,
+                &format!("{shown}: {} ({})", p.message, p.help),
+            );
+        }
+    }
     let Some(out_path) = &args.output else {
         if !compiled.nested.is_empty() {
             return fail(

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod diag;
 mod diff;
 pub mod function;
+pub mod limits;
 pub mod model;
 pub mod output;
 pub mod package;
@@ -99,6 +100,7 @@ pub fn compile(
     if spec.stack.exports.as_ref().is_some_and(|e| e.v) {
         export_outputs(&mut main);
     }
+    check_limits(spec, &main, &nested)?;
     let deploy = Deploy {
         sam: model.sam,
         nested: model.nested,
@@ -126,6 +128,75 @@ pub fn compile(
         warnings,
         deploy,
     })
+}
+
+/// CloudFormation's quotas on the rendered templates (see `limits`), each problem placed
+/// at what in the spec it comes from.
+fn check_limits(spec: &spec::Spec, main: &Value, nested: &[(String, Value)]) -> Result<(), Error> {
+    let mut problems = limits::check(main, "the template");
+    for (file, t) in nested {
+        problems.extend(limits::check(t, &format!("the nested template {file}")));
+    }
+    problems.extend(limits::check_operation(
+        std::iter::once(main).chain(nested.iter().map(|(_, t)| t)),
+    ));
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let whole = || spec.secrets_loc.clone().unwrap_or(diag::Loc::Whole);
+    // The secret whose id a generated ID is made from (the longest such id).
+    let secret_of = |id: &str| {
+        spec.secrets
+            .iter()
+            .filter_map(|s| s.id.as_ref())
+            .filter(|sid| id.contains(sid.v.as_str()))
+            .max_by_key(|sid| sid.v.len())
+            .map_or_else(whole, |sid| sid.loc.clone())
+    };
+    let param = |name: &str| spec.parameters.iter().find(|p| p.name.v == name);
+    let diags = problems
+        .into_iter()
+        .map(|p| {
+            let loc = match &p.subject {
+                limits::Subject::Parameter(n) => match param(n) {
+                    Some(sp) => {
+                        if p.message.contains("description") {
+                            sp.description
+                                .as_ref()
+                                .map_or_else(|| sp.name.loc.clone(), |d| d.loc.clone())
+                        } else {
+                            sp.name.loc.clone()
+                        }
+                    }
+                    None => whole(),
+                },
+                limits::Subject::Resource(id)
+                | limits::Subject::Output(id)
+                | limits::Subject::Mapping(id) => secret_of(id),
+                limits::Subject::Description => spec
+                    .stack
+                    .description
+                    .as_ref()
+                    .map_or(diag::Loc::Whole, |d| d.loc.clone()),
+                // The first spec parameter past the quota, when the spec's own
+                // parameters take it there.
+                limits::Subject::Section("Parameters") => spec
+                    .parameters
+                    .get(
+                        limits::MAX_PARAMETERS.saturating_sub(
+                            main.get("Parameters")
+                                .and_then(Value::as_object)
+                                .map_or(0, serde_json::Map::len)
+                                .saturating_sub(spec.parameters.len()),
+                        ),
+                    )
+                    .map_or_else(whole, |p| p.name.loc.clone()),
+                limits::Subject::Section(_) | limits::Subject::Template => whole(),
+            };
+            diag::Diagnostic::new(&loc, p.message).help(p.help)
+        })
+        .collect();
+    Err(Error::Invalid(Diagnostics(diags).sorted()))
 }
 
 /// The spec's parameters that a nested template uses: declared there (as text, a list as

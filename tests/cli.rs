@@ -1164,7 +1164,83 @@ fn aws_limits_are_checked_at_their_edges() {
         )
     };
     let plain = "[[secret]]\nid = \"Db\"\nservice = \"postgres\"\nname = \"prod/db\"\n".to_string();
+    // n parameters, each naming one secret (a parameter no value uses is refused).
+    let params = |n: usize| -> String {
+        (0..n)
+            .map(|i| format!("[parameters.P{i}]\ntype = \"String\"\ndefault = \"v{i}\"\n[[secret]]\nid = \"S{i}\"\nservice = \"random\"\nname = {{ param = \"P{i}\" }}\n"))
+            .collect()
+    };
+    let described = |n: usize| {
+        format!(
+            "[parameters.Env]\ntype = \"String\"\ndescription = \"{}\"\n[stack.tags]\nenv = {{ param = \"Env\" }}\n",
+            "é".repeat(n)
+        )
+    };
+    let with_id =
+        |id: &str| format!("[[secret]]\nid = \"{id}\"\nservice = \"random\"\nname = \"prod/r\"\n");
+    let created = |description: &str| {
+        format!(
+            "[[secret]]\nid = \"Db\"\nservice = \"postgres\"\ncreate = {{ name = \"prod/db\", username = \"app\", host = \"db.internal\", description = \"{description}\" }}\n"
+        )
+    };
+    let stack_description = |n: usize| {
+        format!(
+            "[stack]\ndescription = \"{}\"\n",
+            "é".repeat(n / 2) + &"a".repeat(n % 2)
+        )
+    };
     let cases: Vec<(&str, String, Option<&str>)> = vec![
+        // The template's parameters: the spec's 198 and rotgen's CodeBucket and CodeKey.
+        ("200 parameters", params(198), None),
+        (
+            "201 parameters",
+            params(199),
+            Some("would declare 201 parameters; CloudFormation allows 200"),
+        ),
+        (
+            "a parameter named as a generated resource",
+            format!(
+                "[parameters.PostgresRotationFunction]\ntype = \"String\"\n{}[[secret]]\nid = \"Db\"\nservice = \"postgres\"\nname = {{ param = \"PostgresRotationFunction\" }}\n",
+                vpc(1, 0)
+            ),
+            Some("both as a parameter and as a resource"),
+        ),
+        (
+            "a 4000-character parameter description",
+            format!("{}{}{plain}", described(4000), vpc(1, 0)),
+            None,
+        ),
+        (
+            "a 4001-character parameter description",
+            format!("{}{}{plain}", described(4001), vpc(1, 0)),
+            Some("has 4001 characters; CloudFormation allows 4000"),
+        ),
+        ("a 239-character id", with_id(&"I".repeat(239)), None),
+        (
+            "a 240-character id",
+            with_id(&"I".repeat(240)),
+            Some("shorten the id to at most 239 characters"),
+        ),
+        (
+            "a 2048-character secret description",
+            format!("{}{}", vpc(1, 0), created(&"d".repeat(2048))),
+            None,
+        ),
+        (
+            "a 2049-character secret description",
+            format!("{}{}", vpc(1, 0), created(&"d".repeat(2049))),
+            Some("has 2049 characters; Secrets Manager allows 2048"),
+        ),
+        (
+            "a 1024-byte description",
+            format!("{}{}{plain}", stack_description(1024), vpc(1, 0)),
+            None,
+        ),
+        (
+            "a 1025-byte description",
+            format!("{}{}{plain}", stack_description(1025), vpc(1, 0)),
+            Some("longer than 1024"),
+        ),
         ("16 subnets", format!("{}{plain}", vpc(16, 0)), None),
         (
             "17 subnets",
@@ -1306,7 +1382,12 @@ fn aws_limits_are_checked_at_their_edges() {
             format!("[alarms]\nemail = [\"a@example.com\"]\n[schedule]\ndays = 30\n{body}"),
         )
         .unwrap();
-        let o = run(&["build", spec.to_str().unwrap()]);
+        let o = run(&[
+            "build",
+            spec.to_str().unwrap(),
+            "-o",
+            dir.join("out.yaml").to_str().unwrap(),
+        ]);
         let err = stderr(&o);
         match refused {
             None => assert!(o.status.success(), "{what}: {err}"),
@@ -1326,6 +1407,79 @@ fn aws_limits_are_checked_at_their_edges() {
             }
         }
     }
+}
+
+/// One stack operation handles at most 2,500 resources, nested stacks included: the
+/// largest spec that builds stays within it, and one more secret is refused with that
+/// limit (not another).
+#[test]
+fn resources_across_nested_stacks_are_checked_at_their_edge() {
+    let total = |n: usize| -> Result<usize, String> {
+        let mut spec =
+            String::from("[alarms]\nemail = [\"a@example.com\"]\n[schedule]\ndays = 30\n");
+        for i in 0..n {
+            spec.push_str(&format!(
+                "[[secret]]\nid = \"S{i}\"\nservice = \"random\"\nname = \"app/s{i}\"\n"
+            ));
+        }
+        let count = |t: &Value| t["Resources"].as_object().map_or(0, |m| m.len());
+        match rotgen::compile_toml(&spec, &|l| format!("t.{l}.yaml")) {
+            Ok(c) => Ok(count(&c.main) + c.nested.iter().map(|(_, t)| count(t)).sum::<usize>()),
+            Err(rotgen::Error::Invalid(d)) => Err(d
+                .0
+                .iter()
+                .map(|d| d.message.clone())
+                .collect::<Vec<_>>()
+                .join("; ")),
+            Err(e) => Err(e.to_string()),
+        }
+    };
+    let (mut lo, mut hi) = (1_000, 3_000);
+    assert!(total(lo).is_ok() && total(hi).is_err());
+    while hi - lo > 1 {
+        let mid = (lo + hi) / 2;
+        if total(mid).is_ok() {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    let last = total(lo).unwrap();
+    assert!(
+        (2_490..=2_500).contains(&last),
+        "{lo} secrets: {last} resources"
+    );
+    let refused = total(hi).unwrap_err();
+    assert!(
+        refused.contains("one CloudFormation stack operation handles at most 2500"),
+        "{hi} secrets: {refused}"
+    );
+}
+
+/// CloudFormation reads at most 1 MB of a template: a spec whose template would pass it
+/// (here by long parameter descriptions) is refused, and the file already there stays.
+#[test]
+fn a_template_over_one_megabyte_is_refused_and_nothing_is_written() {
+    let dir = common::scratch("megabyte");
+    let spec = dir.join("big.toml");
+    let out = dir.join("template.yaml");
+    fs::write(&out, "kept\n").unwrap();
+    let mut text = String::from("[alarms]\nemail = [\"a@example.com\"]\n[schedule]\ndays = 30\n");
+    for i in 0..140 {
+        text.push_str(&format!(
+            "[parameters.P{i}]\ntype = \"String\"\ndescription = \"{}\"\n[[secret]]\nid = \"S{i}\"\nservice = \"random\"\nname = {{ param = \"P{i}\" }}\n",
+            "é".repeat(4000)
+        ));
+    }
+    fs::write(&spec, text).unwrap();
+    let o = run(&["build", spec.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("reads at most 1048576 bytes (1 MB) of a template"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(fs::read_to_string(&out).unwrap(), "kept\n");
 }
 
 /// A spec parameter whose value lands in an ARN of the role's policy is checked for

@@ -23,6 +23,10 @@ pub const MAX_OUTPUTS: usize = 200;
 pub const ROLE_POLICY_LIMIT: usize = 10_240;
 /// What rotgen lets one role's inline policy grow to, leaving room for the fixed statements.
 pub const ROLE_POLICY_BUDGET: usize = 9_000;
+/// What a secret's id becomes in its schedule's logical ID (the longest ID made from it).
+const SCHEDULE_SUFFIX: &str = "RotationSchedule";
+/// Secrets Manager's quota for a secret's description.
+pub const MAX_SECRET_DESCRIPTION: usize = 2048;
 /// Lambda's quota for a function's environment variables, all together.
 pub const ENVIRONMENT_LIMIT: usize = 4_096;
 /// What rotgen lets the lists of a function's environment (master secrets, IAM users)
@@ -1067,6 +1071,19 @@ impl Cx {
                     "pick another name",
                 );
             }
+            if let Some(d) = &p.description
+                && d.v.chars().count() > crate::limits::MAX_PARAMETER_DESCRIPTION
+            {
+                self.err(
+                    &d.loc,
+                    format!(
+                        "the description has {} characters; CloudFormation allows {}",
+                        d.v.chars().count(),
+                        crate::limits::MAX_PARAMETER_DESCRIPTION
+                    ),
+                    "shorten it",
+                );
+            }
             let ty =
                 p.ty.as_ref()
                     .map_or_else(|| "String".to_string(), |t| t.v.clone());
@@ -1747,11 +1764,35 @@ impl Cx {
                             .collect::<String>()
                     ),
                 );
-            } else if id.v.len() > 200 {
+            } else if naming.secret_prefix.len() + id.v.len() + SCHEDULE_SUFFIX.len()
+                > crate::limits::MAX_NAME
+            {
+                // The longest ID made from it: its schedule's (also an output's name).
+                let prefix = &naming.secret_prefix;
+                let max =
+                    crate::limits::MAX_NAME.saturating_sub(prefix.len() + SCHEDULE_SUFFIX.len());
+                let short = |s: &str| {
+                    if s.chars().count() > 12 {
+                        format!("{}…", s.chars().take(12).collect::<String>())
+                    } else {
+                        s.to_string()
+                    }
+                };
                 self.err(
                     &id.loc,
-                    "id is longer than 200 characters",
-                    "shorten it; it prefixes logical IDs, which CloudFormation caps at 255",
+                    format!(
+                        "its schedule's logical ID {}{}{SCHEDULE_SUFFIX} would have {} characters; CloudFormation allows 255",
+                        short(prefix),
+                        short(&id.v),
+                        prefix.len() + id.v.len() + SCHEDULE_SUFFIX.len(),
+                    ),
+                    if prefix.is_empty() {
+                        format!("shorten the id to at most {max} characters")
+                    } else if max == 0 {
+                        format!("shorten the logical ID {} of the Rotgen::Rotation", short(prefix))
+                    } else {
+                        format!("shorten the id to at most {max} characters, or the Rotgen::Rotation's logical ID")
+                    },
                 );
             }
             if let Some((_, first)) = ids.get(&id.v.to_ascii_lowercase()).map(|l| ((), l)) {
@@ -2405,6 +2446,18 @@ impl Cx {
         if !password.require_each_included_type {
             generate["RequireEachIncludedType"] = json!(false);
         }
+        if let Some(d) = &c.description
+            && d.v.chars().count() > MAX_SECRET_DESCRIPTION
+        {
+            self.err(
+                &d.loc,
+                format!(
+                    "the description has {} characters; Secrets Manager allows {MAX_SECRET_DESCRIPTION}",
+                    d.v.chars().count()
+                ),
+                "shorten it",
+            );
+        }
         Some(CreateModel {
             id: rid.to_string(),
             name: c.name.as_ref().map(|n| n.v.to_json()),
@@ -2692,7 +2745,7 @@ impl Cx {
                             id: s.id.clone(),
                             service: s.service.clone(),
                             schedule_id: format!(
-                                "{}{}RotationSchedule",
+                                "{}{}{SCHEDULE_SUFFIX}",
                                 naming.secret_prefix, s.id
                             ),
                             secret_id: s.secret_id.clone(),
