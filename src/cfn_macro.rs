@@ -40,6 +40,10 @@ pub struct ExpandOptions {
     /// The template's parameter values for this deploy (the request's
     /// `templateParameterValues`): a schedule given by a parameter is checked with them.
     pub parameter_values: Map<String, Value>,
+    /// The Region and account of the stack (the request's `region` and `accountId`):
+    /// ARNs of another partition or Region are refused, and a secret of another account
+    /// gets a permission for that account.
+    pub stack: Option<crate::model::StackPlace>,
 }
 
 impl ExpandOptions {
@@ -69,6 +73,7 @@ impl ExpandOptions {
                 .to_string(),
             ),
             parameter_values: Map::new(),
+            stack: None,
         }
     }
 }
@@ -440,6 +445,7 @@ fn expand_one(
         default_code: opts.code.clone(),
         default_code_architecture: opts.code_architecture.clone(),
         forbid_sam: true,
+        stack: opts.stack.clone(),
         ..Options::default()
     };
     let compiled = match crate::compile_decoded(&decoded, &options, &|label| label.to_string()) {
@@ -819,6 +825,15 @@ fn respond(request: &Value, opts: &ExpandOptions) -> Result<Value, String> {
         .and_then(Value::as_object)
     {
         opts.parameter_values = values.clone();
+    }
+    if let (Some(region), Some(account)) = (
+        request.get("region").and_then(Value::as_str),
+        request.get("accountId").and_then(Value::as_str),
+    ) {
+        opts.stack = Some(crate::model::StackPlace {
+            region: region.to_string(),
+            account: account.to_string(),
+        });
     }
     let expanded = expand(fragment, &opts).map_err(|d| {
         let mut text = d.to_string();

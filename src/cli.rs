@@ -601,18 +601,23 @@ fn next_steps(d: &crate::Deploy, template: &Path, main_bytes: usize) -> String {
     } else {
         ""
     };
+    // The spec's ARNs name a Region: the stack must be there, whatever the shell's default.
+    let region = d
+        .region
+        .as_ref()
+        .map_or_else(String::new, |r| format!(" --region {r}"));
     let mut s = format!("next: deploy it (capabilities {caps}):\n");
     if d.sam {
         // `sam deploy --guided` asks for each parameter and uploads through its own
         // managed bucket.
         s.push_str(&format!(
-            "  sam deploy --guided --template-file {t} --stack-name {stack} --capabilities {caps}\n"
+            "  sam deploy --guided --template-file {t} --stack-name {stack} --capabilities {caps}{region}\n"
         ));
     } else if d.code == "local" || d.nested {
-        s.push_str(&format!("  aws cloudformation package --template-file {t} --s3-bucket BUCKET --output-template-file packaged.yaml\n  aws cloudformation deploy --template-file packaged.yaml --stack-name {stack} --capabilities {caps}{s3}{params}\n"));
+        s.push_str(&format!("  aws cloudformation package --template-file {t} --s3-bucket BUCKET --output-template-file packaged.yaml{region}\n  aws cloudformation deploy --template-file packaged.yaml --stack-name {stack} --capabilities {caps}{s3}{params}{region}\n"));
     } else {
         s.push_str(&format!(
-            "  aws cloudformation deploy --template-file {t} --stack-name {stack} --capabilities {caps}{s3}{params}\n"
+            "  aws cloudformation deploy --template-file {t} --stack-name {stack} --capabilities {caps}{s3}{params}{region}\n"
         ));
     }
     if d.code == "params" {

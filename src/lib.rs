@@ -63,6 +63,8 @@ pub struct Deploy {
     /// to upload, or a fixed S3 object.
     pub code: &'static str,
     pub stack_name: Option<String>,
+    /// The Region the spec's ARNs name: the deploy command targets it.
+    pub region: Option<String>,
     /// The spec's template parameters without a default: a deploy must give each.
     pub required_parameters: Vec<String>,
 }
@@ -111,6 +113,7 @@ pub fn compile(
             model::Code::S3 { .. } => "s3",
         },
         stack_name: spec.stack.name.as_ref().map(|n| n.v.clone()),
+        region: model.region.clone(),
         required_parameters: model
             .parameters
             .iter()

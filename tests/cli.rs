@@ -1482,6 +1482,105 @@ fn a_template_over_one_megabyte_is_refused_and_nothing_is_written() {
     assert_eq!(fs::read_to_string(&out).unwrap(), "kept\n");
 }
 
+/// One stack lives in one partition and one Region: ARNs that disagree are refused, each
+/// at its place; ARNs that agree name the Region the printed deploy command targets. A
+/// secret of another account gets a permission of its own, whose SourceAccount is that
+/// account (Secrets Manager invokes the function from the secret's account).
+#[test]
+fn arns_agree_on_partition_and_region_and_each_owner_gets_its_permission() {
+    let dir = common::scratch("arn-places");
+    let spec = dir.join("s.toml");
+    let head = "[alarms]\nemail = [\"a@example.com\"]\n[schedule]\ndays = 30\n";
+    let secret = |id: &str, arn: &str| {
+        format!("[[secret]]\nid = \"{id}\"\nservice = \"random\"\narn = \"{arn}\"\n")
+    };
+    let a = secret(
+        "A",
+        "arn:aws:secretsmanager:eu-west-1:111111111111:secret:a-AbCdEf",
+    );
+    let b = secret(
+        "B",
+        "arn:aws:secretsmanager:eu-west-1:222222222222:secret:b-AbCdEf",
+    );
+    let c = secret(
+        "C",
+        "arn:aws:secretsmanager:eu-west-1:111111111111:secret:c-AbCdEf",
+    );
+    let other_region = secret(
+        "D",
+        "arn:aws:secretsmanager:us-east-1:111111111111:secret:d-AbCdEf",
+    );
+    let china = secret(
+        "E",
+        "arn:aws-cn:secretsmanager:eu-west-1:111111111111:secret:e-AbCdEf",
+    );
+
+    fs::write(&spec, format!("{head}{a}{b}{c}")).unwrap();
+    let out = dir.join("t.json");
+    let o = run(&[
+        "build",
+        spec.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--region eu-west-1"),
+        "the deploy command targets the ARNs' Region: {}",
+        stderr(&o)
+    );
+    let t: Value = serde_json::from_str(&fs::read_to_string(&out).unwrap()).unwrap();
+    let r = resources(&t);
+    let permissions: Vec<(&String, &Value)> = r
+        .iter()
+        .filter(|(_, v)| v["Type"] == "AWS::Lambda::Permission")
+        .collect();
+    let accounts: Vec<&Value> = permissions
+        .iter()
+        .map(|(_, p)| &p["Properties"]["SourceAccount"])
+        .collect();
+    assert_eq!(accounts, [&json!("111111111111"), &json!("222222222222")]);
+    for (id, account) in [
+        ("A", "111111111111"),
+        ("B", "222222222222"),
+        ("C", "111111111111"),
+    ] {
+        let waits = &r[&format!("{id}RotationSchedule")]["DependsOn"][0];
+        let permission = &r[waits.as_str().unwrap()];
+        assert_eq!(permission["Properties"]["SourceAccount"], account, "{id}");
+    }
+
+    for (what, body, words) in [
+        (
+            "another Region",
+            format!("{a}{other_region}"),
+            "is in the Region us-east-1, but arn is in eu-west-1",
+        ),
+        (
+            "another partition",
+            format!("{a}{china}"),
+            "is an ARN of the partition aws-cn, but arn is in aws",
+        ),
+    ] {
+        fs::write(&spec, format!("{head}{body}")).unwrap();
+        let o = run(&["build", spec.to_str().unwrap()]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{what}: {err}");
+        let flat = err
+            .replace('│', " ")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(flat.contains(words), "{what}: {err}");
+        assert!(
+            err.contains("has 1 problem") && err.contains("s.toml:"),
+            "{what}: {err}"
+        );
+    }
+}
+
 /// A spec parameter whose value lands in an ARN of the role's policy is checked for
 /// wildcards when the stack deploys (`AllowedPattern`): the deployer cannot pass `key/*`.
 /// A parameter used elsewhere gets no such pattern.

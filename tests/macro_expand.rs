@@ -342,6 +342,44 @@ impl Gen {
     }
 }
 
+/// The request says the stack's account: a secret of that account is invoked from it
+/// (`SourceAccount: AWS::AccountId`), a secret of another account from that one, each
+/// schedule waiting for its own account's permission.
+#[test]
+fn a_secret_of_another_account_gets_that_accounts_permission() {
+    let arn = |account: &str, name: &str| {
+        format!("arn:aws:secretsmanager:us-east-1:{account}:secret:{name}-AbCdEf")
+    };
+    let event = json!({
+        "region": "us-east-1", "accountId": "123456789012", "requestId": "r", "params": {},
+        "transformId": "123456789012::Rotgen", "templateParameterValues": {},
+        "fragment": {"Resources": {"AppRotation": {"Type": "Rotgen::Rotation", "Properties": {
+            "function": {"code": "s3://b/k.zip"},
+            "schedule": {"days": 30},
+            "secret": [
+                {"id": "Own", "service": "random", "arn": arn("123456789012", "own")},
+                {"id": "Shared", "service": "random", "arn": arn("210987654321", "shared")}
+            ]}}}}
+    });
+    let answer = handle_request(&event, &ExpandOptions::default());
+    assert_eq!(answer["status"], "success", "{answer}");
+    let r = answer["fragment"]["Resources"].as_object().unwrap();
+    for (schedule, account) in [
+        (
+            "AppRotationOwnRotationSchedule",
+            json!({"Ref": "AWS::AccountId"}),
+        ),
+        ("AppRotationSharedRotationSchedule", json!("210987654321")),
+    ] {
+        let waits = r[schedule]["DependsOn"][0].as_str().unwrap();
+        assert_eq!(r[waits]["Type"], "AWS::Lambda::Permission");
+        assert_eq!(
+            r[waits]["Properties"]["SourceAccount"], account,
+            "{schedule}"
+        );
+    }
+}
+
 #[test]
 fn random_fragments_always_get_a_well_formed_answer() {
     let mut g = Gen(0x5eed_1234_abcd_0001);

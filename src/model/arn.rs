@@ -37,6 +37,29 @@ pub fn parse(s: &str) -> Option<Arn<'_>> {
     })
 }
 
+/// The partition a Region belongs to (`cn-north-1` → `aws-cn`, `us-gov-west-1` →
+/// `aws-us-gov`).
+pub fn partition_of_region(region: &str) -> &'static str {
+    let prefix = |p: &str| region.starts_with(p);
+    if prefix("cn-") {
+        "aws-cn"
+    } else if prefix("us-gov-") {
+        "aws-us-gov"
+    } else if prefix("us-isob-") {
+        "aws-iso-b"
+    } else if prefix("us-isof-") || prefix("eu-isof-") {
+        "aws-iso-f"
+    } else if prefix("eu-isoe-") {
+        "aws-iso-e"
+    } else if prefix("us-iso-") {
+        "aws-iso"
+    } else if prefix("eusc-") {
+        "aws-eusc"
+    } else {
+        "aws"
+    }
+}
+
 fn is_account(s: &str) -> bool {
     s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
 }
@@ -230,6 +253,24 @@ pub fn check_ec2_id(s: &str, prefix: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn regions_belong_to_their_partitions() {
+        for (region, partition) in [
+            ("us-east-1", "aws"),
+            ("eu-west-3", "aws"),
+            ("cn-north-1", "aws-cn"),
+            ("cn-northwest-1", "aws-cn"),
+            ("us-gov-west-1", "aws-us-gov"),
+            ("us-iso-east-1", "aws-iso"),
+            ("us-isob-east-1", "aws-iso-b"),
+            ("eu-isoe-west-1", "aws-iso-e"),
+            ("us-isof-south-1", "aws-iso-f"),
+            ("eusc-de-east-1", "aws-eusc"),
+        ] {
+            assert_eq!(partition_of_region(region), partition, "{region}");
+        }
+    }
 
     #[test]
     fn secret_arns() {

@@ -101,6 +101,23 @@ pub struct Options {
     /// Whether `format = "sam"` is refused (the macro cannot see whether the SAM
     /// transform runs after it).
     pub forbid_sam: bool,
+    /// Where the stack deploys, when that is known (the macro's request says): ARNs must
+    /// be of its partition and Region, and a secret of another account is that account's.
+    pub stack: Option<StackPlace>,
+}
+
+/// The Region and account a stack deploys into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackPlace {
+    pub region: String,
+    pub account: String,
+}
+
+impl StackPlace {
+    /// The partition of the Region (`cn-north-1` → `aws-cn`).
+    pub fn partition(&self) -> &'static str {
+        arn::partition_of_region(&self.region)
+    }
 }
 
 impl Default for Options {
@@ -115,12 +132,15 @@ impl Default for Options {
             default_code_required: false,
             keep_until_exit: false,
             forbid_sam: false,
+            stack: None,
         }
     }
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Model {
+    /// The Region the spec's ARNs name, if any: the stack must deploy there.
+    pub region: Option<String>,
     pub sam: bool,
     pub description: String,
     pub nested: bool,
@@ -148,6 +168,7 @@ impl Model {
     /// its own): what a nested template, or the main template of nested stacks, needs.
     pub fn with_groups(&self, groups: Vec<Group>) -> Model {
         Model {
+            region: self.region.clone(),
             sam: self.sam,
             description: self.description.clone(),
             nested: self.nested,
@@ -244,7 +265,7 @@ impl Group {
             function_id: self.function_id.clone(),
             role_id: self.role_id.clone(),
             log_group_id: self.log_group_id.clone(),
-            permission_id: self.permission_id.clone(),
+            permissions: self.permissions.clone(),
             stack_id: self.stack_id.clone(),
             template_file: self.template_file.clone(),
             function_name: self.function_name.clone(),
@@ -385,7 +406,9 @@ pub struct Group {
     pub function_id: String,
     pub role_id: String,
     pub log_group_id: String,
-    pub permission_id: String,
+    /// Secrets Manager's leave to invoke the function: one per account whose secrets it
+    /// rotates (the first is the one most secrets have).
+    pub permissions: Vec<PermissionModel>,
     /// Logical ID of the nested stack holding this group (nested layout).
     pub stack_id: String,
     /// File of that nested stack's template, relative to the main template.
@@ -399,9 +422,20 @@ pub struct Group {
     pub secrets: Vec<SecretModel>,
 }
 
+/// An `AWS::Lambda::Permission` for Secrets Manager, from one account.
+#[derive(Debug, Clone, Serialize)]
+pub struct PermissionModel {
+    pub id: String,
+    /// `SourceAccount`: the account that owns the secrets (`Ref: AWS::AccountId` for the
+    /// stack's own).
+    pub source_account: Value,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct SecretModel {
     pub id: String,
+    /// The permission its schedule waits for (its owner's).
+    pub permission_id: String,
     pub service: String,
     pub schedule_id: String,
     pub secret_id: Value,
@@ -417,6 +451,14 @@ pub struct CreateModel {
     pub description: String,
     pub kms_key: Option<Value>,
     pub generate: Value,
+}
+
+/// A literal ARN of the spec, where it is.
+struct SeenArn {
+    what: String,
+    partition: String,
+    region: String,
+    loc: Loc,
 }
 
 /// Validates a spec and resolves it. Every problem is reported, not just the first.
@@ -436,6 +478,9 @@ pub fn resolve(spec: &Spec, opts: &Options) -> Result<Model, Diagnostics> {
 struct Cx {
     errors: Vec<Diagnostic>,
     warnings: Vec<Diagnostic>,
+    /// The literal ARNs the spec gives, in order: one stack lives in one partition and
+    /// one Region (see `check_arn_places`).
+    arns: Vec<SeenArn>,
     /// The spec's own schedule, resolved for the first secret without one of its own
     /// (every such secret gets the same).
     default_schedule: Option<(Value, Option<bool>)>,
@@ -521,6 +566,8 @@ type Chunk = (String, String, Password, Vec<Resolved>);
 
 /// A secret after validation, before it is placed in a group.
 struct Resolved {
+    /// The account that owns the secret, named by its ARN (`None`: the stack's own).
+    owner: Option<String>,
     id: String,
     service: String,
     strategy: String,
@@ -688,6 +735,13 @@ impl Cx {
                     );
                 } else if let Err(why) = check(s) {
                     self.err(loc, format!("{what} \"{s}\" is not valid: {why}"), help);
+                } else if let Some(a) = arn::parse(s) {
+                    self.arns.push(SeenArn {
+                        what: what.to_string(),
+                        partition: a.partition.to_string(),
+                        region: a.region.to_string(),
+                        loc: loc.clone(),
+                    });
                 }
             }
             // A function's value is known only at deploy time; what can be seen now is
@@ -832,6 +886,25 @@ impl Cx {
             |s| format!("\"{s}\" is not a layer version ARN"),
             "write arn:aws:lambda:REGION:ACCOUNT:layer:NAME:VERSION",
         );
+        if let Some(Sp {
+            v: ListVal::Items(items),
+            ..
+        }) = &f.layers
+        {
+            for item in items {
+                if let Val::Lit(l) = &item.v
+                    && is_layer_version_arn(l)
+                    && let Some(a) = arn::parse(l)
+                {
+                    self.arns.push(SeenArn {
+                        what: "a layer".into(),
+                        partition: a.partition.to_string(),
+                        region: a.region.to_string(),
+                        loc: item.loc.clone(),
+                    });
+                }
+            }
+        }
         let mut architecture = f
             .architecture
             .as_ref()
@@ -885,7 +958,7 @@ impl Cx {
         });
         let tag_map =
             (!tag_pairs.is_empty()).then(|| Value::Object(tag_pairs.into_iter().collect()));
-        let resolved = self.secrets(spec, &opts.naming);
+        let resolved = self.secrets(spec, &opts.naming, opts.stack.as_ref());
         if spec.vpc.is_none() {
             let databases: Vec<&Sp<String>> = spec
                 .secrets
@@ -970,7 +1043,8 @@ impl Cx {
                     2 + usize::from(t.key_id.is_some()) + t.subscriptions.len()
                 });
         let group_resources = |g: &Group| {
-            4 + g.secrets.len()
+            3 + g.permissions.len()
+                + g.secrets.len()
                 + g.secrets.iter().filter(|s| s.create.is_some()).count()
                 + g.alarms.as_ref().map_or(0, |a| 1 + a.rules.len())
         };
@@ -1024,7 +1098,15 @@ impl Cx {
                 );
             }
         }
+        self.check_arn_places(opts);
+        // The Region the spec's ARNs name: the deploy command says it.
+        let region = self
+            .arns
+            .iter()
+            .find(|a| !a.region.is_empty())
+            .map(|a| a.region.clone());
         Some(Model {
+            region,
             sam,
             description,
             nested,
@@ -1039,6 +1121,65 @@ impl Cx {
             groups,
             warnings: Vec::new(),
         })
+    }
+
+    /// One stack deploys into one partition and one Region: every literal ARN of the spec
+    /// must agree on its partition, and every regional one (a secret, a key, a topic, a
+    /// layer; not IAM's) on its Region, with each other and with the stack's place when
+    /// it is known (the macro's request). Secrets Manager invokes only a function of its
+    /// own Region, and KMS keys, topics and layers serve only their Region's callers.
+    fn check_arn_places(&mut self, opts: &Options) {
+        let stack = opts.stack.as_ref();
+        let mut partition: Option<(String, String, Option<Loc>)> =
+            stack.map(|s| (s.partition().to_string(), "the stack".to_string(), None));
+        let mut region: Option<(String, String, Option<Loc>)> =
+            stack.map(|s| (s.region.clone(), "the stack".to_string(), None));
+        let seen = std::mem::take(&mut self.arns);
+        for a in &seen {
+            match &partition {
+                None => {
+                    partition = Some((a.partition.clone(), a.what.clone(), Some(a.loc.clone())))
+                }
+                Some((p, first, first_loc)) if *p != a.partition => {
+                    let mut d = Diagnostic::new(
+                        &a.loc,
+                        format!(
+                            "{} is an ARN of the partition {}, but {first} is in {p}: one stack deploys into one partition",
+                            a.what, a.partition
+                        ),
+                    )
+                    .help(format!("use an ARN of {p} (arn:{p}:…), or deploy the secrets of each partition from their own spec"));
+                    if let Some(l) = first_loc {
+                        d = d.related(l, format!("{first}, in {p}"));
+                    }
+                    self.errors.push(d);
+                    continue;
+                }
+                Some(_) => {}
+            }
+            if a.region.is_empty() {
+                continue;
+            }
+            match &region {
+                None => region = Some((a.region.clone(), a.what.clone(), Some(a.loc.clone()))),
+                Some((r, first, first_loc)) if *r != a.region => {
+                    let mut d = Diagnostic::new(
+                        &a.loc,
+                        format!(
+                            "{} is in the Region {}, but {first} is in {r}: one stack deploys into one Region, and Secrets Manager, KMS keys, topics and layers serve only their own Region",
+                            a.what, a.region
+                        ),
+                    )
+                    .help(format!("use an ARN of {r}, or rotate the secrets of each Region from their own stack"));
+                    if let Some(l) = first_loc {
+                        d = d.related(l, format!("{first}, in {r}"));
+                    }
+                    self.errors.push(d);
+                }
+                Some(_) => {}
+            }
+        }
+        self.arns = seen;
     }
 
     /// `[parameters]`: names CloudFormation accepts and rotgen does not use itself, and
@@ -1745,7 +1886,12 @@ impl Cx {
         Some((rules, rotate_immediately))
     }
 
-    fn secrets(&mut self, spec: &Spec, naming: &Naming) -> Vec<Resolved> {
+    fn secrets(
+        &mut self,
+        spec: &Spec,
+        naming: &Naming,
+        stack: Option<&StackPlace>,
+    ) -> Vec<Resolved> {
         let mut out = Vec::new();
         let mut ids: std::collections::HashMap<String, Loc> = std::collections::HashMap::new();
         let mut refs: std::collections::HashMap<String, Loc> = std::collections::HashMap::new();
@@ -2070,7 +2216,16 @@ impl Cx {
                 }
                 rotate_immediately = Some(false);
             }
+            // The account that owns the secret, when its ARN says and it is not the
+            // stack's own: Secrets Manager invokes the function from there.
+            let owner = match &secret.arn {
+                Some(Sp { v: Val::Lit(a), .. }) => arn::parse(a)
+                    .map(|a| a.account.to_string())
+                    .filter(|acct| stack.is_none_or(|s| s.account != *acct)),
+                _ => None,
+            };
             out.push(Resolved {
+                owner,
                 id: id.v.clone(),
                 service: service.to_string(),
                 strategy: strategy.to_string(),
@@ -2713,6 +2868,16 @@ impl Cx {
                             .insert(crate::backends::aws_iam::PREVIOUS_VAR.into(), json!(p.v));
                     }
                 }
+                // The accounts whose secrets this function rotates: the stack's own
+                // first, then each other one.
+                let mut owners: Vec<Option<String>> =
+                    members.iter().map(|m| m.owner.clone()).collect();
+                owners.sort();
+                owners.dedup();
+                let permission_id = |i: usize, owner: &Option<String>| match (i, owner) {
+                    (0, _) | (_, None) => format!("{stem}Permission"),
+                    (_, Some(account)) => format!("{stem}Permission{account}"),
+                };
                 let group_in_vpc = spec.vpc.is_some() && in_vpc(service);
                 let mut managed_policies = Vec::new();
                 if group_in_vpc {
@@ -2731,7 +2896,16 @@ impl Cx {
                     function_id: format!("{stem}Function"),
                     role_id: format!("{stem}Role"),
                     log_group_id,
-                    permission_id: format!("{stem}Permission"),
+                    permissions: owners
+                        .iter()
+                        .enumerate()
+                        .map(|(i, o)| PermissionModel {
+                            id: permission_id(i, o),
+                            source_account: o
+                                .as_ref()
+                                .map_or_else(|| reference("AWS::AccountId"), |a| json!(a)),
+                        })
+                        .collect(),
                     stack_id: format!("{stem}Stack"),
                     template_file: label.to_ascii_lowercase(),
                     function_name: spec.function.name.as_ref().map(suffix_name),
@@ -2742,6 +2916,10 @@ impl Cx {
                     secrets: members
                         .iter()
                         .map(|s| SecretModel {
+                            permission_id: permission_id(
+                                owners.iter().position(|o| *o == s.owner).unwrap_or(0),
+                                &s.owner,
+                            ),
                             id: s.id.clone(),
                             service: s.service.clone(),
                             schedule_id: format!(
