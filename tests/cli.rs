@@ -1456,6 +1456,41 @@ fn resources_across_nested_stacks_are_checked_at_their_edge() {
     );
 }
 
+/// Lambda takes 4 KB of environment variables per function, all together: the longest
+/// exclusion list that builds makes exactly 4,096 bytes, one more character is refused at
+/// the list, naming the limit.
+#[test]
+fn a_functions_environment_is_checked_at_its_edge() {
+    let build = |n: usize| -> Result<(), String> {
+        let spec = format!(
+            "[alarms]\nemail = [\"a@example.com\"]\n[schedule]\ndays = 30\n[password]\nexclude_characters = \"{}\"\n[[secret]]\nid = \"App\"\nservice = \"random\"\nname = \"app\"\n",
+            "x".repeat(n)
+        );
+        match rotgen::compile_toml(&spec, &|l| format!("t.{l}.yaml")) {
+            Ok(_) => Ok(()),
+            Err(rotgen::Error::Invalid(d)) => Err(format!("{:?}", d.0)),
+            Err(e) => Err(e.to_string()),
+        }
+    };
+    let (mut lo, mut hi) = (1, 6_000);
+    assert!(build(lo).is_ok() && build(hi).is_err());
+    while hi - lo > 1 {
+        let mid = (lo + hi) / 2;
+        if build(mid).is_ok() {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    let refused = build(hi).unwrap_err();
+    assert!(
+        refused.contains("would hold 4097 bytes (the largest variable, EXCLUDE_CHARACTERS")
+            && refused.contains("Lambda allows 4096"),
+        "{hi}: {refused}"
+    );
+    assert!(refused.contains("Span("), "located at the list: {refused}");
+}
+
 /// CloudFormation reads at most 1 MB of a template: a spec whose template would pass it
 /// (here by long parameter descriptions) is refused, and the file already there stays.
 #[test]

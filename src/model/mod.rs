@@ -505,6 +505,35 @@ fn refs_in(v: &Value, out: &mut std::collections::BTreeSet<String>) {
     }
 }
 
+/// The longest `SECRETS_MANAGER_ENDPOINT` a function gets, quoted: the interface
+/// endpoint's DNS name (`https://vpce-<17>-<8>.secretsmanager.<region>.vpce.<suffix>`).
+const ENDPOINT_URL_BYTES: usize = 100;
+
+/// What a value CloudFormation computes may grow to in JSON: its literal text, and 200
+/// bytes for each value it takes from elsewhere (a Ref, a GetAtt, a `${}`).
+fn computed_len(v: &Value) -> usize {
+    match v {
+        Value::String(s) => s.len() + 2,
+        Value::Object(m) => match m.iter().next() {
+            Some((k, Value::String(s))) if k == "Fn::Sub" => {
+                s.len() + 2 + s.matches("${").count() * 200
+            }
+            Some((k, Value::Array(a))) if k == "Fn::Join" => {
+                let sep = a.first().and_then(Value::as_str).map_or(0, str::len);
+                match a.get(1) {
+                    Some(Value::Array(parts)) => {
+                        parts.iter().map(computed_len).sum::<usize>()
+                            + sep * parts.len().saturating_sub(1)
+                    }
+                    _ => 200,
+                }
+            }
+            _ => 200,
+        },
+        other => other.to_string().len(),
+    }
+}
+
 /// What a secret adds to its function's environment lists: its master secret
 /// (`ROTGEN_MASTER_SECRETS`; a value CloudFormation computes counts as a full ARN) and its
 /// IAM user's name (`ROTGEN_IAM_USERS`).
@@ -2941,10 +2970,68 @@ impl Cx {
             if let Some(message) = too_long {
                 self.err(&Loc::Whole, message, "IAM allows 10,240 characters; fewer KMS keys or master secrets per secret would fit");
             }
+            self.check_environment(spec, &group);
             groups.push(group);
         }
         self.check_names(spec, &groups, single);
         groups
+    }
+
+    /// Lambda's quota of 4 KB for all of a function's environment variables together, as
+    /// their JSON counts: the lists are kept within `ENVIRONMENT_BUDGET` as secrets join a
+    /// function, but the password policy's exclusions and an API contract are the spec's
+    /// to make long. A value CloudFormation computes counts at its largest likely size.
+    fn check_environment(&mut self, spec: &Spec, g: &Group) {
+        let quoted = |s: &str| serde_json::to_string(s).map_or(s.len(), |q| q.len());
+        let mut total = 2usize;
+        let mut largest = ("", 0usize);
+        for (i, (k, v)) in g.environment.iter().enumerate() {
+            let value = match v {
+                // Set to the VPC endpoint's DNS name in a VPC: at most this long.
+                _ if k == "SECRETS_MANAGER_ENDPOINT" => ENDPOINT_URL_BYTES,
+                Value::String(s) => quoted(s),
+                other => computed_len(other),
+            };
+            total += quoted(k) + 1 + value + usize::from(i > 0);
+            if value > largest.1 {
+                largest = (k.as_str(), value);
+            }
+        }
+        if total <= ENVIRONMENT_LIMIT {
+            return;
+        }
+        let first = g.secrets.first().map(|s| s.id.as_str());
+        let secret = spec
+            .secrets
+            .iter()
+            .find(|s| s.id.as_ref().map(|i| i.v.as_str()) == first);
+        let (loc, help) = match largest.0 {
+            "EXCLUDE_CHARACTERS" => (
+                secret
+                    .and_then(|s| s.password.as_ref())
+                    .into_iter()
+                    .chain(spec.password.as_ref())
+                    .find_map(|p| p.exclude_characters.as_ref())
+                    .map_or(Loc::Whole, |x| x.loc.clone()),
+                "shorten exclude_characters (each character once is enough)",
+            ),
+            crate::backends::http_token::CONTRACT_VAR => (
+                secret.map_or(Loc::Whole, |s| s.loc.clone()),
+                "shorten token_api's URLs and pointers",
+            ),
+            _ => (
+                secret.map_or(Loc::Whole, |s| s.loc.clone()),
+                "name fewer master secrets or users in one spec, or shorter ones",
+            ),
+        };
+        self.err(
+            &loc,
+            format!(
+                "the {} function's environment would hold {total} bytes (the largest variable, {}, {} bytes); Lambda allows {ENVIRONMENT_LIMIT} for all variables together",
+                g.label, largest.0, largest.1
+            ),
+            help,
+        );
     }
 
     /// `function.name` and `function.role_name`, with the `-label` each function adds
