@@ -16,6 +16,7 @@ pub const STARTER_SPEC: &str = include_str!("../examples/starter.toml");
 #[command(
     name = "rotgen",
     version,
+    propagate_version = true,
     about = "AWS Secrets Manager rotation for any database or service: generated templates and the rotation function in one binary"
 )]
 pub struct Cli {
@@ -106,8 +107,15 @@ pub enum Command {
         #[arg(value_enum)]
         shell: crate::shell::Shell,
     },
-    /// Print the man page (roff): `rotgen man > ~/.local/share/man/man1/rotgen.1`.
-    Man,
+    /// Print a man page (roff): `rotgen man > ~/.local/share/man/man1/rotgen.1`, or write
+    /// them all with --dir.
+    Man {
+        /// The command whose page to print (rotgen-COMMAND.1); without it, rotgen.1.
+        command: Option<String>,
+        /// Write rotgen.1 and every rotgen-COMMAND.1 into this folder instead.
+        #[arg(long, conflicts_with = "command")]
+        dir: Option<PathBuf>,
+    },
     /// Write a commented starter spec.
     Init {
         /// Where to write it (default: standard output). An existing file is kept unless --force.
@@ -207,12 +215,10 @@ pub fn run(cli: Cli) -> ExitCode {
             architecture,
         } => package(&output, &architecture),
         Command::Completions { shell } => print_out(&crate::shell::completions(
-            &<Cli as clap::CommandFactory>::command(),
+            <Cli as clap::CommandFactory>::command(),
             shell,
         )),
-        Command::Man => print_out(&crate::shell::man_page(
-            &<Cli as clap::CommandFactory>::command(),
-        )),
+        Command::Man { command, dir } => man(command.as_deref(), dir.as_deref()),
         Command::Expand {
             template,
             output,
@@ -630,6 +636,39 @@ fn next_steps(d: &crate::Deploy, template: &Path, main_bytes: usize) -> String {
         s.push_str(&format!("  (the template is {main_bytes} bytes, over the {INLINE_TEMPLATE_BYTES} that deploy sends inline: it goes through the bucket)\n"));
     }
     s
+}
+
+/// `rotgen man`: one page on standard output, or every page into a folder.
+fn man(command: Option<&str>, dir: Option<&Path>) -> ExitCode {
+    let cmd = <Cli as clap::CommandFactory>::command();
+    if let Some(dir) = dir {
+        let pages: Vec<(PathBuf, String)> = crate::shell::man_pages(cmd)
+            .into_iter()
+            .map(|(file, text)| (dir.join(file), text))
+            .collect();
+        return match output::write_all_atomic(&pages) {
+            Ok(()) => {
+                for (p, _) in &pages {
+                    eprintln!("wrote {}", p.display());
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(
+                1,
+                &format!("cannot write the man pages to {}: {e}", dir.display()),
+            ),
+        };
+    }
+    match crate::shell::man_page(cmd, command) {
+        Some(page) => print_out(&page),
+        None => fail(
+            EXIT_INVALID,
+            &format!(
+                "rotgen has no command {}; `rotgen --help` lists them",
+                command.unwrap_or_default()
+            ),
+        ),
+    }
 }
 
 /// `[function] architecture` of a spec's text, or the default (arm64); what the decoder

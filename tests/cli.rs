@@ -1845,27 +1845,35 @@ fn build_package_writes_the_zip_the_template_points_at() {
     fs::remove_dir_all(&dir).unwrap();
 }
 
-/// Completions and the man page come from the clap definitions: every command and every
-/// option is in each, the bash script parses, and the man page renders without warnings.
+/// Completions and the man pages come from clap's own generators: every command and
+/// every option is in each script, the bash script parses, every command has its page
+/// with its options, each page renders without warnings, and `--dir` writes them all.
 #[test]
-fn completions_and_man_page_cover_every_command_and_option() {
+fn completions_and_man_pages_cover_every_command_and_option() {
     use clap::CommandFactory;
     let cli = rotgen::cli::Cli::command();
-    let mut expected: Vec<String> = Vec::new();
+    let mut commands: Vec<(String, Vec<String>)> = Vec::new();
     for sub in cli.get_subcommands() {
-        expected.push(sub.get_name().to_string());
-        for a in sub.get_arguments() {
-            if let Some(l) = a.get_long() {
-                expected.push(l.to_string());
-            }
-        }
+        let longs = sub
+            .get_arguments()
+            .filter_map(|a| a.get_long())
+            .map(str::to_string)
+            .collect();
+        commands.push((sub.get_name().to_string(), longs));
     }
-    for shell in ["bash", "zsh", "fish"] {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
         let o = run(&["completions", shell]);
         assert!(o.status.success(), "{}", stderr(&o));
         let script = stdout(&o);
-        for e in &expected {
-            assert!(script.contains(e.as_str()), "{shell}: no {e}");
+        for (name, longs) in &commands {
+            assert!(script.contains(name.as_str()), "{shell}: no {name}");
+            for l in longs {
+                // fish writes `-l NAME`, the others `--NAME`.
+                assert!(
+                    script.contains(&format!("--{l}")) || script.contains(&format!("-l {l}")),
+                    "{shell}: no --{l} of {name}"
+                );
+            }
         }
         if shell == "bash" {
             let path = scratch("completions").join("rotgen.bash");
@@ -1878,21 +1886,16 @@ fn completions_and_man_page_cover_every_command_and_option() {
             assert!(check.status.success(), "{}", stderr(&check));
         }
     }
-    let o = run(&["man"]);
-    assert!(o.status.success());
-    let page = stdout(&o);
-    assert!(page.starts_with(".TH ROTGEN 1"));
-    for e in &expected {
-        assert!(page.contains(&e.replace('-', "\\-")), "man: no {e}");
-    }
-    if let Ok(groff) = std::process::Command::new("groff")
-        .args(["-man", "-Tutf8", "-ww", "-z"])
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-    {
+    let groff_clean = |page: &str| {
+        let Ok(mut child) = std::process::Command::new("groff")
+            .args(["-man", "-Tutf8", "-ww", "-z"])
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+        else {
+            return;
+        };
         use std::io::Write;
-        let mut child = groff;
         child
             .stdin
             .take()
@@ -1905,6 +1908,34 @@ fn completions_and_man_page_cover_every_command_and_option() {
             "groff: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+    };
+    let o = run(&["man"]);
+    assert!(o.status.success());
+    let main = stdout(&o);
+    assert!(main.contains(".TH rotgen 1"), "{main}");
+    groff_clean(&main);
+    for (name, longs) in &commands {
+        let listed = format!("rotgen\\-{}(1)", name.replace('-', "\\-"));
+        assert!(main.contains(&listed), "rotgen.1 lists {name}");
+        let o = run(&["man", name]);
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        let page = stdout(&o);
+        assert!(page.contains(&format!(".TH rotgen-{name} 1")), "{page}");
+        for l in longs {
+            let roff = format!("\\-\\-{}", l.replace('-', "\\-"));
+            assert!(page.contains(&roff), "rotgen-{name}.1: no --{l}");
+        }
+        groff_clean(&page);
+    }
+    let o = run(&["man", "nope"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("no command nope"), "{}", stderr(&o));
+    let dir = scratch("man-pages");
+    let o = run(&["man", "--dir", dir.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(dir.join("rotgen.1").exists());
+    for (name, _) in &commands {
+        assert!(dir.join(format!("rotgen-{name}.1")).exists(), "{name}");
     }
 }
 
