@@ -307,6 +307,26 @@ async fn read_message<R: AsyncRead + Unpin + ?Sized>(r: &mut R) -> std::io::Resu
     Ok(msg)
 }
 
+/// What `crate::fuzz::ldap_answer` drives: an answer read as the connection reads it,
+/// parsed, and its value checked as a WhoAmI answer.
+pub(crate) fn fuzz_answer(data: &[u8]) {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+    let mut input = data;
+    let mut read = std::pin::pin!(read_message(&mut input));
+    // Reading from a slice never waits: one poll finishes it.
+    let Poll::Ready(Ok(message)) = read.as_mut().poll(&mut Context::from_waker(Waker::noop()))
+    else {
+        return;
+    };
+    if let Some(answer) = parse_answer(&message)
+        && let Some(value) = &answer.value
+    {
+        let _ = check_whoami(value, "uid=app,ou=people,dc=example,dc=com", false);
+        let _ = check_whoami(value, "app", true);
+    }
+}
+
 /// Sends one request and reads its answer (within the connect timeout).
 async fn exchange<S: AsyncRead + AsyncWrite + Unpin + ?Sized>(
     s: &mut S,
