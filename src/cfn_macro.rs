@@ -144,7 +144,8 @@ pub fn expand(template: &Value, opts: &ExpandOptions) -> Result<Value, Diagnosti
     let mut out = root.clone();
     // ARN-valued functions, with the values this deploy (or, offline, the template) gives
     // them: a wildcard must not reach an IAM policy by a mapping or a parameter either.
-    let mut errors: Vec<Diagnostic> = arns::check(root, &rotations, &opts.parameter_values);
+    let wildcards = arns::check(root, &rotations, &opts.parameter_values);
+    let mut errors: Vec<Diagnostic> = Vec::new();
     let mut new_resources: Map<String, Value> = Map::new();
     let mut new_outputs: Map<String, Value> = Map::new();
     let mut new_parameters: Map<String, Value> = Map::new();
@@ -211,6 +212,20 @@ pub fn expand(template: &Value, opts: &ExpandOptions) -> Result<Value, Diagnosti
             }
         }
     }
+    // A property the decoder or the model refused (a field the secret must not have, a
+    // value of the wrong type) has that one problem: what its value could be is moot.
+    let refused: std::collections::HashSet<&str> = errors
+        .iter()
+        .filter_map(|d| match &d.loc {
+            Loc::Path(p) | Loc::Key(p) => Some(p.as_str()),
+            _ => None,
+        })
+        .collect();
+    let wildcards: Vec<Diagnostic> = wildcards
+        .into_iter()
+        .filter(|d| !matches!(&d.loc, Loc::Path(p) if refused.contains(p.as_str())))
+        .collect();
+    errors.extend(wildcards);
     if !errors.is_empty() {
         return Err(Diagnostics(errors).sorted());
     }

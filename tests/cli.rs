@@ -746,6 +746,27 @@ fn expand_refuses_what_cannot_deploy() {
             stderr(&o)
         );
     }
+    // A function.code of the wrong type is that one problem, not a mismatch of
+    // architectures as well (the code was given).
+    let path = dir.join("bad-code.yaml");
+    fs::write(
+        &path,
+        format!("Transform: Rotgen\nResources:\n  R:\n{rotation}      function: {{architecture: x86_64, code: 5}}\n"),
+    )
+    .unwrap();
+    let o = run(&[
+        "expand",
+        path.to_str().unwrap(),
+        "--code",
+        "s3://b/rotgen-arm64.zip",
+    ]);
+    let err = flat(&stderr(&o));
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("bad-code.yaml:8:46: `code` in [function] must be a string"),
+        "{err}"
+    );
+    assert!(err.contains("has 1 problem;"), "{err}");
     // Without an architecture, a rotation running the macro's zip takes the zip's.
     let path = dir.join("x86.yaml");
     fs::write(

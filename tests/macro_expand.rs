@@ -97,6 +97,10 @@ fn invalid_templates_are_refused_with_the_field_at_fault() {
     insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
         insta::glob!("fixtures/macro-invalid", "*.yaml", |path| {
             let d = expand(&load(path), &ExpandOptions::default()).expect_err("must fail");
+            // One problem per value: none is the consequence of another at the same place.
+            let mut places: Vec<&rotgen::diag::Loc> = d.0.iter().map(|p| &p.loc).collect();
+            places.dedup();
+            assert_eq!(places.len(), d.0.len(), "two problems at one place: {d}");
             let text = d.to_string();
             assert!(text.contains("Resources.") || text.contains("Outputs."), "{text}");
             insta::assert_snapshot!(text.replace("; ", ";\n"));
