@@ -789,8 +789,10 @@ pub fn check_transforms(template: &Value) -> Result<(), Diagnostics> {
 /// Places each problem of an expansion (a template path) in the template's text, for
 /// `rotgen expand`: the value's line and column, or for a problem of a key, the key's. A
 /// path the text does not hold (a value the expansion made) stays a path. One pass over
-/// the text places them all.
-pub fn in_text(diags: Diagnostics, text: &str) -> Diagnostics {
+/// the text places them all. Also gives the text to show around them: the template with
+/// every value whose key names a secret (`Password`, `SecretString`…) starred out, byte
+/// for byte, so no snippet echoes one.
+pub fn in_text(diags: Diagnostics, text: &str) -> (Diagnostics, String) {
     fn path_of(loc: &Loc) -> Option<&str> {
         match loc {
             Loc::Path(p) | Loc::Key(p) if p == "(template)" => Some(""),
@@ -807,7 +809,8 @@ pub fn in_text(diags: Diagnostics, text: &str) -> Diagnostics {
         .collect();
     paths.sort_unstable();
     paths.dedup();
-    let places = crate::yaml::locate(text, &paths);
+    let located = crate::yaml::locate(text, &paths);
+    let places = &located.places;
     let place = |loc: &Loc| -> Loc {
         let Some(found) = path_of(loc).and_then(|p| places.get(p)) else {
             return loc.clone();
@@ -826,7 +829,28 @@ pub fn in_text(diags: Diagnostics, text: &str) -> Diagnostics {
             ..d.clone()
         })
         .collect();
-    Diagnostics(placed).sorted()
+    let mut secrets = located.secrets.clone();
+    secrets.sort_unstable_by_key(|r| (r.start, std::cmp::Reverse(r.end)));
+    let mut shown = String::with_capacity(text.len());
+    let mut at = 0;
+    for r in &secrets {
+        if r.start < at || r.end > text.len() || !text.is_char_boundary(r.start) {
+            continue;
+        }
+        shown.push_str(&text[at..r.start]);
+        for c in text[r.start..].chars() {
+            if shown.len() >= r.end {
+                break;
+            }
+            match c {
+                '\n' | '\r' => shown.push(c),
+                _ => shown.extend(std::iter::repeat_n('*', c.len_utf8())),
+            }
+        }
+        at = shown.len();
+    }
+    shown.push_str(&text[at.min(text.len())..]);
+    (Diagnostics(placed).sorted(), shown)
 }
 
 /// Answers a macro request (section 5 of the contract): `requestId` echoed, and either

@@ -752,7 +752,11 @@ fn expand(
         .and_then(|()| crate::cfn_macro::expand(&value, &opts));
     match checked {
         Ok(expanded) => emit(&expanded, output, pick_format(format, output)),
-        Err(diags) => report(&crate::cfn_macro::in_text(diags, &text), &shown, &text),
+        Err(diags) => {
+            // Shown around each problem: the template with its secret values starred out.
+            let (diags, masked) = crate::cfn_macro::in_text(diags, &text);
+            report(&diags, &shown, &masked)
+        }
     }
 }
 

@@ -51,7 +51,7 @@ mod depth;
 mod fast;
 mod spans;
 
-pub use spans::{Place, locate};
+pub use spans::{Located, Place, locate};
 
 /// Whether the fast reader takes `text` (for tests of the templates).
 pub fn in_fast_subset(text: &str) -> bool {

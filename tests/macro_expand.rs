@@ -103,6 +103,8 @@ fn invalid_templates_are_refused_with_the_field_at_fault() {
             assert_eq!(places.len(), d.0.len(), "two problems at one place: {d}");
             let text = d.to_string();
             assert!(text.contains("Resources.") || text.contains("Outputs."), "{text}");
+            // No value that looks like a secret (secret-values.yaml) in the errorMessage.
+            assert!(!text.contains("s3cr3t"), "{text}");
             insta::assert_snapshot!(text.replace("; ", ";\n"));
         });
     });
@@ -243,7 +245,9 @@ fn a_large_mapping_is_read_once_for_every_lookup() {
     let lookup = json!({"Fn::FindInMap": ["Keys", {"Ref": "AWS::Region"}, "key"]});
     let secrets: Vec<Value> = (0..100)
         .map(|i| {
-            json!({"id": format!("S{i}"), "name": format!("prod/s{i}"), "service": "random",
+            json!({"id": format!("S{i}"), "name": format!("prod/s{i}"), "service": "postgres",
+            "strategy": "alternating-users",
+            "master_secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/admin-AbCdEf",
             "kms_key_arn": lookup, "master_kms_key_arn": {"Fn::Join": ["", [lookup, lookup]]}})
         })
         .collect();

@@ -22,14 +22,48 @@ pub struct Place {
     pub value: Range<usize>,
 }
 
+/// What one pass over a template's text found.
+#[derive(Debug, Default)]
+pub struct Located {
+    /// The place of each path asked for that the text holds.
+    pub places: HashMap<String, Place>,
+    /// The spans of the scalars whose key names a secret (`Password`, `SecretString`,
+    /// `AuthToken`…; not a map such as the spec's own `password` policy): never to be
+    /// shown.
+    pub secrets: Vec<Range<usize>>,
+}
+
+/// Whether a key names a value that is (or holds) a secret.
+fn names_a_secret(key: &str) -> bool {
+    let k: String = key
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    !k.starts_with("generate")
+        && [
+            "password",
+            "passwd",
+            "passphrase",
+            "secretstring",
+            "secretbinary",
+            "secretvalue",
+            "secretaccesskey",
+            "privatekey",
+            "authtoken",
+            "apikey",
+            "token",
+            "credentials",
+        ]
+        .iter()
+        .any(|s| k.ends_with(s))
+}
+
 /// The places of `paths` in `text`, a template that `parse_template` read: JSON when it
-/// starts with `{`, else YAML. The root's path is the empty string. A path not found is
-/// left out.
-pub fn locate(text: &str, paths: &[&str]) -> HashMap<String, Place> {
+/// starts with `{`, else YAML (the root's path is the empty string; a path not found is
+/// left out), and where its secret values are.
+pub fn locate(text: &str, paths: &[&str]) -> Located {
     let mut walk = Walk::new(text, paths);
-    if paths.is_empty() {
-        return HashMap::new();
-    }
     if text
         .trim_start_matches('\u{feff}')
         .trim_start()
@@ -39,7 +73,11 @@ pub fn locate(text: &str, paths: &[&str]) -> HashMap<String, Place> {
     } else {
         yaml(text, &mut walk);
     }
-    walk.finish(paths)
+    let secrets = std::mem::take(&mut walk.secrets);
+    Located {
+        places: walk.finish(paths),
+        secrets,
+    }
 }
 
 const BASE: u64 = 0x100_0000_01b3;
@@ -66,6 +104,8 @@ struct Walk<'w> {
     above: HashSet<u64>,
     found: HashMap<String, Place>,
     aliases: HashMap<String, Place>,
+    /// The spans of the scalars whose key names a secret.
+    secrets: Vec<Range<usize>>,
 }
 
 impl<'w> Walk<'w> {
@@ -92,6 +132,7 @@ impl<'w> Walk<'w> {
             above,
             found: HashMap::new(),
             aliases: HashMap::new(),
+            secrets: Vec::new(),
         }
     }
 
@@ -376,10 +417,12 @@ fn yaml(text: &str, walk: &mut Walk<'_>) {
             return;
         }
         // A value: its path is its key's or its index's.
+        let mut secret = false;
         let (own_key, mut pops) = match frames.last_mut() {
             None => (None, 0),
             Some(Frame::Map { key, .. }) => match key.take() {
                 Some((name, span)) => {
+                    secret = names_a_secret(&name);
                     walk.push_key(&name);
                     (Some(span), 1)
                 }
@@ -399,6 +442,9 @@ fn yaml(text: &str, walk: &mut Walk<'_>) {
         let function = tag.and_then(function_of);
         match ev {
             Ev::Scalar { anchor, value, .. } => {
+                if secret {
+                    walk.secrets.push(start..end);
+                }
                 let place = walk.place(own_key, start, end);
                 walk.record(&place);
                 if let Some(f) = &function {
@@ -542,10 +588,12 @@ fn json(text: &str, walk: &mut Walk<'_>) {
             _ => {}
         }
         // A value.
+        let mut secret = false;
         let (own_key, pops) = match frames.last_mut() {
             None => (None, 0),
             Some(Frame::Map { key, .. }) => match key.take() {
                 Some((name, span)) => {
+                    secret = names_a_secret(&name);
                     walk.push_key(&name);
                     (Some(span), 1)
                 }
@@ -591,6 +639,9 @@ fn json(text: &str, walk: &mut Walk<'_>) {
                 }
             }
         }
+        if secret {
+            walk.secrets.push(start..i);
+        }
         let place = walk.place(own_key, start, i);
         walk.record(&place);
         for _ in 0..pops {
@@ -608,7 +659,7 @@ mod tests {
 
     /// `path` → (line, column, text) of its value, 1-based.
     fn at(text: &str, path: &str) -> Option<(usize, usize, String)> {
-        let found = locate(text, &[path]);
+        let found = locate(text, &[path]).places;
         let place = found.get(path)?;
         let (line, col) = crate::diag::line_col(text, place.value.start);
         Some((line, col, text[place.value.clone()].to_string()))
@@ -695,7 +746,7 @@ Resources:
                 ("Resources.R.Properties.nothing", None),
             ],
         );
-        let found = locate(text, &["Resources.R.Properties.secret[1].arn"]);
+        let found = locate(text, &["Resources.R.Properties.secret[1].arn"]).places;
         let key = found["Resources.R.Properties.secret[1].arn"]
             .key
             .clone()
@@ -748,7 +799,7 @@ Resources:
         }
         let deepest = format!("{}.x19999", vec![key.as_str(); 100].join("."));
         let started = std::time::Instant::now();
-        let found = locate(&text, &[&deepest]);
+        let found = locate(&text, &[&deepest]).places;
         assert!(found.contains_key(&deepest));
         assert!(started.elapsed() < std::time::Duration::from_secs(20));
     }
