@@ -147,7 +147,8 @@ pub fn expand(template: &Value, opts: &ExpandOptions) -> Result<Value, Diagnosti
     let mut out = root.clone();
     // ARN-valued functions, with the values this deploy (or, offline, the template) gives
     // them: a wildcard must not reach an IAM policy by a mapping or a parameter either.
-    let mut errors: Vec<Diagnostic> = arns::check(root, &rotations, &opts.parameter_values);
+    let wildcards = arns::check(root, &rotations, &opts.parameter_values);
+    let mut errors: Vec<Diagnostic> = Vec::new();
     let mut new_resources: Map<String, Value> = Map::new();
     let mut new_outputs: Map<String, Value> = Map::new();
     let mut new_parameters: Map<String, Value> = Map::new();
@@ -214,6 +215,20 @@ pub fn expand(template: &Value, opts: &ExpandOptions) -> Result<Value, Diagnosti
             }
         }
     }
+    // A property the decoder or the model refused (a field the secret must not have, a
+    // value of the wrong type) has that one problem: what its value could be is moot.
+    let refused: std::collections::HashSet<&str> = errors
+        .iter()
+        .filter_map(|d| match &d.loc {
+            Loc::Path(p) | Loc::Key(p) => Some(p.as_str()),
+            _ => None,
+        })
+        .collect();
+    let wildcards: Vec<Diagnostic> = wildcards
+        .into_iter()
+        .filter(|d| !matches!(&d.loc, Loc::Path(p) if refused.contains(p.as_str())))
+        .collect();
+    errors.extend(wildcards);
     if !errors.is_empty() {
         return Err(Diagnostics(errors).sorted());
     }
@@ -425,11 +440,13 @@ fn expand_one(
     let mut errors = Vec::new();
     for key in obj.keys() {
         if !ATTRIBUTES.contains(&key.as_str()) {
-            errors.push(err(
-                &format!("{path}.{key}"),
-                format!("a Rotgen::Rotation does not take {key}"),
-                format!("it takes {}", ATTRIBUTES.join(", ")),
-            ));
+            errors.push(
+                Diagnostic::new(
+                    &Loc::Key(format!("{path}.{key}")),
+                    format!("a Rotgen::Rotation does not take {key}"),
+                )
+                .help(format!("it takes {}", ATTRIBUTES.join(", "))),
+            );
         }
     }
     let Some(props) = obj.get("Properties") else {
@@ -451,7 +468,13 @@ fn expand_one(
     let compiled = match crate::compile_decoded(&decoded, &options, &|label| label.to_string()) {
         Ok(c) => c,
         Err(crate::Error::Invalid(d)) => {
-            errors.extend(d.0);
+            // A limit of the whole spec is the resource's.
+            errors.extend(d.0.into_iter().map(|mut p| {
+                if p.loc == Loc::Whole {
+                    p.loc = Loc::Path(path.to_string());
+                }
+                p
+            }));
             return Err(errors);
         }
         Err(other) => {
@@ -742,24 +765,38 @@ fn remove_own_transform(t: &mut Map<String, Value>) {
 /// template must name Rotgen at template level, not through `Fn::Transform` (the snippet
 /// form the Lambda refuses), and not after the SAM transform (which would run first and
 /// refuse the unknown Rotgen::Rotation type).
-pub fn check_transforms(template: &Value) -> Result<(), Diagnostic> {
-    fn snippet(v: &Value) -> bool {
+pub fn check_transforms(template: &Value) -> Result<(), Diagnostics> {
+    /// The path of the first `Fn::Transform` of Rotgen.
+    fn snippet(v: &Value, path: &str) -> Option<String> {
+        let at = |key: &str| {
+            if path.is_empty() {
+                key.to_string()
+            } else {
+                format!("{path}.{key}")
+            }
+        };
         match v {
             Value::Object(m) => {
-                m.get("Fn::Transform")
+                if m.get("Fn::Transform")
                     .is_some_and(|t| t["Name"] == MACRO_NAME)
-                    || m.values().any(snippet)
+                {
+                    return Some(at("Fn::Transform"));
+                }
+                m.iter().find_map(|(k, v)| snippet(v, &at(k)))
             }
-            Value::Array(a) => a.iter().any(snippet),
-            _ => false,
+            Value::Array(a) => a
+                .iter()
+                .enumerate()
+                .find_map(|(i, v)| snippet(v, &format!("{path}[{i}]"))),
+            _ => None,
         }
     }
-    if snippet(template) {
-        return Err(err(
-            "Fn::Transform",
+    if let Some(path) = snippet(template, "") {
+        return Err(Diagnostics(vec![err(
+            &path,
             "Rotgen works at template level only; the snippet form Fn::Transform cannot add the outputs and parameters a rotation needs",
             "write Transform: [Rotgen] at the top of the template",
-        ));
+        )]));
     }
     let list: Vec<&str> = match template.get("Transform") {
         Some(Value::String(s)) => vec![s.as_str()],
@@ -767,20 +804,87 @@ pub fn check_transforms(template: &Value) -> Result<(), Diagnostic> {
         _ => Vec::new(),
     };
     let Some(at) = list.iter().position(|t| *t == MACRO_NAME) else {
-        return Err(err(
+        return Err(Diagnostics(vec![err(
             "Transform",
             "the template does not name the Rotgen transform, so CloudFormation would not expand it",
             "add Transform: [Rotgen] at the top of the template",
-        ));
+        )]));
     };
     if list[..at].contains(&"AWS::Serverless-2016-10-31") {
-        return Err(err(
+        return Err(Diagnostics(vec![err(
             "Transform",
             "the SAM transform comes before Rotgen: CloudFormation runs transforms in order, and SAM refuses the Rotgen::Rotation resources it does not know",
             "write Transform: [Rotgen, AWS::Serverless-2016-10-31]",
-        ));
+        )]));
     }
     Ok(())
+}
+
+/// Places each problem of an expansion (a template path) in the template's text, for
+/// `rotgen expand`: the value's line and column, or for a problem of a key, the key's. A
+/// path the text does not hold (a value the expansion made) stays a path. One pass over
+/// the text places them all. Also gives the text to show around them: the template with
+/// every value whose key names a secret (`Password`, `SecretString`…) starred out, byte
+/// for byte, so no snippet echoes one.
+pub fn in_text(diags: Diagnostics, text: &str) -> (Diagnostics, String) {
+    fn path_of(loc: &Loc) -> Option<&str> {
+        match loc {
+            Loc::Path(p) | Loc::Key(p) if p == "(template)" => Some(""),
+            Loc::Path(p) | Loc::Key(p) => Some(p),
+            _ => None,
+        }
+    }
+    let mut paths: Vec<&str> = diags
+        .0
+        .iter()
+        .flat_map(|d| [Some(&d.loc), d.related.as_ref().map(|(l, _)| l)])
+        .flatten()
+        .filter_map(path_of)
+        .collect();
+    paths.sort_unstable();
+    paths.dedup();
+    let located = crate::yaml::locate(text, &paths);
+    let places = &located.places;
+    let place = |loc: &Loc| -> Loc {
+        let Some(found) = path_of(loc).and_then(|p| places.get(p)) else {
+            return loc.clone();
+        };
+        match loc {
+            Loc::Key(_) => Loc::Span(found.key.clone().unwrap_or(found.value.clone())),
+            _ => Loc::Span(found.value.clone()),
+        }
+    };
+    let placed = diags
+        .0
+        .iter()
+        .map(|d| Diagnostic {
+            loc: place(&d.loc),
+            related: d.related.as_ref().map(|(l, w)| (place(l), w.clone())),
+            ..d.clone()
+        })
+        .collect();
+    let mut secrets = located.secrets.clone();
+    secrets.sort_unstable_by_key(|r| (r.start, std::cmp::Reverse(r.end)));
+    let mut shown = String::with_capacity(text.len());
+    let mut at = 0;
+    for r in &secrets {
+        if r.start < at || r.end > text.len() || !text.is_char_boundary(r.start) {
+            continue;
+        }
+        shown.push_str(&text[at..r.start]);
+        for c in text[r.start..].chars() {
+            if shown.len() >= r.end {
+                break;
+            }
+            match c {
+                '\n' | '\r' => shown.push(c),
+                _ => shown.extend(std::iter::repeat_n('*', c.len_utf8())),
+            }
+        }
+        at = shown.len();
+    }
+    shown.push_str(&text[at.min(text.len())..]);
+    (Diagnostics(placed).sorted(), shown)
 }
 
 /// Answers a macro request (section 5 of the contract): `requestId` echoed, and either

@@ -810,26 +810,13 @@ fn expand(
         }
     }
     let checked = crate::cfn_macro::check_transforms(&value)
-        .map_err(|d| crate::diag::Diagnostics(vec![d]))
         .and_then(|()| crate::cfn_macro::expand(&value, &opts));
     match checked {
         Ok(expanded) => emit(&expanded, output, pick_format(format, output)),
         Err(diags) => {
-            for d in &diags.0 {
-                let at = match &d.loc {
-                    crate::diag::Loc::Path(p) => format!("{shown}: {p}"),
-                    _ => shown.clone(),
-                };
-                eprintln!("error: {at}: {}", d.message);
-                if let Some(h) = &d.help {
-                    eprintln!("  help: {h}");
-                }
-            }
-            eprintln!(
-                "error: {shown} has {} problem(s); nothing was written",
-                diags.0.len()
-            );
-            ExitCode::from(EXIT_INVALID)
+            // Shown around each problem: the template with its secret values starred out.
+            let (diags, masked) = crate::cfn_macro::in_text(diags, &text);
+            report(&diags, &shown, &masked)
         }
     }
 }

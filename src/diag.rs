@@ -13,6 +13,9 @@ pub enum Loc {
     Span(Range<usize>),
     /// Path inside a CloudFormation template, e.g. `Resources.AppRotation.Properties.vpc`.
     Path(String),
+    /// The key of the entry at a template path (the problem is the key, not its value):
+    /// shown as the path, and at the key in the file.
+    Key(String),
     /// Not tied to one place (a limit of the whole spec).
     Whole,
 }
@@ -67,7 +70,7 @@ impl Coverage {
         for d in problems {
             match &d.loc {
                 Loc::Span(r) => spans.push((r.start, r.end)),
-                Loc::Path(p) => {
+                Loc::Path(p) | Loc::Key(p) => {
                     paths.insert(p.clone());
                 }
                 Loc::Whole => {}
@@ -95,9 +98,13 @@ impl Coverage {
                 let upto = self.spans.partition_point(|(s, _)| *s <= b.start);
                 upto > 0 && self.max_end_before[upto - 1] >= b.end
             }
-            Loc::Path(b) => {
-                (0..=b.len()).any(|i| b.is_char_boundary(i) && self.paths.contains(&b[..i]))
-            }
+            // A path lies within another when the other is the whole of it or ends where
+            // one of its segments starts (`secret[1]` holds `secret[1].name`, not
+            // `secret[10]`).
+            Loc::Path(b) | Loc::Key(b) => (0..=b.len()).any(|i| {
+                (i == b.len() || matches!(b.as_bytes()[i], b'.' | b'['))
+                    && self.paths.contains(&b[..i])
+            }),
             Loc::Whole => false,
         }
     }
@@ -111,7 +118,7 @@ impl Diagnostics {
     pub fn sorted(mut self) -> Self {
         self.0.sort_by_key(|d| match &d.loc {
             Loc::Span(r) => (0, r.start, String::new()),
-            Loc::Path(p) => (1, 0, p.clone()),
+            Loc::Path(p) | Loc::Key(p) => (1, 0, p.clone()),
             Loc::Whole => (2, 0, String::new()),
         });
         self.0.dedup();
@@ -128,13 +135,13 @@ impl fmt::Display for Diagnostics {
                 f.write_str("; ")?;
             }
             match &d.loc {
-                Loc::Path(p) => write!(f, "{p}: {}", d.message)?,
+                Loc::Path(p) | Loc::Key(p) => write!(f, "{p}: {}", d.message)?,
                 _ => f.write_str(&d.message)?,
             }
             if let Some(help) = &d.help {
                 write!(f, " ({help})")?;
             }
-            if let Some((Loc::Path(p), what)) = &d.related {
+            if let Some((Loc::Path(p) | Loc::Key(p), what)) = &d.related {
                 write!(f, " ({what}: {p})")?;
             }
         }
@@ -294,7 +301,7 @@ pub fn render_with_source(diags: &Diagnostics, file: &str, text: &str, color: bo
             let (line, col) = lines.line_col(r.start);
             format!("{file}:{line}:{col}")
         }
-        Loc::Path(p) => format!("{file}: {p}"),
+        Loc::Path(p) | Loc::Key(p) => format!("{file}: {p}"),
         Loc::Whole => file.to_string(),
     };
 
@@ -367,7 +374,7 @@ pub fn render_with_source(diags: &Diagnostics, file: &str, text: &str, color: bo
         };
         let related = d.related.as_ref().map(|(loc, what)| match loc {
             Loc::Span(_) => format!("{what}: {}", place(loc)),
-            Loc::Path(p) => format!("{what}: {p}"),
+            Loc::Path(p) | Loc::Key(p) => format!("{what}: {p}"),
             Loc::Whole => what.clone(),
         });
         let help = match (&d.help, related) {
@@ -431,7 +438,10 @@ mod tests {
         // b lies within a.
         let naive = |a: &Loc, b: &Loc| match (a, b) {
             (Loc::Span(a), Loc::Span(b)) => a.start <= b.start && b.end <= a.end,
-            (Loc::Path(a), Loc::Path(b)) => b.starts_with(a.as_str()),
+            (Loc::Path(a), Loc::Path(b)) => {
+                b.starts_with(a.as_str())
+                    && matches!(b.as_bytes().get(a.len()), None | Some(b'.' | b'['))
+            }
             _ => false,
         };
         let mut seed = 0x2545_f491_4f6c_dd1du64;
@@ -447,7 +457,9 @@ mod tests {
                     let s = next(50);
                     Loc::Span(s..s + next(20))
                 }
-                1 => Loc::Path(["R", "R.P", "R.P.s", "R.Q", "S"][next(5)].to_string()),
+                1 => Loc::Path(
+                    ["R", "R.P", "R.P.s", "R.Q", "S", "R.Ps", "R[1]", "R[10]"][next(8)].to_string(),
+                ),
                 _ => Loc::Whole,
             };
             let problems: Vec<Diagnostic> = (0..next(8))

@@ -49,6 +49,9 @@ impl YamlError {
 
 mod depth;
 mod fast;
+mod spans;
+
+pub use spans::{Located, Place, locate};
 
 /// Whether the fast reader takes `text` (for tests of the templates).
 pub fn in_fast_subset(text: &str) -> bool {

@@ -365,14 +365,14 @@ fn expand_writes_what_cloudformation_will_deploy() {
             .is_none(),
         "--code replaces the parameters"
     );
-    // Broken templates: exit 2, each problem with its path, the output untouched.
+    // Broken templates: exit 2, each problem at its line and column, the output untouched.
     fs::write(&out, "keep\n").unwrap();
     let bad = root().join("tests/fixtures/macro-invalid/bad-fields.yaml");
     let o = run(&["expand", bad.to_str().unwrap(), "-o", out.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     let err = stderr(&o);
     assert!(
-        err.contains("Resources.AppRotation.Properties.secret[0].servce: unknown key `servce`"),
+        err.contains("bad-fields.yaml:8:37: unknown key `servce`"),
         "{err}"
     );
     assert!(err.contains("did you mean `service`?"), "{err}");
@@ -684,6 +684,15 @@ fn an_existing_secrets_port_opens_egress() {
 /// `expand` refuses what CloudFormation would not deploy, as the macro's Lambda does:
 /// the snippet form, a template without the Rotgen transform or with SAM before it, SAM
 /// output, and a rotation whose architecture is not that of the macro's own zip.
+/// A report's words on one line: miette wraps a message at 100 columns.
+fn flat(report: &str) -> String {
+    report
+        .split_whitespace()
+        .filter(|w| *w != "│")
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[test]
 fn expand_refuses_what_cannot_deploy() {
     let dir = common::scratch("expand-refuses");
@@ -731,8 +740,33 @@ fn expand_refuses_what_cannot_deploy() {
             "s3://b/rotgen-arm64.zip",
         ]);
         assert_eq!(o.status.code(), Some(2), "{name}: {}", stderr(&o));
-        assert!(stderr(&o).contains(expected), "{name}: {}", stderr(&o));
+        assert!(
+            flat(&stderr(&o)).contains(expected),
+            "{name}: {}",
+            stderr(&o)
+        );
     }
+    // A function.code of the wrong type is that one problem, not a mismatch of
+    // architectures as well (the code was given).
+    let path = dir.join("bad-code.yaml");
+    fs::write(
+        &path,
+        format!("Transform: Rotgen\nResources:\n  R:\n{rotation}      function: {{architecture: x86_64, code: 5}}\n"),
+    )
+    .unwrap();
+    let o = run(&[
+        "expand",
+        path.to_str().unwrap(),
+        "--code",
+        "s3://b/rotgen-arm64.zip",
+    ]);
+    let err = flat(&stderr(&o));
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("bad-code.yaml:8:46: `code` in [function] must be a string"),
+        "{err}"
+    );
+    assert!(err.contains("has 1 problem;"), "{err}");
     // Without an architecture, a rotation running the macro's zip takes the zip's.
     let path = dir.join("x86.yaml");
     fs::write(

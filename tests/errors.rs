@@ -81,3 +81,116 @@ fn many_problems_are_reported_in_bounded_output() {
             .contains("problems; nothing was written")
     );
 }
+
+/// `rotgen expand` on every `tests/fixtures/macro-invalid/*` template (YAML and JSON):
+/// exit 2, every problem at its FILE:LINE:COL with the template's lines around it, and no
+/// value whose key names a secret (nor a NoEcho parameter's) in the report.
+#[test]
+fn invalid_templates_expand_to_located_problems() {
+    insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
+        insta::glob!("fixtures/macro-invalid", "*.{yaml,json}", |template| {
+            let rel = template.strip_prefix(common::root()).unwrap();
+            let o = common::rotgen()
+                .current_dir(common::root())
+                .args(["expand", rel.to_str().unwrap(), "--code", "s3://b/rotgen.zip"])
+                .env("NO_COLOR", "1")
+                .output()
+                .unwrap();
+            assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+            assert!(o.stdout.is_empty());
+            let err = stderr(&o);
+            let file = rel.display().to_string();
+            for line in err.lines().filter(|l| l.trim_start().starts_with('×')) {
+                let at = line.split_once(&format!("{file}:")).map(|(_, rest)| rest);
+                let located = at.is_some_and(|rest| {
+                    let mut parts = rest.splitn(3, ':');
+                    parts.next().is_some_and(|l| l.parse::<usize>().is_ok())
+                        && parts.next().is_some_and(|c| c.parse::<usize>().is_ok())
+                });
+                assert!(located, "no FILE:LINE:COL in {line:?}");
+            }
+            assert!(!err.contains("s3cr3t"), "a secret value is shown:\n{err}");
+            insta::assert_snapshot!(err);
+        });
+    });
+}
+
+/// The exact line and column of problems in YAML (flow style, a nested block, an alias, a
+/// short-form tag) and JSON templates; a path the file does not hold falls back to the
+/// path.
+#[test]
+fn expand_problems_are_at_their_line_and_column() {
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "located.yaml",
+            &[
+                // Flow style: the value.
+                "located.yaml:14:24: `days` in schedule must be an integer",
+                // Through an alias: the alias.
+                "located.yaml:16:11: `port` in [[secret]] is 0",
+                // Nested block, short-form tag: the tag.
+                "located.yaml:21:23: username of a created secret is a CloudFormation function",
+            ],
+        ),
+        (
+            "located.json",
+            &[
+                "located.json:8:44: window \"30m\"",
+                "located.json:11:60: `service` in [[secret]] cannot be \"postgress\"",
+                // Nested two maps down in a list.
+                "located.json:12:31: `port` in create is 70000",
+            ],
+        ),
+        (
+            "bad-fields.yaml",
+            &[
+                // A problem of a key: the key.
+                "bad-fields.yaml:5:5: a Rotgen::Rotation does not take DeletionPolicy",
+                "bad-fields.yaml:8:37: unknown key `servce`",
+            ],
+        ),
+        (
+            "secret-values.yaml",
+            &["secret-values.yaml:12:40: unknown key `Password` in [function]"],
+        ),
+    ];
+    for (name, expected) in cases {
+        let path = format!("tests/fixtures/macro-invalid/{name}");
+        let o = common::rotgen()
+            .current_dir(common::root())
+            .args(["expand", &path])
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        let err = stderr(&o);
+        let flat = err
+            .split_whitespace()
+            .filter(|w| *w != "│")
+            .collect::<Vec<_>>()
+            .join(" ");
+        for e in *expected {
+            assert!(
+                flat.contains(&format!("{path}:{}", e.split_once(':').unwrap().1)),
+                "{e} in:\n{err}"
+            );
+        }
+    }
+    // A template without the transform: the path it would be at, as no line holds it.
+    let dir = scratch("expand-fallback");
+    let path = dir.join("none.yaml");
+    std::fs::write(
+        &path,
+        "Resources:\n  R: {Type: Rotgen::Rotation, Properties: {}}\n",
+    )
+    .unwrap();
+    let o = run(&["expand", path.to_str().unwrap()]);
+    assert!(
+        stderr(&o).contains(&format!(
+            "{}: Transform: the template does not name",
+            path.display()
+        )),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -131,6 +131,8 @@ struct Possible {
     wild: Option<char>,
     /// Where it comes from, for messages.
     from: String,
+    /// It holds a `NoEcho` parameter's value, which no message may show.
+    hidden: bool,
 }
 
 impl Possible {
@@ -140,6 +142,7 @@ impl Possible {
             whole: true,
             wild: text.chars().find(|c| matches!(c, '*' | '?')),
             from,
+            hidden: false,
         }
     }
 
@@ -151,6 +154,7 @@ impl Possible {
             whole: false,
             wild: None,
             from: String::new(),
+            hidden: false,
         }
     }
 
@@ -168,6 +172,7 @@ impl Possible {
             self.whole = false;
         }
         self.whole &= next.whole;
+        self.hidden |= next.hidden;
         self.wild = self.wild.or(next.wild);
         if self.from.is_empty() {
             self.from.clone_from(&next.from);
@@ -369,6 +374,12 @@ impl Template<'_> {
 
     fn parameter(&mut self, name: &str, decl: &Value) -> Resolved {
         let from = format!("the parameter {name}");
+        // CloudFormation masks a NoEcho parameter's value: so do messages.
+        let hidden = matches!(decl.get("NoEcho"), Some(Value::Bool(true)))
+            || decl
+                .get("NoEcho")
+                .and_then(Value::as_str)
+                .is_some_and(|s| s.eq_ignore_ascii_case("true"));
         let ty = decl.get("Type").and_then(Value::as_str).unwrap_or("String");
         if ty.starts_with("AWS::SSM::Parameter::Value") {
             return Err(format!(
@@ -380,17 +391,14 @@ impl Template<'_> {
             Value::Number(n) => Some(n.to_string()),
             _ => None,
         };
+        let known = |s: String| Possible {
+            hidden,
+            ..Possible::known(&s, from.clone())
+        };
         let listed = |v: &Value| -> Vec<Possible> {
             match v {
-                Value::Array(items) => items
-                    .iter()
-                    .filter_map(text)
-                    .map(|s| Possible::known(&s, from.clone()))
-                    .collect(),
-                other => text(other)
-                    .map(|s| Possible::known(&s, from.clone()))
-                    .into_iter()
-                    .collect(),
+                Value::Array(items) => items.iter().filter_map(text).map(known).collect(),
+                other => text(other).map(known).into_iter().collect(),
             }
         };
         if let Some(given) = self.values.get(name) {
@@ -659,26 +667,35 @@ impl Template<'_> {
                 Err(_) => continue,
             };
             for p in values {
-                let from = if p.from.is_empty() {
-                    String::new()
-                } else {
-                    format!(" (from {})", p.from)
+                // A NoEcho parameter's value is not shown (CloudFormation masks it too).
+                let (text, from) = match (p.hidden, p.from.is_empty()) {
+                    (true, _) => (
+                        "a value".to_string(),
+                        format!(" (from {}, NoEcho: not shown)", p.from),
+                    ),
+                    (false, true) => (format!("\"{}\"", p.text), String::new()),
+                    (false, false) => (format!("\"{}\"", p.text), format!(" (from {})", p.from)),
                 };
-                let text = &p.text;
                 if let Some(c) = p.wild {
                     out.push(super::err(
                         &at,
-                        format!("{key} can be \"{text}\"{from}, whose {c} IAM reads as a wildcard: the role would be granted every {noun} that matches, not one"),
+                        format!("{key} can be {text}{from}, whose {c} IAM reads as a wildcard: the role would be granted every {noun} that matches, not one"),
                         format!("name exactly one {noun} by its full ARN, with no * or ?"),
                     ));
                     break;
                 }
                 if p.whole
-                    && let Err(why) = (f.check)(text)
+                    && let Err(why) = (f.check)(&p.text)
                 {
+                    // The check's reason may quote the value.
+                    let why = if p.hidden {
+                        "it is not a valid ARN of this kind".to_string()
+                    } else {
+                        why
+                    };
                     out.push(super::err(
                         &at,
-                        format!("{key} can be \"{text}\"{from}, which is not valid: {why}"),
+                        format!("{key} can be {text}{from}, which is not valid: {why}"),
                         f.help,
                     ));
                     break;

@@ -943,7 +943,8 @@ impl Cx {
                 // The function runs the macro's own zip: it has the zip's architecture.
                 if let Some(zip_arch) = &opts.default_code_architecture {
                     match &f.architecture {
-                        Some(a) if a.v != *zip_arch => self.err(&a.loc, format!("architecture {} with {}, which is built for {zip_arch}", a.v, opts.default_code_is), format!("give function.code for a zip built for {}, or leave architecture out", a.v)),
+                        // A function.code the decoder refused was given: no mismatch.
+                        Some(a) if a.v != *zip_arch && !f.rejected.contains(&"code") => self.err(&a.loc, format!("architecture {} with {}, which is built for {zip_arch}", a.v, opts.default_code_is), format!("give function.code for a zip built for {}, or leave architecture out", a.v)),
                         _ => architecture = zip_arch.clone(),
                     }
                 }
@@ -1997,7 +1998,10 @@ impl Cx {
                 "postgres" | "mysql" | "mariadb" | "redis" | "rabbitmq"
             );
             match (strategy, &secret.master_secret_arn) {
-                ("alternating-users", None) if alternates => {
+                // A master_secret_arn the decoder refused is reported there.
+                ("alternating-users", None)
+                    if alternates && !secret.rejected.contains(&"master_secret_arn") =>
+                {
                     let loc = secret
                         .strategy
                         .as_ref()
@@ -2199,7 +2203,9 @@ impl Cx {
                 arn::check_kms_key_arn,
                 "write a key ARN: arn:aws:kms:REGION:ACCOUNT:key/ID",
             );
-            if let (Some(k), None) = (&secret.master_kms_key_arn, &secret.master_secret_arn) {
+            if let (Some(k), None) = (&secret.master_kms_key_arn, &secret.master_secret_arn)
+                && !secret.rejected.contains(&"master_secret_arn")
+            {
                 self.err(&k.loc, "master_kms_key_arn without master_secret_arn", "name the master secret it encrypts with master_secret_arn, or remove master_kms_key_arn");
             }
             let mut kms_keys: Vec<Value> = secret
@@ -2305,6 +2311,7 @@ impl Cx {
                 );
                 None
             }
+            None if secret.rejected.contains(&"user") => None,
             None => {
                 self.err(
                     &secret.loc,
@@ -2315,6 +2322,9 @@ impl Cx {
             }
         };
         let Some(t) = &secret.token_api else {
+            if secret.rejected.contains(&"token_api") {
+                return (user, None);
+            }
             self.err(
                 &secret.loc,
                 "an http-token secret needs `token_api`",
@@ -2375,7 +2385,7 @@ impl Cx {
                 }
                 Some(u.v.clone())
             }
-            (None, "aws-iam") => {
+            (None, "aws-iam") if !secret.rejected.contains(&"user") => {
                 self.err(
                     &secret.loc,
                     "an aws-iam secret needs `user`",

@@ -120,6 +120,8 @@ pub struct Parameter {
 
 #[derive(Debug, Clone, Default)]
 pub struct Function {
+    /// Keys given but refused by the decoder (reported there).
+    pub rejected: Vec<&'static str>,
     pub name: Option<Sp<Val>>,
     pub architecture: Option<Sp<String>>,
     pub memory_mb: Option<Sp<IntVal>>,
@@ -350,6 +352,7 @@ fn spec_from(d: &mut Decoder, t: &Fields<'_>, root: &Node) -> Spec {
     let function = t
         .table(d, "function")
         .map(|s| Function {
+            rejected: s.rejected.clone(),
             name: s.val("name"),
             architecture: s.lit("architecture"),
             memory_mb: s.int("memory_mb"),

@@ -146,7 +146,7 @@ pub fn from_json(value: &Value, path: &str) -> Node {
                     let child = format!("{path}.{k}");
                     Entry {
                         key: k.clone(),
-                        key_loc: Loc::Path(child.clone()),
+                        key_loc: Loc::Key(child.clone()),
                         value: from_json(v, &child),
                     }
                 })
