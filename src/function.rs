@@ -4,15 +4,16 @@
 
 use crate::backends::{self, Shipped};
 use crate::rotation::backend::{Backend, Strategy};
-use crate::rotation::lambda::{Handler, SetupError, strategy_from_env};
+use crate::rotation::lambda::{Handler, SetupError, aws_rds_for, strategy_from_env};
 use crate::rotation::password::PasswordPolicy;
+use crate::rotation::rds::{AwsRds, RdsLookup, RdsMasters};
 use crate::rotation::secret::SecretValue;
 use crate::rotation::steps::{CURRENT, Caller, PENDING, Rotator};
 use crate::rotation::store::{AwsStore, SecretStore};
 use crate::rotation::trust::Masters;
 use crate::rotation::{RotationError, RotationEvent, Step};
 
-pub type ShippedHandler = Handler<AwsStore, Shipped>;
+pub type ShippedHandler = Handler<AwsStore, Shipped, Option<AwsRds>>;
 
 /// Settings that flags may give instead of the environment.
 #[derive(Debug, Default, Clone)]
@@ -39,8 +40,10 @@ pub async fn shipped(o: &Overrides) -> Result<ShippedHandler, SetupError> {
     };
     let backend = backends::for_service_with(&service, o.require_tls)
         .map_err(|e| SetupError::Backend(e.message))?;
+    let rds = RdsMasters::from_env().map_err(SetupError::Config)?;
     let mut masters = Masters::from_env();
     masters.extend(o.masters.clone());
+    let masters = masters.with_rds(rds);
     let strategy = match o.strategy {
         Some(s) => s,
         None => strategy_from_env()?,
@@ -51,6 +54,7 @@ pub async fn shipped(o: &Overrides) -> Result<ShippedHandler, SetupError> {
             backend,
             strategy,
             policy: PasswordPolicy::from_env(&service)?,
+            rds: aws_rds_for(masters.rds()).await,
             masters,
         },
     })
@@ -115,8 +119,8 @@ pub enum RotateError {
 /// It never interleaves with a rotation Secrets Manager runs: a secret with rotation
 /// enabled is refused (Secrets Manager holds the rotation's lock only when it starts it),
 /// and so is one with an unfinished rotation, unless `resume` finishes that one.
-pub async fn rotate<S: SecretStore, B: Backend>(
-    handler: &Handler<S, B>,
+pub async fn rotate<S: SecretStore, B: Backend, R: RdsLookup>(
+    handler: &Handler<S, B, R>,
     secret_id: &str,
     resume: bool,
 ) -> Result<Rotated, RotateError> {

@@ -1564,6 +1564,7 @@ fn plaintext_after_a_declined_tls_is_a_warning_naming_the_secret() {
                 strategy: Strategy::SingleUser,
                 policy: PasswordPolicy::from_vars(&HashMap::new(), "postgres").unwrap(),
                 masters: Masters::none(),
+                rds: rotgen::rotation::rds::NoRds,
             };
             store.stage_pending(&arn, "t-1");
             for step in [Step::Create, Step::Set] {

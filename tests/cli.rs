@@ -2026,3 +2026,115 @@ fn many_master_secrets_split_functions_within_lambdas_environment_quota() {
     assert!(functions >= 3, "{functions} functions");
     fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The functions and roles of a build, from every template (main and nested).
+fn functions_and_roles(c: &rotgen::Compiled) -> (Vec<Value>, Vec<Value>) {
+    let mut functions = Vec::new();
+    let mut roles = Vec::new();
+    for t in std::iter::once(&c.main).chain(c.nested.iter().map(|(_, t)| t)) {
+        for r in resources(t).values() {
+            match r["Type"].as_str() {
+                Some("AWS::Serverless::Function" | "AWS::Lambda::Function") => {
+                    functions.push(r.clone())
+                }
+                Some("AWS::IAM::Role") => roles.push(r.clone()),
+                _ => {}
+            }
+        }
+    }
+    (functions, roles)
+}
+
+const RDS_MASTERS: &str = r#"
+[schedule]
+days = 30
+
+[[secret]]
+id = "Orders"
+name = "prod/orders"
+service = "postgres"
+strategy = "alternating-users"
+master_secret_arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!db-1a2b3c4d-5e6f-7a8b-9c0d-1e2f3a4b5c6d-AbCdEf"
+master_rds_instance = "orders-db"
+
+[[secret]]
+id = "Reports"
+name = "prod/reports"
+service = "postgres"
+strategy = "alternating-users"
+master_secret_arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!cluster-9a2b3c4d-5e6f-7a8b-9c0d-1e2f3a4b5c6d-XyZ123"
+master_rds_cluster = "reports"
+
+[[secret]]
+id = "Own"
+name = "prod/own"
+service = "postgres"
+strategy = "alternating-users"
+master_secret_arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/pg-admin-AbCdEf"
+"#;
+
+#[test]
+fn rds_managed_masters_are_bound_to_their_instance_or_cluster() {
+    let c = rotgen::compile_toml(RDS_MASTERS, &|l| l.to_string()).unwrap();
+    let (functions, roles) = functions_and_roles(&c);
+    assert_eq!((functions.len(), roles.len()), (1, 1));
+    let env = &functions[0]["Properties"]["Environment"]["Variables"];
+    let statements = roles[0]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        .as_array()
+        .unwrap();
+    let rds: Vec<&Value> = statements
+        .iter()
+        .filter(|s| s["Action"].as_str().is_some_and(|a| a.starts_with("rds:")))
+        .collect();
+    // Only the two Describe calls, each on its own resource: no `*`, no other action.
+    assert!(
+        statements
+            .iter()
+            .flat_map(|s| s["Action"].as_array().cloned().unwrap_or_default())
+            .all(|a| !a.as_str().unwrap().starts_with("rds:"))
+    );
+    insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
+        insta::assert_json_snapshot!("rds_masters", json!({
+            "ROTGEN_MASTER_SECRETS": env["ROTGEN_MASTER_SECRETS"],
+            "ROTGEN_MASTER_RDS": env["ROTGEN_MASTER_RDS"],
+            "statements": rds,
+        }));
+    });
+
+    // A spec without such a master gets neither the variable nor the statements.
+    let own = RDS_MASTERS.split("[[secret]]").last().unwrap();
+    let c = rotgen::compile_toml(&format!("[schedule]\ndays = 30\n[[secret]]{own}"), &|l| {
+        l.to_string()
+    })
+    .unwrap();
+    let (functions, roles) = functions_and_roles(&c);
+    assert!(
+        functions[0]["Properties"]["Environment"]["Variables"]
+            .get("ROTGEN_MASTER_RDS")
+            .is_none()
+    );
+    assert!(!roles[0].to_string().contains("rds:"));
+}
+
+#[test]
+fn rds_bindings_count_in_the_environment_budget() {
+    let mut spec = String::from("[schedule]\ndays = 30\n");
+    for i in 0..120 {
+        spec.push_str(&format!(
+            "[[secret]]\nid = \"S{i}\"\nname = \"prod/app-{i}\"\nservice = \"postgres\"\nstrategy = \"alternating-users\"\nmaster_secret_arn = \"arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!db-{i:08}-5e6f-7a8b-9c0d-1e2f3a4b5c6d-AbCdEf\"\nmaster_rds_instance = \"a-rather-long-database-instance-identifier-number-{i:03}\"\n"
+        ));
+    }
+    let c = rotgen::compile_toml(&spec, &|l| format!("{l}.yaml")).unwrap();
+    let (functions, _) = functions_and_roles(&c);
+    assert!(functions.len() >= 3, "{} functions", functions.len());
+    for f in &functions {
+        let vars = f["Properties"]["Environment"]["Variables"]
+            .as_object()
+            .unwrap();
+        let size: usize = vars
+            .iter()
+            .map(|(k, v)| k.len() + v.as_str().map_or_else(|| iam_size(v), str::len))
+            .sum();
+        assert!(size <= 4_096, "{size} bytes of environment");
+    }
+}

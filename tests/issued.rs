@@ -193,6 +193,7 @@ async fn handler(users: &str, previous: Previous) -> Handler<AwsStore, Issued<Ia
             policy: PasswordPolicy::from_vars(&std::collections::HashMap::new(), "aws-iam")
                 .unwrap(),
             masters: Masters::default(),
+            rds: rotgen::rotation::rds::NoRds,
         },
     }
 }
@@ -267,6 +268,7 @@ async fn rotate_with_faults(c: &Case, faults: &Faults) -> Result<(), String> {
         strategy: Strategy::SingleUser,
         policy: PasswordPolicy::from_vars(&std::collections::HashMap::new(), "aws-iam").unwrap(),
         masters: Masters::default(),
+        rds: rotgen::rotation::rds::NoRds,
     };
     run_steps(&rotator, &c.arn, &token, 3).await
 }
@@ -488,6 +490,7 @@ mod tokens {
                 policy: PasswordPolicy::from_vars(&std::collections::HashMap::new(), "http-token")
                     .unwrap(),
                 masters,
+                rds: rotgen::rotation::rds::NoRds,
             },
         }
     }
@@ -593,6 +596,7 @@ mod tokens {
                         )
                         .unwrap(),
                         masters: Masters::default(),
+                        rds: rotgen::rotation::rds::NoRds,
                     };
                     let r = run_steps(&rotator, &arn, &token, 3).await;
                     (r, faults)
@@ -683,6 +687,7 @@ mod tokens {
                 policy: PasswordPolicy::from_vars(&std::collections::HashMap::new(), "http-token")
                     .unwrap(),
                 masters: Masters::default(),
+                rds: rotgen::rotation::rds::NoRds,
             };
             let event = |step, token: &str| RotationEvent {
                 step,

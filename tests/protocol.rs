@@ -75,6 +75,7 @@ fn rotator(w: &World, strategy: Strategy) -> Rotator<&MemoryStore, &FakeService>
         strategy,
         policy: policy(),
         masters: masters(w),
+        rds: rotgen::rotation::rds::NoRds,
     }
 }
 
@@ -118,6 +119,7 @@ fn rotate_with_retries(
         strategy,
         policy: policy(),
         masters: masters(w),
+        rds: rotgen::rotation::rds::NoRds,
     };
     w.store.stage_pending(&w.arn, token);
     for step in Step::ALL {

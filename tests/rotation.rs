@@ -467,6 +467,7 @@ async fn handler(c: &Case) -> Handler<AwsStore, Shipped> {
             strategy: c.strategy,
             policy: policy(c.service),
             masters: c.masters(),
+            rds: rotgen::rotation::rds::NoRds,
         },
     }
 }
@@ -567,6 +568,7 @@ async fn rotate_with_faults(c: &Case, token: &str, faults: &Faults) -> Result<()
         strategy: c.strategy,
         policy: policy(c.service),
         masters: c.masters(),
+        rds: rotgen::rotation::rds::NoRds,
     };
     run_steps(&rotator, &c.arn, token, 3).await
 }
@@ -637,6 +639,7 @@ fn a_rotation_whose_service_is_down_resumes_later() {
                 strategy: c.strategy,
                 policy: policy(c.service),
                 masters: c.masters(),
+                rds: rotgen::rotation::rds::NoRds,
             },
         };
         let e = rotate(&down, &c.arn, false).await.unwrap_err().to_string();

@@ -2,6 +2,7 @@
 //! function rotates, and their size as IAM counts it (to split roles before the quota).
 
 use super::{Resolved, get_att, sub};
+use crate::rotation::rds::{RdsKind, RdsResource};
 use serde_json::{Value, json};
 
 /// The inline policy statements of a role that rotates `members`.
@@ -71,6 +72,28 @@ pub(super) fn statements(members: &[Resolved], log_group_id: &str) -> Vec<Value>
             "Condition": {"StringEquals": {"kms:ViaService": sub("secretsmanager.${AWS::Region}.${AWS::URLSuffix}")}},
         }));
     }
+    // Masters RDS manages: the function asks RDS for the endpoint of the instance or
+    // cluster that owns each, and may describe those alone.
+    for (kind, sid) in [
+        (RdsKind::Instance, "FindMasterInstances"),
+        (RdsKind::Cluster, "FindMasterClusters"),
+    ] {
+        let mut seen = std::collections::HashSet::new();
+        let resources: Vec<Value> = members
+            .iter()
+            .filter_map(|m| m.master_rds.as_ref())
+            .filter(|r| r.kind == kind && seen.insert(&r.id))
+            .map(rds_arn)
+            .collect();
+        if !resources.is_empty() {
+            out.push(json!({
+                "Sid": sid,
+                "Effect": "Allow",
+                "Action": format!("rds:{}", kind.operation()),
+                "Resource": resources,
+            }));
+        }
+    }
     if !users.is_empty() {
         let mut seen = std::collections::HashSet::new();
         let resources: Vec<Value> = users
@@ -123,6 +146,15 @@ impl<'a> Unique<'a> {
     }
 }
 
+/// The ARN of an RDS DB instance (`…:db:ID`) or cluster (`…:cluster:ID`).
+pub(super) fn rds_arn(r: &RdsResource) -> Value {
+    sub(&format!(
+        "arn:${{AWS::Partition}}:rds:${{AWS::Region}}:${{AWS::AccountId}}:{}:{}",
+        r.kind.arn_type(),
+        r.id
+    ))
+}
+
 /// The ARN of an IAM user given as `NAME` or `PATH/NAME`.
 pub(super) fn iam_user_arn(user: &str) -> Value {
     sub(&format!(
@@ -141,6 +173,9 @@ pub(super) fn policy_items(r: &Resolved) -> Vec<(String, Value)> {
     }
     if let Some(u) = &r.iam_user {
         out.push(iam_user_arn(u));
+    }
+    if let Some(res) = &r.master_rds {
+        out.push(rds_arn(res));
     }
     out.into_iter().map(|v| (v.to_string(), v)).collect()
 }

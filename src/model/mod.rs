@@ -9,6 +9,7 @@ mod iam;
 pub mod schedule;
 
 use crate::diag::{Diagnostic, Diagnostics, Loc};
+use crate::rotation::rds::RdsResource;
 use crate::spec::{self, ListVal, Sp, Spec, Val};
 pub use iam::policy_len;
 use iam::{policy_items, statements, value_len};
@@ -544,6 +545,17 @@ fn environment_items(r: &Resolved) -> Vec<String> {
         Some(other) => out.push(format!("{:<200}", other)),
         None => {}
     }
+    if let Some(res) = &r.master_rds {
+        // `instance:ID=MASTER` in ROTGEN_MASTER_RDS.
+        let master = match &r.master_arn {
+            Some(Value::String(arn)) => arn.clone(),
+            _ => format!("{:<200}", ""),
+        };
+        out.push(format!(
+            "{}{master}",
+            crate::rotation::rds::binding_prefix(res)
+        ));
+    }
     if let Some(u) = &r.iam_user {
         out.push(format!("user:{}", u.rsplit('/').next().unwrap_or(u)));
     }
@@ -562,6 +574,7 @@ struct Extras {
     masters: bool,
     keys: bool,
     users: bool,
+    rds: bool,
 }
 
 impl Extras {
@@ -570,12 +583,16 @@ impl Extras {
             masters: r.master_arn.is_some(),
             keys: !r.kms_keys.is_empty() || r.create.as_ref().is_some_and(|c| c.kms_key.is_some()),
             users: r.iam_user.is_some(),
+            rds: r.master_rds.is_some(),
         }
     }
 
     /// Whether `self` needs a statement that `had` does not have.
     fn beyond(self, had: Extras) -> bool {
-        (self.masters && !had.masters) || (self.keys && !had.keys) || (self.users && !had.users)
+        (self.masters && !had.masters)
+            || (self.keys && !had.keys)
+            || (self.users && !had.users)
+            || (self.rds && !had.rds)
     }
 
     fn with(self, other: Extras) -> Extras {
@@ -583,6 +600,7 @@ impl Extras {
             masters: self.masters || other.masters,
             keys: self.keys || other.keys,
             users: self.users || other.users,
+            rds: self.rds || other.rds,
         }
     }
 }
@@ -608,6 +626,8 @@ struct Resolved {
     /// The ARN(s) the role may act on.
     policy_arn: Value,
     master_arn: Option<Value>,
+    /// The RDS instance or cluster that owns the master, when RDS manages it.
+    master_rds: Option<RdsResource>,
     kms_keys: Vec<Value>,
     create: Option<CreateModel>,
     port: u16,
@@ -2054,10 +2074,12 @@ impl Cx {
                 v: Val::Lit(m),
                 loc,
             }) = &secret.master_secret_arn
-                && let Some(service) = arn::managed_by(m)
+                && let Some(managed) = arn::managed_by(m)
+                && (managed != "rds" || !matches!(service, "postgres" | "mysql" | "mariadb"))
             {
-                self.err(loc, format!("master_secret_arn names a secret {service} manages, which holds no host: the function checks that a secret belongs to its master's server by the master's host and port"), "name a master secret of your own, in AWS's shape with host and port (for RDS: a user with CREATEROLE, or CREATE USER on MySQL)");
+                self.err(loc, format!("master_secret_arn names a secret {managed} manages, which holds no host: the function checks that a secret belongs to its master's server by the master's host and port"), "name a master secret of your own, in AWS's shape with host and port (for RDS: a user with CREATEROLE, or CREATE USER on MySQL)");
             }
+            let master_rds = self.master_rds(spec, secret, service);
             for v in [&secret.arn, &secret.name].into_iter().flatten() {
                 if let Val::Lit(s) = &v.v
                     && let Some(service) = arn::managed_by(s)
@@ -2270,6 +2292,7 @@ impl Cx {
                 secret_id,
                 policy_arn,
                 master_arn: secret.master_secret_arn.as_ref().map(|m| m.v.to_json()),
+                master_rds,
                 kms_keys,
                 create,
                 port,
@@ -2279,6 +2302,91 @@ impl Cx {
             });
         }
         out
+    }
+
+    /// The RDS instance or cluster that owns the secret's master, when RDS manages the
+    /// master (`rds!db-…`, `rds!cluster-…`: no host, so the function binds it to its server
+    /// through RDS): required then, refused otherwise.
+    fn master_rds(
+        &mut self,
+        spec: &Spec,
+        secret: &spec::Secret,
+        service: &str,
+    ) -> Option<RdsResource> {
+        use crate::rotation::rds::{self, RdsKind};
+        let given: Vec<(RdsKind, &Sp<String>)> = [
+            (RdsKind::Instance, &secret.master_rds_instance),
+            (RdsKind::Cluster, &secret.master_rds_cluster),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| Some((k, v.as_ref()?)))
+        .collect();
+        let key = |k: RdsKind| format!("master_rds_{}", k.as_str());
+        let master = secret.master_secret_arn.as_ref();
+        let managed = match master.map(|m| &m.v) {
+            Some(Val::Lit(m)) if rds::is_rds_managed(m) => Some(rds::managed_master(m)),
+            _ => None,
+        };
+        let decoder_refused = secret.rejected.contains(&"master_rds_instance")
+            || secret.rejected.contains(&"master_rds_cluster");
+        if let [(_, a), (_, _)] = given.as_slice() {
+            self.err(&a.loc, "master_rds_instance and master_rds_cluster both name the master's owner", "keep the one RDS manages the master password for: master_rds_instance for rds!db-…, master_rds_cluster for rds!cluster-…");
+            return None;
+        }
+        let Some(&(kind, id)) = given.first() else {
+            if let (Some(_), Some(m)) = (managed, master)
+                && !decoder_refused
+            {
+                let which = match managed.flatten() {
+                    Some(RdsKind::Cluster) => {
+                        "master_rds_cluster = \"CLUSTER-ID\" (the Aurora cluster"
+                    }
+                    _ => "master_rds_instance = \"DB-INSTANCE-ID\" (the DB instance",
+                };
+                self.err(&m.loc, "master_secret_arn names a master password RDS manages, which holds no host, and the secret names no RDS resource that owns it: the function could not tell which server the master belongs to", format!("add {which} whose master password this is); the function then asks RDS for its endpoint and uses the master only there"));
+            }
+            return None;
+        };
+        let name = key(kind);
+        let mut ok = true;
+        if let Err(why) = rds::check_identifier(&id.v) {
+            self.err(&id.loc, format!("{name} \"{}\" is not an RDS identifier: {why}", id.v), "write the identifier as the RDS console shows it: 1 to 63 letters, digits or hyphens, starting with a letter, no trailing hyphen and no two in a row");
+            ok = false;
+        }
+        if !matches!(service, "postgres" | "mysql" | "mariadb") {
+            self.err(
+                &id.loc,
+                format!("{name} is for postgres, mysql and mariadb secrets, not {service}"),
+                format!("remove {name}"),
+            );
+            return None;
+        }
+        match (master, managed) {
+            (None, _) => {
+                self.err(&id.loc, format!("{name} without master_secret_arn"), format!("name the master secret RDS manages for it with master_secret_arn, or remove {name}"));
+                return None;
+            }
+            (Some(Sp { v: Val::Lit(_), .. }), None) => {
+                self.err(&id.loc, format!("{name} is only for a master secret RDS manages (rds!db-… or rds!cluster-…), and master_secret_arn names one of your own"), format!("remove {name}: a master secret of your own says its server with host and port"));
+                return None;
+            }
+            (Some(_), Some(Some(k))) if k != kind => {
+                self.err(&id.loc, format!("{name} names {}, but master_secret_arn names the master secret of an RDS {} ({}…)", if kind == RdsKind::Instance { "an instance" } else { "a cluster" }, k.as_str(), k.secret_prefix()), format!("write master_rds_{} instead, or check master_secret_arn", k.as_str()));
+                return None;
+            }
+            _ => {}
+        }
+        // In a VPC, the function must reach the RDS API: rotgen's own endpoint serves
+        // Secrets Manager alone, and the function's egress goes nowhere else on 443.
+        if let Some(v) = &spec.vpc
+            && v.endpoint.as_ref().is_none_or(|e| e.v)
+        {
+            self.err(&id.loc, format!("{name} needs the function to reach the RDS API, but in [vpc] its egress goes only to the Secrets Manager endpoint rotgen creates"), "set [vpc] endpoint = false where the VPC reaches AWS's APIs (a NAT gateway, or interface endpoints for Secrets Manager and RDS with private DNS)");
+        }
+        ok.then(|| RdsResource {
+            kind,
+            id: id.v.clone(),
+        })
     }
 
     /// An http-token secret's `user` and `token_api` (the contract, as JSON): required
@@ -2852,6 +2960,35 @@ impl Cx {
                         json!({"Fn::Join": [",", masters]})
                     };
                     environment.insert(crate::rotation::trust::MASTERS_VAR.into(), value);
+                }
+                // The masters RDS manages, each bound to the instance or cluster that owns
+                // it (see rotation::rds): the function asks RDS for that endpoint.
+                let mut bindings: Vec<Value> = Vec::new();
+                for m in members {
+                    if let (Some(res), Some(master)) = (&m.master_rds, &m.master_arn) {
+                        let prefix = crate::rotation::rds::binding_prefix(res);
+                        let entry = match master {
+                            Value::String(s) => json!(format!("{prefix}{s}")),
+                            other => json!({"Fn::Join": ["", [prefix, other]]}),
+                        };
+                        if !bindings.contains(&entry) {
+                            bindings.push(entry);
+                        }
+                    }
+                }
+                if !bindings.is_empty() {
+                    let value = if bindings.iter().all(Value::is_string) {
+                        json!(
+                            bindings
+                                .iter()
+                                .filter_map(Value::as_str)
+                                .collect::<Vec<_>>()
+                                .join(",")
+                        )
+                    } else {
+                        json!({"Fn::Join": [",", bindings]})
+                    };
+                    environment.insert(crate::rotation::rds::MASTER_RDS_VAR.into(), value);
                 }
                 // The password policy, as AWS's own variables (aws-iam functions choose
                 // no password).

@@ -3,6 +3,7 @@
 
 use super::backend::{Backend, Strategy};
 use super::password::PasswordPolicy;
+use super::rds::{AwsRds, NoRds, RdsLookup, RdsMasters};
 use super::steps::{Caller, Rotator};
 use super::store::{AwsStore, SecretStore};
 use super::{RotationError, RotationEvent};
@@ -13,8 +14,8 @@ use std::sync::Arc;
 pub type Answer = Result<Value, lambda_runtime::Diagnostic>;
 
 /// A rotation function ready to serve events.
-pub struct Handler<S, B> {
-    pub rotator: Rotator<S, B>,
+pub struct Handler<S, B, R = NoRds> {
+    pub rotator: Rotator<S, B, R>,
 }
 
 /// The kind of event, told apart by its fields.
@@ -56,7 +57,7 @@ fn kind_of(v: &Value) -> &'static str {
     }
 }
 
-impl<S: SecretStore, B: Backend> Handler<S, B> {
+impl<S: SecretStore, B: Backend, R: RdsLookup> Handler<S, B, R> {
     pub async fn handle(&self, event: Value, caller: Caller) -> Answer {
         self.handle_until(event, caller, None).await
     }
@@ -197,6 +198,8 @@ pub enum SetupError {
     Policy(#[from] super::password::PolicyError),
     #[error("{0}")]
     Backend(String),
+    #[error("{0}")]
+    Config(String),
 }
 
 /// `ROTGEN_STRATEGY` (default single-user).
@@ -250,21 +253,34 @@ pub async fn run<B: Backend + 'static>(
     service: &str,
 ) -> Result<(), lambda_runtime::Error> {
     init_logging();
+    let rds = RdsMasters::from_env().map_err(SetupError::Config)?;
     let rotator = Rotator {
         store: AwsStore::from_env().await,
         backend,
         strategy: strategy_from_env()?,
         policy: PasswordPolicy::from_env(service)?,
-        masters: crate::rotation::trust::Masters::from_env(),
+        rds: aws_rds_for(&rds).await,
+        masters: crate::rotation::trust::Masters::from_env().with_rds(rds),
     };
     serve(Handler { rotator }).await
 }
 
 /// The runtime loop over a ready handler.
-pub async fn serve<S, B>(handler: Handler<S, B>) -> Result<(), lambda_runtime::Error>
+/// The RDS client, built once per cold start, when the configuration binds a master to
+/// RDS (`ROTGEN_MASTER_RDS`); none otherwise.
+pub async fn aws_rds_for(bindings: &RdsMasters) -> Option<AwsRds> {
+    if bindings.is_empty() {
+        None
+    } else {
+        Some(AwsRds::from_env().await)
+    }
+}
+
+pub async fn serve<S, B, R>(handler: Handler<S, B, R>) -> Result<(), lambda_runtime::Error>
 where
     S: SecretStore + 'static,
     B: Backend + 'static,
+    R: RdsLookup + 'static,
 {
     let handler = Arc::new(handler);
     lambda_runtime::run(lambda_runtime::service_fn(

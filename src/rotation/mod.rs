@@ -9,6 +9,7 @@ pub mod backend;
 pub mod issued;
 pub mod lambda;
 pub mod password;
+pub mod rds;
 pub mod secret;
 pub mod steps;
 pub mod store;

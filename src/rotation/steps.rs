@@ -15,6 +15,7 @@
 
 use super::backend::{Backend, BackendError, ErrorKind, SetPassword, Strategy, alternate_username};
 use super::password::PasswordPolicy;
+use super::rds::{MASTER_RDS_VAR, NoRds, RdsError, RdsLookup};
 use super::secret::{SecretFormatError, SecretValue};
 use super::store::{Description, SecretStore, StoreError};
 use super::trust::{self, MASTERS_VAR, Masters, Refusal};
@@ -71,16 +72,21 @@ pub fn cli_token_time(token: &str) -> Option<i64> {
     (secs <= now && now - secs <= 900).then_some(secs as i64)
 }
 
-/// One rotation function: a store, a backend and the settings of its environment.
+/// One rotation function: a store, a backend, RDS (for masters RDS manages) and the
+/// settings of its environment.
 #[derive(Debug)]
-pub struct Rotator<S, B> {
+pub struct Rotator<S, B, R = NoRds> {
     pub store: S,
     pub backend: B,
     pub strategy: Strategy,
     pub policy: PasswordPolicy,
     /// The master secrets this function may use (its own configuration, never the
-    /// secret's word): see [`trust`].
+    /// secret's word): see [`trust`]. Those that RDS manages come with the instance or
+    /// cluster that owns each ([`Masters::rds`]).
     pub masters: Masters,
+    /// Where a master RDS manages may act: its resource's endpoint, asked of RDS
+    /// ([`NoRds`] when the configuration binds no master to RDS).
+    pub rds: R,
 }
 
 /// An error inside a step, before it is tagged with the step and redacted.
@@ -122,6 +128,16 @@ impl From<SecretFormatError> for Fail {
     }
 }
 
+impl From<RdsError> for Fail {
+    fn from(e: RdsError) -> Self {
+        Fail {
+            kind: "RDS",
+            retryable: e.retryable,
+            message: e.message,
+        }
+    }
+}
+
 impl From<Refusal> for Fail {
     fn from(r: Refusal) -> Self {
         fail("Refused", r.0)
@@ -136,7 +152,7 @@ fn fail(kind: &'static str, message: impl Into<String>) -> Fail {
     }
 }
 
-impl<S: SecretStore, B: Backend> Rotator<S, B> {
+impl<S: SecretStore, B: Backend, R: RdsLookup> Rotator<S, B, R> {
     /// Runs one step of `event`.
     pub async fn handle(
         &self,
@@ -484,7 +500,9 @@ impl<S: SecretStore, B: Backend> Rotator<S, B> {
     }
 
     /// The master secret the secret names, if the function's configuration names it too,
-    /// and only for a secret on the master's own server.
+    /// and only for a secret on the master's own server: the master's `host` and `port`,
+    /// or, for a master RDS manages (which holds no host), the endpoint RDS gives for the
+    /// instance or cluster the configuration binds it to.
     async fn master(
         &self,
         current: &SecretValue,
@@ -492,8 +510,25 @@ impl<S: SecretStore, B: Backend> Rotator<S, B> {
         r: &mut Redactor,
     ) -> Result<SecretValue, Fail> {
         let arn = self.master_arn(current)?;
-        let master = self.read(&arn, None, CURRENT, r).await?;
-        trust::check_master(self.backend.default_port(), current, pending, &master)?;
+        let default_port = self.backend.default_port();
+        let owner = self.masters.rds().owner_of(&arn).cloned();
+        let endpoint = match &owner {
+            Some(resource) => Some(self.rds.endpoint(resource).await?),
+            None if super::rds::is_rds_managed(&arn) => {
+                return Err(fail(
+                    "Refused",
+                    format!(
+                        "master secret {arn} is one RDS manages, which holds no host, and this function's configuration ({MASTER_RDS_VAR}) binds it to no RDS instance or cluster; set master_rds_instance (or master_rds_cluster) beside master_secret_arn in the spec and deploy the rebuilt template"
+                    ),
+                ));
+            }
+            None => None,
+        };
+        let mut master = self.read(&arn, None, CURRENT, r).await?;
+        if let (Some(resource), Some(endpoint)) = (&owner, &endpoint) {
+            master = trust::rds_master(default_port, resource, endpoint, current, &master)?;
+        }
+        trust::check_master(default_port, current, pending, &master)?;
         Ok(master)
     }
 

@@ -537,8 +537,8 @@ impl<B: Backend> Backend for FaultyBackend<'_, B> {
 
 /// Runs the four steps of one rotation (token `token`) as Secrets Manager would, retrying
 /// each failed step up to `tries` times; the last error of a step that never passed.
-pub async fn run_steps<S: SecretStore, B: Backend>(
-    rotator: &super::steps::Rotator<S, B>,
+pub async fn run_steps<S: SecretStore, B: Backend, R: super::rds::RdsLookup>(
+    rotator: &super::steps::Rotator<S, B, R>,
     secret_id: &str,
     token: &str,
     tries: usize,

@@ -16,6 +16,7 @@
 //! | [`check_pending`] | AWSPENDING differs from AWSCURRENT only in `password` (and, with alternating users, `username` is the other user of the pair) |
 //! | [`Masters::allows`] | a master secret acts only if the function's configuration names it |
 //! | [`check_master`] | the master acts only on its own server (`host`, `port`, `engine`), never on its own user |
+//! | [`rds_master`] | a master RDS manages (no `host`) acts only on the endpoint RDS gives for the instance or cluster the configuration binds it to ([`super::rds::MASTER_RDS_VAR`]) |
 //! | [`check_previous`] | AWSPREVIOUS stands in for AWSCURRENT only for the same user on the same service |
 //! | current login (in `steps`) | the master acts only for a user whose AWSCURRENT credentials log in |
 
@@ -31,6 +32,8 @@ pub const MASTERS_VAR: &str = "ROTGEN_MASTER_SECRETS";
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Masters {
     names: Vec<String>,
+    /// Those of `names` that RDS manages, with the resource that owns each.
+    rds: super::rds::RdsMasters,
 }
 
 impl Masters {
@@ -47,7 +50,20 @@ impl Masters {
                 .map(|s| s.as_ref().trim().to_string())
                 .filter(|s| !s.is_empty())
                 .collect(),
+            rds: super::rds::RdsMasters::none(),
         }
+    }
+
+    /// With these bindings of masters RDS manages to the resources that own them
+    /// ([`super::rds::MASTER_RDS_VAR`]).
+    pub fn with_rds(mut self, rds: super::rds::RdsMasters) -> Masters {
+        self.rds = rds;
+        self
+    }
+
+    /// The masters RDS manages, each with the instance or cluster that owns it.
+    pub fn rds(&self) -> &super::rds::RdsMasters {
+        &self.rds
     }
 
     /// From [`MASTERS_VAR`].
@@ -93,7 +109,7 @@ impl Masters {
 
 /// Whether the configured `allowed` (name, partial ARN or full ARN) names the secret that
 /// `given` names.
-fn names_secret(allowed: &str, given: &str) -> bool {
+pub(crate) fn names_secret(allowed: &str, given: &str) -> bool {
     if allowed == given {
         return true;
     }
@@ -255,6 +271,46 @@ pub fn check_master(
     check_not_master_user(m, current, pending)
 }
 
+/// A master secret RDS manages holds no `host`: the function's configuration names the
+/// DB instance or cluster that owns it, and RDS answered `endpoint` for that resource. The
+/// rotated secret's `host` (ignoring case) and `port` (`default_port` when absent) must be
+/// that endpoint; the master is then returned with the endpoint as its `host` and `port`,
+/// for [`check_master`] (which also keeps it off its own user).
+pub fn rds_master(
+    default_port: u16,
+    resource: &super::rds::RdsResource,
+    endpoint: &super::rds::RdsEndpoint,
+    current: &SecretValue,
+    master: &SecretValue,
+) -> Result<SecretValue, Refusal> {
+    let SecretValue::Json(m) = master else {
+        return Err(Refusal("the master secret is not a JSON object".into()));
+    };
+    let host = current.host().map_err(|_| {
+        Refusal(format!(
+            "the secret has no string `host`, so rotgen cannot check that it is {resource}, whose master password the master secret holds; add `host` and `port` (the endpoint RDS shows for {resource}) to the secret"
+        ))
+    })?;
+    if !host.eq_ignore_ascii_case(&endpoint.address) {
+        return Err(Refusal(format!(
+            "the secret's `host` is not the endpoint RDS gives for {resource}, whose master password the master secret holds; a master acts only on its own server (fix `host` in the secret: the endpoint RDS shows for {resource})"
+        )));
+    }
+    match current.port(default_port) {
+        Ok(p) if p == endpoint.port => {}
+        _ => {
+            return Err(Refusal(format!(
+                "the secret's `port` is not the port RDS gives for {resource} ({}), whose master password the master secret holds; a master acts only on its own server (fix `port` in the secret)",
+                endpoint.port
+            )));
+        }
+    }
+    let mut bound = m.clone();
+    bound.insert("host".into(), Value::String(endpoint.address.clone()));
+    bound.insert("port".into(), Value::from(endpoint.port));
+    Ok(SecretValue::Json(bound))
+}
+
 /// Neither the current nor the pending user is the master's own.
 fn check_not_master_user(
     m: &serde_json::Map<String, Value>,
@@ -352,5 +408,48 @@ mod tests {
         assert!(check_master(0, &hc, &hp, &hm).is_ok());
         let other = v(r#"{"url":"https://evil/pw","username":"admin","password":"m"}"#);
         assert!(check_master(0, &hc, &hp, &other).is_err());
+    }
+
+    #[test]
+    fn rds_masters_act_on_the_endpoint_rds_gives_only() {
+        use crate::rotation::rds::{RdsEndpoint, RdsKind, RdsResource};
+        let res = RdsResource {
+            kind: RdsKind::Instance,
+            id: "orders-db".into(),
+        };
+        let ep = RdsEndpoint {
+            address: "orders-db.abc.us-east-1.rds.amazonaws.com".into(),
+            port: 5432,
+        };
+        let master = v(r#"{"username":"postgres","password":"m"}"#);
+        let c = v(
+            r#"{"host":"Orders-DB.abc.us-east-1.rds.amazonaws.com","username":"app","password":"a"}"#,
+        );
+        let p = v(
+            r#"{"host":"Orders-DB.abc.us-east-1.rds.amazonaws.com","username":"app_clone","password":"b"}"#,
+        );
+        let bound = rds_master(5432, &res, &ep, &c, &master).unwrap();
+        assert_eq!(bound.host().unwrap(), ep.address);
+        assert_eq!(bound.port(0).unwrap(), 5432);
+        assert!(check_master(5432, &c, &p, &bound).is_ok());
+        let elsewhere = v(r#"{"host":"evil.example","username":"app","password":"a"}"#);
+        let e = rds_master(5432, &res, &ep, &elsewhere, &master).unwrap_err();
+        assert!(
+            e.0.contains("instance orders-db") && !e.0.contains("evil"),
+            "{}",
+            e.0
+        );
+        let port = v(
+            r#"{"host":"orders-db.abc.us-east-1.rds.amazonaws.com","port":6543,"username":"app","password":"a"}"#,
+        );
+        assert!(rds_master(5432, &res, &ep, &port, &master).is_err());
+        let hostless = v(r#"{"username":"app","password":"a"}"#);
+        assert!(rds_master(5432, &res, &ep, &hostless, &master).is_err());
+        // The master's own user stays off limits.
+        let own = v(
+            r#"{"host":"orders-db.abc.us-east-1.rds.amazonaws.com","username":"postgres","password":"a"}"#,
+        );
+        let bound = rds_master(5432, &res, &ep, &own, &master).unwrap();
+        assert!(check_master(5432, &own, &p, &bound).is_err());
     }
 }

@@ -200,6 +200,10 @@ pub struct Secret {
     pub service: Option<Sp<String>>,
     pub strategy: Option<Sp<String>>,
     pub master_secret_arn: Option<Sp<Val>>,
+    /// The RDS DB instance, or Aurora cluster, whose RDS-managed master password
+    /// `master_secret_arn` holds.
+    pub master_rds_instance: Option<Sp<String>>,
+    pub master_rds_cluster: Option<Sp<String>>,
     pub kms_key_arn: Option<Sp<Val>>,
     /// The customer KMS key of the master secret, if any.
     pub master_kms_key_arn: Option<Sp<Val>>,
@@ -405,6 +409,8 @@ fn spec_from(d: &mut Decoder, t: &Fields<'_>, root: &Node) -> Spec {
             service: s.lit("service"),
             strategy: s.lit("strategy"),
             master_secret_arn: s.val("master_secret_arn"),
+            master_rds_instance: s.lit("master_rds_instance"),
+            master_rds_cluster: s.lit("master_rds_cluster"),
             kms_key_arn: s.val("kms_key_arn"),
             master_kms_key_arn: s.val("master_kms_key_arn"),
             port: s.int_lit("port"),

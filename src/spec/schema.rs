@@ -480,6 +480,16 @@ pub static SECRET: Table = Table {
             "ARN of the secret whose user creates the clone user (alternating-users).",
         ),
         f(
+            "master_rds_instance",
+            LIT,
+            "The RDS DB instance whose master password master_secret_arn holds, when RDS manages it (`rds!db-…`, which holds no host): the function asks RDS for the instance's endpoint and uses the master only on it.",
+        ),
+        f(
+            "master_rds_cluster",
+            LIT,
+            "The Aurora DB cluster whose master password master_secret_arn holds, when RDS manages it (`rds!cluster-…`): the function asks RDS for the cluster's (writer) endpoint and uses the master only on it.",
+        ),
+        f(
             "kms_key_arn",
             STR,
             "ARN of the customer KMS key that encrypts the secret, if any.",
