@@ -38,10 +38,8 @@ pub fn spec(data: &[u8]) {
 /// A macro request, answered as the macro's Lambda answers it.
 pub fn macro_request(data: &[u8]) {
     if let Ok(request) = serde_json::from_slice::<serde_json::Value>(data) {
-        let answer = crate::cfn_macro::handle_request(
-            &request,
-            &crate::cfn_macro::ExpandOptions::default(),
-        );
+        let answer =
+            crate::cfn_macro::handle_request(&request, &crate::cfn_macro::ExpandOptions::default());
         // The answer is always well formed: a status, and the request's id.
         assert!(answer["status"] == "success" || answer["status"] == "failure");
     }

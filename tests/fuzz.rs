@@ -48,7 +48,9 @@ fn mutate(seed: &[u8], other: &[u8], rng: &mut Rng) -> Vec<u8> {
                     b.splice(at..at, chunk.iter().copied());
                 }
             }
-            3 if !b.is_empty() => b[at] = [0x00, 0x7f, 0x80, 0xff, b'[', b'{', b'"', b'\n'][rng.below(8)],
+            3 if !b.is_empty() => {
+                b[at] = [0x00, 0x7f, 0x80, 0xff, b'[', b'{', b'"', b'\n'][rng.below(8)]
+            }
             4 => b.truncate(at),
             5 if !other.is_empty() => {
                 let from = rng.below(other.len());
@@ -104,7 +106,11 @@ fn ldap_answers() {
 fn yaml_templates() {
     let mut corpus = Vec::new();
     files(&root().join("tests/fixtures/macro"), &["yaml"], &mut corpus);
-    files(&root().join("tests/fixtures/macro-invalid"), &["yaml"], &mut corpus);
+    files(
+        &root().join("tests/fixtures/macro-invalid"),
+        &["yaml"],
+        &mut corpus,
+    );
     replay("yaml", &corpus, rotgen::fuzz::yaml);
 }
 
@@ -112,13 +118,21 @@ fn yaml_templates() {
 fn specs() {
     let mut corpus = Vec::new();
     files(&root().join("examples"), &["toml"], &mut corpus);
-    files(&root().join("tests/fixtures/invalid"), &["toml"], &mut corpus);
+    files(
+        &root().join("tests/fixtures/invalid"),
+        &["toml"],
+        &mut corpus,
+    );
     replay("spec", &corpus, rotgen::fuzz::spec);
 }
 
 #[test]
 fn macro_requests() {
     let mut corpus = Vec::new();
-    files(&root().join("tests/fixtures/macro-events"), &["json"], &mut corpus);
+    files(
+        &root().join("tests/fixtures/macro-events"),
+        &["json"],
+        &mut corpus,
+    );
     replay("macro_request", &corpus, rotgen::fuzz::macro_request);
 }
