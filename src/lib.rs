@@ -8,7 +8,6 @@ pub mod backends;
 pub mod cfn_macro;
 pub mod cli;
 pub mod diag;
-mod diff;
 pub mod function;
 pub mod fuzz;
 pub mod limits;

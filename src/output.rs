@@ -193,17 +193,61 @@ pub fn diff_against_file(path: &Path, expected: &str) -> Option<String> {
         return None;
     }
     let name = path.display().to_string();
-    crate::diff::unified(
+    Some(unified(
         &actual,
         expected,
         &format!("{name} (on disk)"),
         &format!("{name} (from the spec)"),
-    )
+    ))
+}
+
+/// How long the diff may search for the shortest edit script: committed templates are
+/// usually a few edits from the spec's and take milliseconds; two unrelated 1 MB
+/// templates would take seconds, and get a coarser (still correct) diff instead.
+const DIFF_DEADLINE: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// A unified diff with three lines of context (`similar`'s Myers).
+fn unified(old: &str, new: &str, old_name: &str, new_name: &str) -> String {
+    similar::TextDiff::configure()
+        .algorithm(similar::Algorithm::Myers)
+        .deadline(std::time::Instant::now() + DIFF_DEADLINE)
+        .diff_lines(old, new)
+        .unified_diff()
+        .context_radius(3)
+        .missing_newline_hint(true)
+        .header(old_name, new_name)
+        .to_string()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prints_a_unified_diff_with_three_lines_of_context() {
+        let old = "a\nb\nc\nd\ne\nf\ng\nh\n";
+        let new = "a\nb\nc\nd\nE\nf\ng\nh\n";
+        assert_eq!(
+            unified(old, new, "x", "y"),
+            "--- x\n+++ y\n@@ -2,7 +2,7 @@\n b\n c\n d\n-e\n+E\n f\n g\n h\n"
+        );
+        assert_eq!(
+            unified("a", "", "x", "y"),
+            "--- x\n+++ y\n@@ -1 +0,0 @@\n-a\n\\ No newline at end of file\n"
+        );
+    }
+
+    /// Two unrelated files: every line of each is in the diff, whatever the search did.
+    #[test]
+    fn unrelated_files_give_a_complete_diff() {
+        let old: String = (0..3000).map(|i| format!("old {i}\n")).collect();
+        let new: String = (0..3000)
+            .map(|i| format!("new {}\n", i * 7 % 3001))
+            .collect();
+        let d = unified(&old, &new, "x", "y");
+        assert_eq!(d.lines().filter(|l| l.starts_with("-old")).count(), 3000);
+        assert_eq!(d.lines().filter(|l| l.starts_with("+new")).count(), 3000);
+    }
 
     #[test]
     fn nested_names() {
