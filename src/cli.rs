@@ -70,6 +70,14 @@ pub enum Command {
         /// own: a rotation that runs it gets it (and may not ask for another).
         #[arg(long, default_value = "arm64", requires = "code", value_parser = clap::builder::PossibleValuesParser::new(crate::spec::schema::ARCHITECTURES))]
         code_architecture: String,
+        /// The Region the stack deploys into, as CloudFormation tells the macro: ARNs of
+        /// another Region or partition are refused.
+        #[arg(long, requires = "account")]
+        region: Option<String>,
+        /// The account the stack deploys into (12 digits), as CloudFormation tells the
+        /// macro: a secret of another account gets a permission for that account.
+        #[arg(long, requires = "region")]
+        account: Option<String>,
     },
     /// Write the template that deploys the Rotgen macro itself (the macro, its function,
     /// role and log group).
@@ -225,11 +233,14 @@ pub fn run(cli: Cli) -> ExitCode {
             format,
             code,
             code_architecture,
+            region,
+            account,
         } => expand(
             &template,
             output.as_deref(),
             format,
             code.as_deref().map(|c| (c, code_architecture.as_str())),
+            region.zip(account),
         ),
         Command::MacroStack {
             output,
@@ -767,6 +778,7 @@ fn expand(
     output: Option<&Path>,
     format: Option<OutputFormat>,
     code: Option<(&str, &str)>,
+    place: Option<(String, String)>,
 ) -> ExitCode {
     let shown = template.display().to_string();
     let text = match std::fs::read_to_string(template) {
@@ -792,6 +804,30 @@ fn expand(
         }
     };
     let mut opts = crate::cfn_macro::ExpandOptions::default();
+    if let Some((region, account)) = place {
+        let region_ok = {
+            let parts: Vec<&str> = region.split('-').collect();
+            parts.len() >= 3
+                && parts.iter().all(|p| {
+                    !p.is_empty()
+                        && p.bytes()
+                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+                })
+        };
+        if !region_ok {
+            return fail(
+                EXIT_INVALID,
+                &format!("--region {region} is not a Region (like us-east-1)"),
+            );
+        }
+        if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+            return fail(
+                EXIT_INVALID,
+                &format!("--account {account} is not an account id (12 digits)"),
+            );
+        }
+        opts.stack = Some(crate::model::StackPlace { region, account });
+    }
     if let Some((url, architecture)) = code {
         match url.strip_prefix("s3://").and_then(|r| r.split_once('/')) {
             Some((bucket, key)) if !bucket.is_empty() && !key.is_empty() => {

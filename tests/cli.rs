@@ -1650,6 +1650,58 @@ fn arns_agree_on_partition_and_region_and_each_owner_gets_its_permission() {
     }
 }
 
+/// `rotgen expand --region --account` checks as the macro does with CloudFormation's
+/// request: an ARN of another Region is refused at its line, and a secret of another
+/// account gets a permission for it.
+#[test]
+fn expand_takes_the_stacks_region_and_account_like_the_macro() {
+    let dir = common::scratch("expand-place");
+    let t = dir.join("t.yaml");
+    fs::write(&t, "Transform: Rotgen\nResources:\n  AppRotation:\n    Type: Rotgen::Rotation\n    Properties:\n      function: {code: \"s3://b/k.zip\"}\n      schedule: {days: 30}\n      secret:\n        - {id: App, service: random, arn: \"arn:aws:secretsmanager:eu-west-1:123456789012:secret:app-AbCdEf\"}\n").unwrap();
+    let p = t.to_str().unwrap();
+    let o = run(&[
+        "expand",
+        p,
+        "--region",
+        "us-east-1",
+        "--account",
+        "123456789012",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let flat = stderr(&o)
+        .replace('│', " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        flat.contains("t.yaml:9:43: arn is in the Region eu-west-1, but the stack is in us-east-1"),
+        "{flat}"
+    );
+    let o = run(&[
+        "expand",
+        p,
+        "--region",
+        "eu-west-1",
+        "--account",
+        "210987654321",
+        "--format",
+        "json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(
+        out["Resources"]["AppRotationRandomPermission"]["Properties"]["SourceAccount"],
+        "123456789012"
+    );
+    let o = run(&["expand", p, "--region", "eu-west-1", "--account", "12345"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("is not an account id"),
+        "{}",
+        stderr(&o)
+    );
+}
+
 /// A spec parameter whose value lands in an ARN of the role's policy is checked for
 /// wildcards when the stack deploys (`AllowedPattern`): the deployer cannot pass `key/*`.
 /// A parameter used elsewhere gets no such pattern.
