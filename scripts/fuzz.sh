@@ -45,13 +45,22 @@ seed() {
     esac
 }
 
+# The same dependency versions as rotgen's own build (fuzz/ is its own workspace).
+cp Cargo.lock fuzz/Cargo.lock
+# A short run (scripts/test.sh) builds without optimizations: it compiles in a third of
+# the time, and a few seconds of fuzzing need no speed. Longer runs are optimized.
+profile=()
+if (( seconds <= 60 )); then
+    profile=(--dev)
+fi
+
 for t in "${targets[@]}"; do
     corpus=target/fuzz-corpus/$t
     seed "$t" "$corpus"
     echo "==> fuzz $t for ${seconds}s (corpus $corpus)" >&2
     # Safe Rust: no sanitizer needed to see a panic, and the build is much smaller;
     # debug assertions on, so an arithmetic overflow is a crash too.
-    cargo +nightly fuzz run --sanitizer none --debug-assertions "$t" "$corpus" -- \
+    cargo +nightly fuzz run "${profile[@]}" --sanitizer none --debug-assertions "$t" "$corpus" -- \
         -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 -max_len=65536 \
         -print_final_stats=1
 done
