@@ -484,14 +484,14 @@ mod tests {
 
     #[test]
     fn the_endpoint_variable_yields_to_aws_own() {
-        let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |k: &str| {
+        fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+            move |k| {
                 pairs
                     .iter()
                     .find(|(n, _)| *n == k)
                     .map(|(_, v)| v.to_string())
             }
-        };
+        }
         let url = "https://vpce-0a1b2c3d4e5f60718-abcdefgh.rds.us-east-1.vpce.amazonaws.com";
         assert_eq!(
             endpoint_override(None, env(&[(ENDPOINT_VAR, url)])).as_deref(),
