@@ -9,7 +9,7 @@ mod iam;
 pub mod schedule;
 
 use crate::diag::{Diagnostic, Diagnostics, Loc};
-use crate::rotation::rds::RdsResource;
+use crate::rotation::rds::{ENDPOINT_VAR as RDS_ENDPOINT_VAR, RdsResource};
 use crate::spec::{self, ListVal, Sp, Spec, Val};
 pub use iam::policy_len;
 use iam::{policy_items, statements, value_len};
@@ -527,8 +527,6 @@ fn refs_in(v: &Value, out: &mut std::collections::BTreeSet<String>) {
 /// The longest `SECRETS_MANAGER_ENDPOINT` a function gets, quoted: the interface
 /// endpoint's DNS name (`https://vpce-<17>-<8>.secretsmanager.<region>.vpce.<suffix>`).
 const ENDPOINT_URL_BYTES: usize = 100;
-
-use crate::rotation::rds::ENDPOINT_VAR as RDS_ENDPOINT_VAR;
 
 /// What a value CloudFormation computes may grow to in JSON: its literal text, and 200
 /// bytes for each value it takes from elsewhere (a Ref, a GetAtt, a `${}`).
