@@ -339,48 +339,68 @@ fn template_limits(out: &Value, rotations: &[&String]) -> Vec<Diagnostic> {
         .collect()
 }
 
-/// Several rotations in one VPC would each make a Secrets Manager endpoint: one serves
-/// them all. For each later endpoint in the same VPC (under the same Condition), its
-/// security group's ingress rules move to the first endpoint's group, every reference
-/// to it (the functions' `SECRETS_MANAGER_ENDPOINT`, the schedules' `DependsOn`) moves to
-/// the first endpoint, and it and its group are dropped.
+/// Several rotations in one VPC would each make a Secrets Manager endpoint (and, with
+/// masters RDS manages, an RDS endpoint): one of each serves them all. For each later
+/// endpoint of a service in the same VPC (under the same Condition), every reference to
+/// it (the functions' `SECRETS_MANAGER_ENDPOINT` or `ROTGEN_RDS_ENDPOINT`, the schedules'
+/// `DependsOn`) moves to the first one of that service, and it is dropped. A rotation's
+/// two endpoints share one security group, which goes with its Secrets Manager endpoint:
+/// a dropped group's ingress rules move to the kept Secrets Manager endpoint's group, and
+/// so does the first RDS endpoint of a VPC when an earlier rotation there had none (its
+/// own Secrets Manager endpoint, and group, are then the dropped ones).
 fn share_endpoints(resources: &mut Map<String, Value>) {
-    let is_ours = |r: &Value| {
-        r["Type"] == "AWS::EC2::VPCEndpoint"
-            && r["Properties"]["ServiceName"]
-                == serde_json::json!({"Fn::Sub": "com.amazonaws.${AWS::Region}.secretsmanager"})
+    let service_of = |r: &Value| -> Option<&'static str> {
+        if r["Type"] != "AWS::EC2::VPCEndpoint" {
+            return None;
+        }
+        ["secretsmanager", "rds"].into_iter().find(|s| {
+            r["Properties"]["ServiceName"]
+                == serde_json::json!({"Fn::Sub": format!("com.amazonaws.${{AWS::Region}}.{s}")})
+        })
     };
     let group_of = |r: &Value| {
         r["Properties"]["SecurityGroupIds"][0]["Fn::GetAtt"][0]
             .as_str()
             .map(str::to_string)
     };
-    // (vpc, condition) -> the first endpoint's id and group.
-    let mut first: Vec<(Value, Value, String, String)> = Vec::new();
-    let mut moves: Vec<(String, String, String, String)> = Vec::new();
+    // (service, vpc, condition) -> the first endpoint's id and group.
+    let mut first: Vec<(&str, Value, Value, String, String)> = Vec::new();
+    // (duplicate, its group, kept, kept's group, whether the group goes too)
+    let mut moves: Vec<(String, String, String, String, bool)> = Vec::new();
     for (id, r) in resources.iter() {
-        if !is_ours(r) {
+        let Some(service) = service_of(r) else {
             continue;
-        }
+        };
         let Some(sg) = group_of(r) else { continue };
         let vpc = r["Properties"]["VpcId"].clone();
         let cond = r.get("Condition").cloned().unwrap_or(Value::Null);
-        match first.iter().find(|(v, c, _, _)| *v == vpc && *c == cond) {
-            Some((_, _, kept, kept_sg)) => {
-                moves.push((id.clone(), sg, kept.clone(), kept_sg.clone()))
-            }
-            None => first.push((vpc, cond, id.clone(), sg)),
+        match first
+            .iter()
+            .find(|(s, v, c, _, _)| *s == service && *v == vpc && *c == cond)
+        {
+            Some((_, _, _, kept, kept_sg)) => moves.push((
+                id.clone(),
+                sg,
+                kept.clone(),
+                kept_sg.clone(),
+                service == "secretsmanager",
+            )),
+            None => first.push((service, vpc, cond, id.clone(), sg)),
         }
     }
-    // The endpoint's group admits the functions through separate ingress resources, and
+    // The endpoints' group admits the functions through separate ingress resources, and
     // the functions' groups name it in their egress: pointing them at the kept group
     // admits every function there.
-    for (dup, dup_sg, kept, kept_sg) in moves {
+    for (dup, dup_sg, kept, kept_sg, with_group) in moves {
         resources.remove(&dup);
-        resources.remove(&dup_sg);
+        if with_group {
+            resources.remove(&dup_sg);
+        }
         for r in resources.values_mut() {
             rename_resource(r, &dup, &kept);
-            rename_resource(r, &dup_sg, &kept_sg);
+            if with_group {
+                rename_resource(r, &dup_sg, &kept_sg);
+            }
         }
     }
 }

@@ -146,6 +146,7 @@ pub fn main_template(model: &Model) -> Result<Value, RenderError> {
             function_sg_ids => ser(vpc.map(|v| &v.security_group_ids)),
             waits => ser(vpc.map_or(&[][..], |v| &v.waits[..])),
             endpoint_url => ser(vpc.and_then(|v| v.endpoint.as_ref()).map(|e| crate::model::endpoint_url(&e.id))),
+            rds_endpoint_url => ser(vpc.and_then(|v| v.endpoint.as_ref()).and_then(|e| e.rds_id.as_deref()).map(crate::model::endpoint_url)),
             alarm_topic => ser(model.alarms.as_ref().map(|a| &a.topic)),
         },
     )
@@ -204,6 +205,7 @@ mod tests {
                     function_sg_ids => ser(model.vpc.as_ref().map(|v| &v.security_group_ids)),
                     waits => ser(model.vpc.as_ref().map_or(&[][..], |v| &v.waits[..])),
                     endpoint_url => ser(model.vpc.as_ref().and_then(|v| v.endpoint.as_ref()).map(|e| crate::model::endpoint_url(&e.id))),
+                    rds_endpoint_url => ser(model.vpc.as_ref().and_then(|v| v.endpoint.as_ref()).and_then(|e| e.rds_id.as_deref()).map(crate::model::endpoint_url)),
                     alarm_topic => ser(model.alarms.as_ref().map(|a| &a.topic)),
                 },
             )

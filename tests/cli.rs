@@ -2190,3 +2190,192 @@ fn rds_bindings_count_in_the_environment_budget() {
         assert!(size <= 4_096, "{size} bytes of environment");
     }
 }
+
+/// In a `[vpc]` with rotgen's endpoint, a function whose secrets' masters RDS manages
+/// reaches the RDS API through an RDS interface endpoint rotgen makes beside Secrets
+/// Manager's (no private DNS, same subnets, the same security group): the endpoint, the
+/// function's `ROTGEN_RDS_ENDPOINT`, the egress rule's word for it and the schedules'
+/// wait appear exactly where they are needed, and nowhere without such a master, with
+/// `endpoint = false` (the VPC's own routing) or outside a VPC.
+#[test]
+fn rds_masters_in_a_vpc_get_an_rds_endpoint_only_where_needed() {
+    const VPC: &str =
+        "[vpc]\nvpc_id = \"vpc-0123456789abcdef0\"\nsubnet_ids = [\"subnet-0123456789abcdef0\"]\n";
+    let cache = "\n[[secret]]\nid = \"Cache\"\nname = \"prod/cache\"\nservice = \"redis\"\n";
+    let rds_endpoints = |t: &Value| -> Vec<(String, Value)> {
+        resources(t)
+            .iter()
+            .filter(|(_, r)| {
+                r["Type"] == "AWS::EC2::VPCEndpoint"
+                    && r["Properties"]["ServiceName"]
+                        == json!({"Fn::Sub": "com.amazonaws.${AWS::Region}.rds"})
+            })
+            .map(|(id, r)| (id.clone(), r.clone()))
+            .collect()
+    };
+    let function = |t: &Value, service: &str| -> Value {
+        resources(t)
+            .values()
+            .find(|r| {
+                r["Type"] == "AWS::Serverless::Function"
+                    && r["Properties"]["Environment"]["Variables"]["ROTGEN_SERVICE"] == service
+            })
+            .unwrap()
+            .clone()
+    };
+    let waits = |t: &Value, schedule: &str| -> Vec<Value> {
+        resources(t)[schedule]["DependsOn"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+
+    // RDS_MASTERS: Orders (an instance's master), Reports (a cluster's), Own (a master of
+    // its own), all in one PostgreSQL function; and a Redis function beside it.
+    let spec = format!("{VPC}{RDS_MASTERS}{cache}");
+    let c = rotgen::compile_toml(&spec, &|l| l.to_string()).unwrap();
+    let t = &c.main;
+    let rds = rds_endpoints(t);
+    assert_eq!(rds.len(), 1, "one RDS endpoint for the stack");
+    let (id, e) = &rds[0];
+    let sm = &resources(t)["RotationSecretsManagerEndpoint"];
+    assert_eq!(e["Properties"]["VpcEndpointType"], "Interface");
+    assert_eq!(e["Properties"]["PrivateDnsEnabled"], json!(false));
+    for k in ["VpcId", "SubnetIds", "SecurityGroupIds"] {
+        assert_eq!(e["Properties"][k], sm["Properties"][k], "{k}");
+    }
+    let url = |f: &Value| {
+        f["Properties"]["Environment"]["Variables"]
+            .get("ROTGEN_RDS_ENDPOINT")
+            .cloned()
+    };
+    let pg = function(t, "postgres");
+    let pg_url =
+        serde_json::to_string(&url(&pg).expect("the PostgreSQL function names it")).unwrap();
+    assert!(
+        pg_url.contains(&format!("[\"{id}\",\"DnsEntries\"]")),
+        "{pg_url}"
+    );
+    assert!(pg_url.contains("https://"), "{pg_url}");
+    assert_eq!(url(&function(t, "redis")), None, "Redis has no RDS master");
+    // One 443 rule reaches both endpoints through their shared group.
+    let egress = resources(t)["RotationFunctionSecurityGroup"]["Properties"]["SecurityGroupEgress"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let https: Vec<&Value> = egress.iter().filter(|r| r["FromPort"] == 443).collect();
+    assert_eq!(https.len(), 1, "{https:?}");
+    assert_eq!(
+        https[0]["DestinationSecurityGroupId"],
+        e["Properties"]["SecurityGroupIds"][0]
+    );
+    assert_eq!(
+        https[0]["Description"],
+        "Secrets Manager and RDS, through the interface endpoints"
+    );
+    // The schedules of secrets with RDS masters wait for it; the others do not.
+    for (schedule, needs) in [
+        ("OrdersRotationSchedule", true),
+        ("ReportsRotationSchedule", true),
+        ("OwnRotationSchedule", false),
+        ("CacheRotationSchedule", false),
+    ] {
+        let w = waits(t, schedule);
+        assert!(
+            w.contains(&json!("RotationSecretsManagerEndpoint")),
+            "{schedule}"
+        );
+        assert_eq!(w.contains(&json!(id)), needs, "{schedule}: {w:?}");
+    }
+
+    // Without an RDS master: nothing of it, and the egress rule says what it did.
+    let own = RDS_MASTERS.split("[[secret]]").last().unwrap();
+    let c = rotgen::compile_toml(
+        &format!("{VPC}[schedule]\ndays = 30\n[[secret]]{own}"),
+        &|l| l.to_string(),
+    )
+    .unwrap();
+    assert!(rds_endpoints(&c.main).is_empty());
+    assert_eq!(url(&function(&c.main, "postgres")), None);
+    assert!(!serde_json::to_string(&c.main).unwrap().contains("RDS"));
+
+    // endpoint = false: the VPC's own routing (a NAT gateway, endpoints with private DNS)
+    // reaches RDS; the build accepts it and makes no endpoint.
+    let off = format!("{VPC}endpoint = false\n{RDS_MASTERS}");
+    let c = rotgen::compile_toml(&off, &|l| l.to_string()).unwrap();
+    assert!(
+        !resources(&c.main)
+            .values()
+            .any(|r| r["Type"] == "AWS::EC2::VPCEndpoint")
+    );
+    assert_eq!(url(&function(&c.main, "postgres")), None);
+    assert!(
+        !serde_json::to_string(&c.main)
+            .unwrap()
+            .contains("RdsEndpoint")
+    );
+
+    // Outside a VPC: the public RDS API, no variable.
+    let c = rotgen::compile_toml(RDS_MASTERS, &|l| l.to_string()).unwrap();
+    assert_eq!(url(&function(&c.main, "postgres")), None);
+}
+
+/// Nested stacks: the parent makes the RDS endpoint and passes its URL only to the
+/// stacks whose function needs it (`RdsEndpointUrl`), which set `ROTGEN_RDS_ENDPOINT`
+/// from it and wait for it through that reference.
+#[test]
+fn nested_stacks_take_the_rds_endpoint_as_a_parameter_where_needed() {
+    let mut spec = String::from(
+        "[vpc]\nvpc_id = \"vpc-0123456789abcdef0\"\nsubnet_ids = [\"subnet-0123456789abcdef0\"]\n[schedule]\ndays = 30\n",
+    );
+    for i in 0..500 {
+        spec.push_str(&format!(
+            "[[secret]]\nid = \"S{i}\"\nname = \"s/{i}\"\nservice = \"postgres\"\n"
+        ));
+        if i % 5 == 0 {
+            spec.push_str(&format!("strategy = \"alternating-users\"\nmaster_secret_arn = \"arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!db-{i:08}-AbCdEf\"\nmaster_rds_instance = \"db-{i}\"\n"));
+        }
+    }
+    let c = rotgen::compile_toml(&spec, &|l| format!("t.{l}.yaml")).unwrap();
+    assert!(!c.nested.is_empty());
+    let main = resources(&c.main);
+    assert!(main.contains_key("RotationRdsEndpoint"));
+    let (mut with, mut without) = (0, 0);
+    for (file, t) in &c.nested {
+        let stack = main
+            .values()
+            .find(|r| r["Properties"]["Location"] == json!(file))
+            .unwrap_or_else(|| panic!("{file} has a stack"));
+        let passed = stack["Properties"]["Parameters"].get("RdsEndpointUrl");
+        let declared = t["Parameters"].get("RdsEndpointUrl").is_some();
+        let f = resources(t)
+            .values()
+            .find(|r| r["Type"] == "AWS::Serverless::Function")
+            .unwrap();
+        let var = &f["Properties"]["Environment"]["Variables"]["ROTGEN_RDS_ENDPOINT"];
+        let needs = f["Properties"]["Environment"]["Variables"]
+            .get("ROTGEN_MASTER_RDS")
+            .is_some();
+        assert_eq!(passed.is_some(), needs, "{file}");
+        assert_eq!(declared, needs, "{file}");
+        if needs {
+            with += 1;
+            assert_eq!(var, &json!({"Ref": "RdsEndpointUrl"}), "{file}");
+            assert!(
+                serde_json::to_string(passed.unwrap())
+                    .unwrap()
+                    .contains(r#"["RotationRdsEndpoint","DnsEntries"]"#)
+            );
+        } else {
+            without += 1;
+            assert!(var.is_null(), "{file}");
+        }
+        // A nested template names nothing of the parent's but through parameters.
+        assert!(
+            !serde_json::to_string(t)
+                .unwrap()
+                .contains("RotationRdsEndpoint")
+        );
+    }
+    assert!(with > 0 && without > 0, "{with} with, {without} without");
+}

@@ -513,6 +513,146 @@ fn one_endpoint_per_vpc_and_never_private_dns() {
     }
 }
 
+/// Rotations in one VPC whose masters RDS manages share one RDS endpoint too, in the one
+/// group the Secrets Manager endpoint kept: only their functions name it, only their
+/// schedules wait for it, and nothing names an endpoint or group that was dropped.
+#[test]
+fn one_rds_endpoint_per_vpc_for_the_rotations_that_need_it() {
+    let expanded = expand(
+        &load(&root().join("tests/fixtures/macro/shared-vpc-rds.yaml")),
+        &ExpandOptions::default(),
+    )
+    .unwrap();
+    let res = expanded["Resources"].as_object().unwrap();
+    let endpoints = |service: &str| -> Vec<&String> {
+        res.iter()
+            .filter(|(_, r)| {
+                r["Type"] == "AWS::EC2::VPCEndpoint"
+                    && r["Properties"]["ServiceName"]
+                        == json!({"Fn::Sub": format!("com.amazonaws.${{AWS::Region}}.{service}")})
+            })
+            .map(|(id, _)| id)
+            .collect()
+    };
+    let (sm, rds) = (endpoints("secretsmanager"), endpoints("rds"));
+    assert_eq!((sm.len(), rds.len()), (1, 1), "{sm:?} {rds:?}");
+    assert_eq!(
+        res.values()
+            .filter(|r| r["Type"] == "AWS::EC2::VPCEndpoint")
+            .count(),
+        2
+    );
+    let (sm, rds) = (sm[0], rds[0]);
+    // The first rotation has no RDS master: the RDS endpoint kept is the second's, moved
+    // into the first's group.
+    assert_eq!(rds, "OrdersRotationRdsEndpoint");
+    assert_eq!(
+        res[rds]["Properties"]["SecurityGroupIds"],
+        res[sm]["Properties"]["SecurityGroupIds"]
+    );
+    assert_eq!(res[rds]["Properties"]["PrivateDnsEnabled"], json!(false));
+    assert_eq!(
+        res[rds]["Properties"]["VpcEndpointType"],
+        json!("Interface")
+    );
+    let sg = res[sm]["Properties"]["SecurityGroupIds"][0]["Fn::GetAtt"][0]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        res.values()
+            .filter(|r| r["Type"] == "AWS::EC2::SecurityGroup"
+                && r["Properties"]["GroupDescription"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("endpoint")))
+            .count(),
+        1,
+        "one endpoint group"
+    );
+    for (id, r) in res
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::Lambda::Function")
+    {
+        let vars = &r["Properties"]["Environment"]["Variables"];
+        let needs = !id.starts_with("CacheRotation");
+        match vars.get("ROTGEN_RDS_ENDPOINT") {
+            Some(url) => {
+                assert!(needs, "{id} has no RDS master");
+                assert!(
+                    serde_json::to_string(url)
+                        .unwrap()
+                        .contains(&format!("[\"{rds}\",\"DnsEntries\"]")),
+                    "{id}: {url}"
+                );
+            }
+            None => assert!(!needs, "{id} needs the RDS endpoint"),
+        }
+    }
+    for (id, r) in res
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::SecretsManager::RotationSchedule")
+    {
+        let waits = r["DependsOn"].as_array().unwrap();
+        assert!(waits.contains(&json!(sm)), "{id}");
+        assert_eq!(
+            waits.contains(&json!(rds)),
+            !id.starts_with("CacheRotation"),
+            "{id}: {waits:?}"
+        );
+    }
+    // Every function's group reaches the shared group on 443, which admits all three.
+    let admitted = res
+        .values()
+        .filter(|r| {
+            r["Type"] == "AWS::EC2::SecurityGroupIngress"
+                && r["Properties"]["GroupId"] == json!({"Fn::GetAtt": [sg, "GroupId"]})
+        })
+        .count();
+    assert_eq!(admitted, 3);
+    for (id, r) in res.iter().filter(|(id, r)| {
+        r["Type"] == "AWS::EC2::SecurityGroup" && id.ends_with("FunctionSecurityGroup")
+    }) {
+        assert!(
+            r["Properties"]["SecurityGroupEgress"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["FromPort"] == json!(443)
+                    && e["DestinationSecurityGroupId"] == json!({"Fn::GetAtt": [sg, "GroupId"]})),
+            "{id}"
+        );
+    }
+    // Nothing names a resource that is gone.
+    fn names<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+        match v {
+            Value::Object(m) => {
+                if let Some(Value::Array(a)) = m.get("Fn::GetAtt") {
+                    out.extend(a.first().and_then(Value::as_str));
+                }
+                if let Some(Value::String(r)) = m.get("Ref") {
+                    out.push(r);
+                }
+                match m.get("DependsOn") {
+                    Some(Value::Array(a)) => out.extend(a.iter().filter_map(Value::as_str)),
+                    Some(Value::String(d)) => out.push(d),
+                    _ => {}
+                }
+                m.values().for_each(|x| names(x, out));
+            }
+            Value::Array(a) => a.iter().for_each(|x| names(x, out)),
+            _ => {}
+        }
+    }
+    let mut named = Vec::new();
+    names(&expanded["Resources"], &mut named);
+    let params = expanded["Parameters"].as_object().unwrap();
+    for n in named {
+        assert!(
+            n.starts_with("AWS::") || res.contains_key(n) || params.contains_key(n),
+            "names a resource that is gone: {n}"
+        );
+    }
+}
+
 /// An error message over the length the console shows is cut at a character boundary,
 /// whatever characters the template's names hold.
 #[test]

@@ -3,6 +3,7 @@
 //!
 //! - `AwsRds` against moto's RDS: DescribeDBInstances and DescribeDBClusters are read
 //!   into the endpoint, and a resource RDS does not have is one clear, final line;
+//!   `ROTGEN_RDS_ENDPOINT` is the URL it asks unless AWS's own variables give one;
 //! - whole rotations against moto (Secrets Manager) and the real PostgreSQL on 127.0.0.1,
 //!   with RDS's answer given through the `RdsLookup` trait (moto's endpoint names do not
 //!   resolve): the rotation succeeds when the secret's `host` and `port` are the endpoint;
@@ -22,7 +23,7 @@ use rotgen::rotation::backend::{Backend, Strategy};
 use rotgen::rotation::lambda::Handler;
 use rotgen::rotation::password::PasswordPolicy;
 use rotgen::rotation::rds::{
-    AwsRds, RdsEndpoint, RdsError, RdsKind, RdsLookup, RdsMasters, RdsResource,
+    AwsRds, ENDPOINT_VAR, RdsEndpoint, RdsError, RdsKind, RdsLookup, RdsMasters, RdsResource,
 };
 use rotgen::rotation::secret::SecretValue;
 use rotgen::rotation::steps::Rotator;
@@ -124,6 +125,65 @@ fn aws_rds_reads_moto_instances_and_clusters() {
         assert!(!e.retryable, "{e:?}");
         assert!(
             e.message.contains("instance no-such-db") && !e.message.contains('\n'),
+            "{}",
+            e.message
+        );
+    });
+}
+
+/// In a `[vpc]` the function reaches RDS through the endpoint rotgen makes, which has no
+/// private DNS: `ROTGEN_RDS_ENDPOINT` is the URL its client asks when AWS's own endpoint
+/// variables are not set (a deployed function), and AWS's win when they are (tests, an
+/// operator's `rotgen rotate`). An endpoint that cannot be reached is one retryable line
+/// naming the variable.
+#[test]
+fn aws_rds_asks_the_url_rotgen_rds_endpoint_gives() {
+    if !common::services_running(&["AWS_ENDPOINT_URL"]) {
+        return;
+    }
+    rt().block_on(async {
+        let moto = env("AWS_ENDPOINT_URL");
+        let config = aws().await;
+        let id = unique("ledger-").replace('_', "-");
+        aws_sdk_rds::Client::new(&config)
+            .create_db_instance()
+            .db_instance_identifier(&id)
+            .db_instance_class("db.t3.micro")
+            .engine("postgres")
+            .master_username("postgres")
+            .manage_master_user_password(true)
+            .allocated_storage(20)
+            .port(6433)
+            .send()
+            .await
+            .unwrap();
+        // The configuration of a function in a VPC: no AWS endpoint variable (and the
+        // test's AWS_ENDPOINT_URL_RDS, if any, left out of what the function reads).
+        let mut deployed = config.to_builder();
+        deployed.set_endpoint_url(None);
+        let deployed = deployed.build();
+        let vars = |pairs: Vec<(&'static str, String)>| {
+            move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())
+        };
+        const DEAD: &str = "http://127.0.0.1:9";
+
+        // Only ROTGEN_RDS_ENDPOINT leads to moto.
+        let rds = AwsRds::from_config(&deployed, vars(vec![(ENDPOINT_VAR, moto.clone())]));
+        let e = rds.endpoint(&instance(&id)).await.unwrap();
+        assert_eq!(e.port, 6433);
+
+        // AWS's own variable wins over it.
+        let rds = AwsRds::from_config(&config, vars(vec![(ENDPOINT_VAR, DEAD.into())]));
+        assert_eq!(rds.endpoint(&instance(&id)).await.unwrap().port, 6433);
+
+        // An endpoint nothing answers at: one retryable line that names the variable.
+        let rds = AwsRds::from_config(&deployed, vars(vec![(ENDPOINT_VAR, DEAD.into())]));
+        let e = rds.endpoint(&instance(&id)).await.unwrap_err();
+        assert!(e.retryable, "{e:?}");
+        assert!(
+            e.message.contains("could not reach the RDS API")
+                && e.message.contains(ENDPOINT_VAR)
+                && !e.message.contains('\n'),
             "{}",
             e.message
         );

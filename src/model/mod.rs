@@ -9,7 +9,7 @@ mod iam;
 pub mod schedule;
 
 use crate::diag::{Diagnostic, Diagnostics, Loc};
-use crate::rotation::rds::RdsResource;
+use crate::rotation::rds::{ENDPOINT_VAR as RDS_ENDPOINT_VAR, RdsResource};
 use crate::spec::{self, ListVal, Sp, Spec, Val};
 pub use iam::policy_len;
 use iam::{policy_items, statements, value_len};
@@ -260,6 +260,7 @@ impl Group {
     pub fn without_secrets(&self) -> Group {
         Group {
             in_vpc: self.in_vpc,
+            rds_endpoint: self.rds_endpoint,
             label: self.label.clone(),
             service: self.service.clone(),
             strategy: self.strategy.clone(),
@@ -376,9 +377,15 @@ pub struct VpcModel {
     pub ingress_waits: Vec<String>,
 }
 
+/// The interface endpoints rotgen makes for the functions: Secrets Manager's always, and
+/// RDS's when a secret's master is one RDS manages (the function asks RDS for the
+/// endpoint it binds the master to). Both have private DNS off, sit in the same subnets
+/// and share one security group, which admits the functions' groups on 443 alone.
 #[derive(Debug, Clone, Serialize)]
 pub struct Endpoint {
     pub id: String,
+    /// Logical ID of the RDS interface endpoint, when some function needs it.
+    pub rds_id: Option<String>,
     pub sg_id: String,
     pub subnet_ids: Value,
     /// Rules admitting the functions' groups on 443 (separate resources, so the function's
@@ -401,6 +408,10 @@ pub struct Ingress {
 pub struct Group {
     /// Whether the function runs in the spec's VPC (all but aws-iam's, when there is one).
     pub in_vpc: bool,
+    /// Whether the function reaches RDS through the endpoint rotgen makes (some of its
+    /// secrets' masters are RDS's, in a `[vpc]` whose `endpoint` is on): it gets
+    /// `ROTGEN_RDS_ENDPOINT`, and in a nested stack the `RdsEndpointUrl` parameter.
+    pub rds_endpoint: bool,
     pub label: String,
     pub service: String,
     pub strategy: String,
@@ -443,6 +454,13 @@ pub struct SecretModel {
     pub rules: Value,
     pub rotate_immediately: Option<bool>,
     pub create: Option<CreateModel>,
+    /// Whether its master is one RDS manages.
+    #[serde(skip)]
+    pub rds_master: bool,
+    /// What its schedule waits for besides the permission and `VpcModel::waits`: the RDS
+    /// endpoint, for a secret whose master is RDS's (in one template; a nested stack
+    /// waits in the parent).
+    pub waits: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -1084,7 +1102,9 @@ impl Cx {
         let shared =
             1 + vpc.as_ref().map_or(0, |v| {
                 usize::from(v.function_sg_id.is_some())
-                    + v.endpoint.as_ref().map_or(0, |e| 2 + e.ingress.len())
+                    + v.endpoint
+                        .as_ref()
+                        .map_or(0, |e| 2 + usize::from(e.rds_id.is_some()) + e.ingress.len())
                     + v.service_ingress.len()
             }) + alarms
                 .as_ref()
@@ -1125,6 +1145,24 @@ impl Cx {
             for g in groups.iter_mut().filter(|g| g.in_vpc) {
                 g.environment
                     .insert("SECRETS_MANAGER_ENDPOINT".into(), url.clone());
+            }
+            // The functions whose masters RDS manages reach the RDS API the same way, and
+            // their secrets' schedules wait for that endpoint too (a nested stack waits in
+            // the parent, through the parameter it takes).
+            if let Some(rds_id) = &e.rds_id {
+                let url = if nested {
+                    json!({"Ref": RDS_ENDPOINT_URL_PARAM})
+                } else {
+                    endpoint_url(rds_id)
+                };
+                for g in groups.iter_mut().filter(|g| g.rds_endpoint) {
+                    g.environment.insert(RDS_ENDPOINT_VAR.into(), url.clone());
+                    if !nested {
+                        for s in g.secrets.iter_mut().filter(|s| s.rds_master) {
+                            s.waits.push(rds_id.clone());
+                        }
+                    }
+                }
             }
         }
         if nested {
@@ -1241,6 +1279,7 @@ impl Cx {
             format!("{c}CodeKey"),
             "FunctionSecurityGroupId".to_string(),
             ENDPOINT_URL_PARAM.to_string(),
+            RDS_ENDPOINT_URL_PARAM.to_string(),
             ALARM_TOPIC_PARAM.to_string(),
         ];
         let mut out = Vec::new();
@@ -1582,6 +1621,12 @@ impl Cx {
             let several = function_groups.len() > 1;
             Endpoint {
                 id: format!("{p}SecretsManagerEndpoint"),
+                // A master RDS manages: the function asks RDS for its endpoint. RDS
+                // masters are for databases, whose functions all run in the VPC.
+                rds_id: secrets
+                    .iter()
+                    .any(|s| in_vpc(&s.service) && s.master_rds.is_some())
+                    .then(|| format!("{p}RdsEndpoint")),
                 ingress: function_groups
                     .iter()
                     .enumerate()
@@ -1648,10 +1693,15 @@ impl Cx {
         let mut egress = Vec::new();
         let mut open: Vec<&str> = Vec::new();
         match &endpoint {
+            // The RDS endpoint shares the group: this one rule reaches both.
             Some(e) => egress.push(tcp(
                 443,
                 ("DestinationSecurityGroupId", get_att(&e.sg_id, "GroupId")),
-                "Secrets Manager, through the interface endpoint".into(),
+                if e.rds_id.is_some() {
+                    "Secrets Manager and RDS, through the interface endpoints".into()
+                } else {
+                    "Secrets Manager, through the interface endpoint".into()
+                },
             )),
             None => {
                 egress.push(tcp(443, ("CidrIp", json!("0.0.0.0/0")), if has_http && service_groups.is_empty() && service_cidrs.is_empty() {
@@ -2079,7 +2129,7 @@ impl Cx {
             {
                 self.err(loc, format!("master_secret_arn names a secret {managed} manages, which holds no host: the function checks that a secret belongs to its master's server by the master's host and port"), "name a master secret of your own, in AWS's shape with host and port (for RDS: a user with CREATEROLE, or CREATE USER on MySQL)");
             }
-            let master_rds = self.master_rds(spec, secret, service);
+            let master_rds = self.master_rds(secret, service);
             for v in [&secret.arn, &secret.name].into_iter().flatten() {
                 if let Val::Lit(s) = &v.v
                     && let Some(service) = arn::managed_by(s)
@@ -2307,12 +2357,7 @@ impl Cx {
     /// The RDS instance or cluster that owns the secret's master, when RDS manages the
     /// master (`rds!db-…`, `rds!cluster-…`: no host, so the function binds it to its server
     /// through RDS): required then, refused otherwise.
-    fn master_rds(
-        &mut self,
-        spec: &Spec,
-        secret: &spec::Secret,
-        service: &str,
-    ) -> Option<RdsResource> {
+    fn master_rds(&mut self, secret: &spec::Secret, service: &str) -> Option<RdsResource> {
         use crate::rotation::rds::{self, RdsKind};
         let given: Vec<(RdsKind, &Sp<String>)> = [
             (RdsKind::Instance, &secret.master_rds_instance),
@@ -2376,13 +2421,9 @@ impl Cx {
             }
             _ => {}
         }
-        // In a VPC, the function must reach the RDS API: rotgen's own endpoint serves
-        // Secrets Manager alone, and the function's egress goes nowhere else on 443.
-        if let Some(v) = &spec.vpc
-            && v.endpoint.as_ref().is_none_or(|e| e.v)
-        {
-            self.err(&id.loc, format!("{name} needs the function to reach the RDS API, but in [vpc] its egress goes only to the Secrets Manager endpoint rotgen creates"), "set [vpc] endpoint = false where the VPC reaches AWS's APIs (a NAT gateway, or interface endpoints for Secrets Manager and RDS with private DNS)");
-        }
+        // In a `[vpc]` the function reaches the RDS API through the RDS endpoint rotgen
+        // makes beside Secrets Manager's (`vpc`), or, with `endpoint = false`, the way
+        // the VPC reaches AWS's APIs (the user's NAT gateway or endpoints).
         ok.then(|| RdsResource {
             kind,
             id: id.v.clone(),
@@ -2926,6 +2967,20 @@ impl Cx {
                     "SECRETS_MANAGER_ENDPOINT".into(),
                     sub("https://secretsmanager.${AWS::Region}.${AWS::URLSuffix}"),
                 );
+                // Its masters RDS manages, in a `[vpc]` with rotgen's endpoints: the RDS
+                // endpoint's URL, set in `resolve` once the endpoint is known.
+                let rds_endpoint = in_vpc(service)
+                    && spec
+                        .vpc
+                        .as_ref()
+                        .is_some_and(|v| v.endpoint.as_ref().is_none_or(|e| e.v))
+                    && members.iter().any(|m| m.master_rds.is_some());
+                if rds_endpoint {
+                    environment.insert(
+                        RDS_ENDPOINT_VAR.into(),
+                        sub("https://rds.${AWS::Region}.${AWS::URLSuffix}"),
+                    );
+                }
                 environment.insert("ROTGEN_SERVICE".into(), json!(service));
                 if let Some(ca) = &spec.function.ca_file {
                     environment.insert(crate::backends::CA_FILE_VAR.into(), json!(ca.v));
@@ -3065,6 +3120,7 @@ impl Cx {
                 });
                 let group = Group {
                     in_vpc: group_in_vpc,
+                    rds_endpoint,
                     alarms,
                     label: label.clone(),
                     service: service.clone(),
@@ -3106,6 +3162,8 @@ impl Cx {
                             rules: s.schedule_rules.clone(),
                             rotate_immediately: s.rotate_immediately,
                             create: s.create.clone(),
+                            rds_master: s.master_rds.is_some(),
+                            waits: Vec::new(),
                         })
                         .collect(),
                 };
@@ -3134,8 +3192,9 @@ impl Cx {
         let mut largest = ("", 0usize);
         for (i, (k, v)) in g.environment.iter().enumerate() {
             let value = match v {
-                // Set to the VPC endpoint's DNS name in a VPC: at most this long.
-                _ if k == "SECRETS_MANAGER_ENDPOINT" => ENDPOINT_URL_BYTES,
+                // Set to the VPC endpoint's DNS name in a VPC: at most this long (`rds` is
+                // shorter than `secretsmanager`).
+                _ if k == "SECRETS_MANAGER_ENDPOINT" || k == RDS_ENDPOINT_VAR => ENDPOINT_URL_BYTES,
                 Value::String(s) => quoted(s),
                 other => computed_len(other),
             };
@@ -3282,6 +3341,9 @@ pub(crate) fn holds_wildcard(v: &Value) -> bool {
 
 /// The nested templates' parameter carrying the endpoint's URL.
 pub const ENDPOINT_URL_PARAM: &str = "SecretsManagerEndpointUrl";
+/// The nested templates' parameter carrying the RDS endpoint's URL (the groups with
+/// `rds_endpoint` only).
+pub const RDS_ENDPOINT_URL_PARAM: &str = "RdsEndpointUrl";
 
 /// The logical ID of the `index`th of several like resources (`Stem1`, `Stem2`...), or
 /// the stem alone when there is one.

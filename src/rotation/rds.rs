@@ -14,6 +14,31 @@ use std::future::Future;
 /// the master secret's ARN or name as in `ROTGEN_MASTER_SECRETS`.
 pub const MASTER_RDS_VAR: &str = "ROTGEN_MASTER_RDS";
 
+/// The variable giving the RDS API's URL: `https://` and the DNS name of the RDS
+/// interface endpoint `rotgen build` makes in a `[vpc]` for functions whose masters RDS
+/// manages. That endpoint has no private DNS (nothing else in the VPC changes route), so
+/// the function must be pointed at it, as `SECRETS_MANAGER_ENDPOINT` points it at
+/// Secrets Manager's. AWS's own `AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_RDS` win over it
+/// (see [`endpoint_override`]).
+pub const ENDPOINT_VAR: &str = "ROTGEN_RDS_ENDPOINT";
+
+/// The RDS API URL the function sets on its client, if any: [`ENDPOINT_VAR`] when it is
+/// set and not empty, unless an endpoint comes from AWS's own configuration
+/// (`AWS_ENDPOINT_URL`, already in `configured`, or `AWS_ENDPOINT_URL_RDS`), which then
+/// wins, as it does over `SECRETS_MANAGER_ENDPOINT` for Secrets Manager: whoever sets
+/// AWS's variables (a test pointing at moto, an operator running `rotgen rotate` through
+/// a proxy) means every call to go there. A deployed function has none of them, so its
+/// template's variable is the one used.
+pub fn endpoint_override(
+    configured: Option<&str>,
+    var: impl Fn(&str) -> Option<String>,
+) -> Option<String> {
+    if configured.is_some() || var("AWS_ENDPOINT_URL_RDS").is_some_and(|v| !v.is_empty()) {
+        return None;
+    }
+    var(ENDPOINT_VAR).filter(|v| !v.is_empty())
+}
+
 /// A DB instance or an Aurora DB cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum RdsKind {
@@ -254,10 +279,23 @@ impl AwsRds {
     }
 
     /// A client configured from the standard AWS environment (region, credentials,
-    /// `AWS_ENDPOINT_URL[_RDS]`, which tests point at moto).
+    /// `AWS_ENDPOINT_URL[_RDS]`, which tests point at moto) and [`ENDPOINT_VAR`].
     pub async fn from_env() -> Self {
         let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        AwsRds::new(aws_sdk_rds::Client::new(&config))
+        AwsRds::from_config(&config, |k| std::env::var(k).ok())
+    }
+
+    /// A client for `config`, pointed at the URL [`endpoint_override`] chooses from
+    /// `var` (the process's environment in [`AwsRds::from_env`]).
+    pub fn from_config(
+        config: &aws_config::SdkConfig,
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Self {
+        let mut builder = aws_sdk_rds::config::Builder::from(config);
+        if let Some(url) = endpoint_override(config.endpoint_url(), var) {
+            builder = builder.endpoint_url(url);
+        }
+        AwsRds::new(aws_sdk_rds::Client::from_conf(builder.build()))
     }
 }
 
@@ -298,7 +336,7 @@ where
         (Some(c), None) => c.to_string(),
         (None, _) => match &err {
             SdkError::TimeoutError(_) => "timed out".to_string(),
-            SdkError::DispatchFailure(_) => "could not reach the RDS API (in a VPC: a NAT gateway, or an RDS interface endpoint with private DNS)".to_string(),
+            SdkError::DispatchFailure(_) => "could not reach the RDS API (in a VPC: the RDS endpoint rotgen makes, named by ROTGEN_RDS_ENDPOINT, with its security group admitting the function on 443; with [vpc] endpoint = false, a NAT gateway or an RDS interface endpoint with private DNS)".to_string(),
             _ => "unexpected response".to_string(),
         },
     };
@@ -442,6 +480,48 @@ mod tests {
         assert!(!is_rds_managed(
             "arn:aws:secretsmanager:us-east-1:1:secret:prod-AbCdEf"
         ));
+    }
+
+    #[test]
+    fn the_endpoint_variable_yields_to_aws_own() {
+        fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+            move |k| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        }
+        let url = "https://vpce-0a1b2c3d4e5f60718-abcdefgh.rds.us-east-1.vpce.amazonaws.com";
+        assert_eq!(
+            endpoint_override(None, env(&[(ENDPOINT_VAR, url)])).as_deref(),
+            Some(url)
+        );
+        assert_eq!(endpoint_override(None, env(&[])), None);
+        assert_eq!(endpoint_override(None, env(&[(ENDPOINT_VAR, "")])), None);
+        // AWS's variables, general or RDS's own, win.
+        assert_eq!(
+            endpoint_override(Some("http://127.0.0.1:5000"), env(&[(ENDPOINT_VAR, url)])),
+            None
+        );
+        assert_eq!(
+            endpoint_override(
+                None,
+                env(&[
+                    ("AWS_ENDPOINT_URL_RDS", "http://127.0.0.1:5000"),
+                    (ENDPOINT_VAR, url)
+                ])
+            ),
+            None
+        );
+        assert_eq!(
+            endpoint_override(
+                None,
+                env(&[("AWS_ENDPOINT_URL_RDS", ""), (ENDPOINT_VAR, url)])
+            )
+            .as_deref(),
+            Some(url)
+        );
     }
 
     #[test]

@@ -248,7 +248,7 @@ pub static VPC: Table = Table {
         f(
             "endpoint",
             Ty::Bool,
-            "Create a Secrets Manager interface endpoint for the rotation functions alone (default true): private DNS off, the functions use its own DNS name, so nothing else in the VPC changes route. Set false when the functions already reach Secrets Manager (a NAT gateway, or an endpoint with private DNS that admits them).",
+            "Create a Secrets Manager interface endpoint for the rotation functions alone (default true), and an RDS one when a master is one RDS manages: private DNS off, the functions use their own DNS names, so nothing else in the VPC changes route. Set false when the functions already reach Secrets Manager (and RDS) through a NAT gateway, or endpoints with private DNS that admit them.",
         ),
         f(
             "endpoint_subnet_ids",
