@@ -124,6 +124,13 @@ pub enum Command {
         #[arg(long, conflicts_with = "command")]
         dir: Option<PathBuf>,
     },
+    /// Report, from the AWS APIs only, whether every secret a deployed stack rotates is
+    /// rotating: rotation on and by the stack's function, last and next rotation, overdue,
+    /// an unfinished rotation, the last failed step (from the function's logs), and drift
+    /// of the function from its template. Never reads a secret's value. Exit 0 when every
+    /// secret is healthy, 1 when one is not, 2 when the input is invalid or AWS cannot be
+    /// read.
+    Status(StatusArgs),
     /// Write a commented starter spec.
     Init {
         /// Where to write it (default: standard output). An existing file is kept unless --force.
@@ -195,6 +202,29 @@ pub struct BuildArgs {
     pub package: bool,
 }
 
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// The spec (TOML) the stack was built from; its secrets are checked. Its [stack] name
+    /// is the stack, unless --stack gives another. Without it, the deployed stack's own
+    /// templates say which secrets to check.
+    #[arg(required_unless_present = "stack")]
+    pub spec: Option<PathBuf>,
+    /// The deployed stack's name (or id), in the account and region of the AWS environment.
+    #[arg(long, value_name = "NAME")]
+    pub stack: Option<String>,
+    /// Print JSON (field names in docs/commands.md) instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// How many days back the functions' logs are searched for failed steps.
+    #[arg(long, value_name = "DAYS", default_value_t = 14, value_parser = clap::value_parser!(u32).range(1..=455))]
+    pub log_days: u32,
+    /// The Lambda zip the functions should run (e.g. the rotgen-ARCH.zip `build --package`
+    /// wrote): a function running other code is reported as drift. Without it, the code is
+    /// checked only when the template points at a local zip (read next to the spec).
+    #[arg(long, value_name = "ZIP")]
+    pub code: Option<PathBuf>,
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum OutputFormat {
     Yaml,
@@ -262,6 +292,7 @@ pub fn run(cli: Cli) -> ExitCode {
             resume,
             function,
         } => block_on(rotate(&secret_id, resume, &function)),
+        Command::Status(args) => status(&args),
     }
 }
 
@@ -359,6 +390,93 @@ async fn rotate(secret_id: &str, resume: bool, args: &FunctionArgs) -> ExitCode 
         }
         Err(e) => fail(1, &e.to_string()),
     }
+}
+
+/// `rotgen status`: the spec compiled (or the stack's own templates), then the report.
+fn status(args: &StatusArgs) -> ExitCode {
+    use crate::status::{CodeCheck, Options, Source};
+    if let Some(zip) = &args.code
+        && !zip.is_file()
+    {
+        return fail(
+            EXIT_INVALID,
+            &format!(
+                "--code {}: no such file; give the zip the functions should run",
+                zip.display()
+            ),
+        );
+    }
+    let mut base = None;
+    let source = match &args.spec {
+        None => Source::Stack(args.stack.clone().unwrap_or_default()),
+        Some(spec) => {
+            let shown = spec.display().to_string();
+            let text = match std::fs::read_to_string(spec) {
+                Ok(t) => t,
+                Err(e) => {
+                    return fail(EXIT_INVALID, &format!("cannot read the spec {shown}: {e}"));
+                }
+            };
+            let nested_file = |label: &str| {
+                output::nested_file_name(Path::new("template.yaml"), label, Format::Yaml)
+            };
+            let compiled = match crate::compile_toml(&text, &nested_file) {
+                Ok(c) => c,
+                Err(Error::Invalid(diags)) => return report(&diags, &shown, &text),
+                Err(e) => return fail(1, &e.to_string()),
+            };
+            let Some(stack) = args.stack.clone().or(compiled.deploy.stack_name.clone()) else {
+                return fail(
+                    EXIT_INVALID,
+                    &format!(
+                        "{shown} names no stack: give the deployed stack's name with --stack NAME (or set [stack] name)"
+                    ),
+                );
+            };
+            base = spec.parent().map(Path::to_path_buf);
+            Source::Spec {
+                main: compiled.main,
+                nested: compiled.nested,
+                stack,
+            }
+        }
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let opts = Options {
+        now,
+        log_days: args.log_days,
+        code: CodeCheck {
+            zip: args.code.clone(),
+            base,
+        },
+    };
+    block_on(async {
+        if let Err(why) = crate::rotation::store::check_environment().await {
+            return fail(EXIT_INVALID, &why);
+        }
+        let aws = crate::status::aws::AwsClients::from_env().await;
+        match crate::status::check(&aws, &source, &opts).await {
+            Ok(report) => {
+                let text = if args.json {
+                    format!("{:#}\n", crate::status::to_json(&report))
+                } else {
+                    crate::status::table(&report)
+                };
+                let printed = print_out(&text);
+                if printed != ExitCode::SUCCESS || report.healthy() {
+                    printed
+                } else {
+                    ExitCode::from(1)
+                }
+            }
+            Err(e) => fail(
+                EXIT_INVALID,
+                &format!("cannot report on stack {}: {e}", source.stack()),
+            ),
+        }
+    })
 }
 
 fn print_out(text: &str) -> ExitCode {

@@ -19,6 +19,7 @@ pub mod render;
 pub mod rotation;
 pub mod shell;
 pub mod spec;
+pub mod status;
 pub mod yaml;
 
 use diag::Diagnostics;

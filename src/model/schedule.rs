@@ -460,6 +460,203 @@ pub fn days_shape(days: u32) -> Shape {
     }
 }
 
+/// When a schedule opens its rotation windows, for `rotgen status` (is a secret overdue,
+/// when is its next rotation): every N hours or days after the last rotation, or the
+/// hours of the days a `cron()` matches, in UTC.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recurrence {
+    /// `rate(N hours)`: N hours after the last rotation.
+    Hours(u32),
+    /// `rate(N days)` and `AutomaticallyAfterDays`: the UTC day N days after the last
+    /// rotation (the window opens at midnight).
+    Days(u32),
+    Cron(Cron),
+}
+
+/// A checked `cron()` expression, ready to say which hours it opens a window at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cron {
+    hours: Vec<u32>,
+    dom: String,
+    months: Vec<u32>,
+    dow: String,
+}
+
+const DAY_SECS: i64 = 86_400;
+
+impl Recurrence {
+    /// The recurrence of an expression Secrets Manager accepts (checked as `build` does).
+    pub fn of_expression(expr: &str) -> Result<Recurrence, Problem> {
+        let (normal, _) = parse_expression(expr)?;
+        if let Some(inner) = strip_call(&normal, "rate") {
+            let mut parts = inner.split_whitespace();
+            let n: u32 = parts.next().and_then(|n| n.parse().ok()).unwrap_or(1);
+            return Ok(match parts.next() {
+                Some(u) if u.starts_with("hour") => Recurrence::Hours(n),
+                _ => Recurrence::Days(n),
+            });
+        }
+        let inner = strip_call(&normal, "cron").unwrap_or_default();
+        let fields: Vec<&str> = inner.split_whitespace().collect();
+        let [_, hours, dom, month, dow, _] = fields[..] else {
+            return Err(problem(format!("{normal} is not a cron expression"), ""));
+        };
+        Ok(Recurrence::Cron(Cron {
+            hours: expand(hours, 0, 23, &[], "hours", &normal)?,
+            dom: dom.to_string(),
+            months: expand(month, 1, 12, &MONTHS, "month", &normal)?,
+            dow: dow.to_string(),
+        }))
+    }
+
+    /// The window Secrets Manager gives a schedule without a `Duration`, in hours: an
+    /// hour for `rate(N hours)`, the rest of the UTC day otherwise.
+    pub fn default_window_hours(&self) -> u32 {
+        match self {
+            Recurrence::Hours(_) => 1,
+            Recurrence::Days(_) => 24,
+            Recurrence::Cron(c) => 24 - c.hours.last().copied().unwrap_or(0),
+        }
+    }
+
+    /// When the first window after a rotation at `last` (seconds since the epoch) opens.
+    pub fn next_start(&self, last: i64) -> Option<i64> {
+        match self {
+            Recurrence::Hours(n) => Some(last + i64::from(*n) * 3600),
+            Recurrence::Days(n) => Some((last.div_euclid(DAY_SECS) + i64::from(*n)) * DAY_SECS),
+            Recurrence::Cron(c) => c.next_start_after(last),
+        }
+    }
+}
+
+impl Cron {
+    /// Whether the day `days` after the epoch is one the expression rotates on.
+    fn fires_on_day(&self, days: i64) -> bool {
+        let (y, m, d) = civil_from_days(days);
+        if !self.months.contains(&m) {
+            return false;
+        }
+        let len = month_length(y, m);
+        // 1 = Sunday, as cron's day-of-week counts.
+        let weekday = (days + 4).rem_euclid(7) as u32 + 1;
+        let dom_ok = match self.dom.as_str() {
+            "?" | "*" => true,
+            "L" => d == len,
+            f if f.ends_with('W') => {
+                let n: u32 = f.trim_end_matches('W').parse().unwrap_or(1).min(len);
+                let wd = |day: u32| {
+                    ((i64::from(weekday) - 1 + i64::from(day) - i64::from(d)).rem_euclid(7)) as u32
+                        + 1
+                };
+                let nearest = match wd(n) {
+                    7 if n == 1 => n + 2,
+                    7 => n - 1,
+                    1 if n == len => n - 2,
+                    1 => n + 1,
+                    _ => n,
+                };
+                d == nearest
+            }
+            f => expand(f, 1, 31, &[], "", "").is_ok_and(|v| v.contains(&d)),
+        };
+        let dow_ok = match self.dow.as_str() {
+            "?" | "*" => true,
+            f if f.ends_with('L') => {
+                expand(&f[..f.len() - 1], 1, 7, &DAYS, "", "").is_ok_and(|v| v.contains(&weekday))
+                    && d + 7 > len
+            }
+            f if f.contains('#') => {
+                let (day, nth) = f.split_once('#').unwrap_or((f, "1"));
+                expand(day, 1, 7, &DAYS, "", "").is_ok_and(|v| v.contains(&weekday))
+                    && nth.parse::<u32>().is_ok_and(|n| (d - 1) / 7 + 1 == n)
+            }
+            f => expand(f, 1, 7, &DAYS, "", "").is_ok_and(|v| v.contains(&weekday)),
+        };
+        dom_ok && dow_ok
+    }
+
+    /// The first window that opens after `t` (seconds since the epoch), looking up to
+    /// two years ahead (the year field is always `*`).
+    pub fn next_start_after(&self, t: i64) -> Option<i64> {
+        let first = t.div_euclid(DAY_SECS);
+        (first..first + 366 * 2)
+            .filter(|day| self.fires_on_day(*day))
+            .flat_map(|day| {
+                self.hours
+                    .iter()
+                    .map(move |h| day * DAY_SECS + i64::from(*h) * 3600)
+            })
+            .find(|start| *start > t)
+    }
+
+    /// The last window that opened at or before `t`, looking up to two years back.
+    pub fn last_start_at_or_before(&self, t: i64) -> Option<i64> {
+        let last = t.div_euclid(DAY_SECS);
+        (last - 366 * 2..=last)
+            .rev()
+            .filter(|day| self.fires_on_day(*day))
+            .flat_map(|day| {
+                self.hours
+                    .iter()
+                    .rev()
+                    .map(move |h| day * DAY_SECS + i64::from(*h) * 3600)
+            })
+            .find(|start| *start <= t)
+    }
+}
+
+/// Whether a secret whose last rotation was at `last` (none: never) is overdue at `now`:
+/// a window that opened after `last` (for a secret never rotated, after `since`, when
+/// rotation was turned on, if known) has closed. Seconds since the epoch.
+pub fn overdue(
+    r: &Recurrence,
+    window_hours: u32,
+    last: Option<i64>,
+    since: Option<i64>,
+    now: i64,
+) -> bool {
+    let window = i64::from(window_hours) * 3600;
+    let Some(from) = last.or(since) else {
+        // Never rotated, and no date to count from: Secrets Manager rotates at once when
+        // rotation is turned on, so a secret with no rotation at all is overdue.
+        return true;
+    };
+    match r {
+        Recurrence::Cron(c) => c
+            .last_start_at_or_before(now - window)
+            .is_some_and(|start| start > from),
+        _ => r
+            .next_start(from)
+            .is_some_and(|start| start + window <= now),
+    }
+}
+
+fn is_leap(y: i64) -> bool {
+    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+}
+
+fn month_length(y: i64, m: u32) -> u32 {
+    if m == 2 && !is_leap(y) {
+        28
+    } else {
+        MONTH_DAYS[(m - 1) as usize]
+    }
+}
+
+/// Year, month and day of the day `days` after 1970-01-01 (Howard Hinnant's algorithm).
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -472,6 +669,98 @@ mod tests {
     fn err(e: &str) -> String {
         let p = parse_expression(e).expect_err(e);
         format!("{} | {}", p.message, p.help)
+    }
+
+    /// 2026-12-06 00:00:00 UTC, a Sunday.
+    const SUNDAY: i64 = 1_796_515_200;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(SUNDAY / DAY_SECS), (2026, 12, 6));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+    }
+
+    #[test]
+    fn recurrences() {
+        let r = |e: &str| Recurrence::of_expression(e).unwrap();
+        assert_eq!(r("rate(12 hours)"), Recurrence::Hours(12));
+        assert_eq!(r("rate(30 days)"), Recurrence::Days(30));
+        let sundays = r("cron(0 4 ? * SUN *)");
+        // Saturday 10:00: the next window opens on Sunday at 04:00.
+        assert_eq!(
+            sundays.next_start(SUNDAY - 14 * 3600),
+            Some(SUNDAY + 4 * 3600)
+        );
+        let Recurrence::Cron(c) = &sundays else {
+            panic!()
+        };
+        assert_eq!(
+            c.last_start_at_or_before(SUNDAY + 4 * 3600),
+            Some(SUNDAY + 4 * 3600)
+        );
+        assert_eq!(
+            c.last_start_at_or_before(SUNDAY + 4 * 3600 - 1),
+            Some(SUNDAY + 4 * 3600 - 7 * DAY_SECS)
+        );
+        // The first Monday of the month (December 7th), the last day of the month, the last
+        // Friday.
+        let Recurrence::Cron(first_monday) = r("cron(0 1 ? * MON#1 *)") else {
+            panic!()
+        };
+        assert_eq!(
+            first_monday.next_start_after(SUNDAY),
+            Some(SUNDAY + DAY_SECS + 3600)
+        );
+        let Recurrence::Cron(last) = r("cron(0 16 L * ? *)") else {
+            panic!()
+        };
+        assert_eq!(
+            last.next_start_after(SUNDAY),
+            Some(SUNDAY + 25 * DAY_SECS + 16 * 3600)
+        );
+        let Recurrence::Cron(last_friday) = r("cron(0 2 ? * 6L *)") else {
+            panic!()
+        };
+        assert_eq!(
+            last_friday.next_start_after(SUNDAY),
+            Some(SUNDAY + 19 * DAY_SECS + 2 * 3600)
+        );
+        assert_eq!(sundays.default_window_hours(), 20);
+        assert_eq!(r("rate(4 hours)").default_window_hours(), 1);
+    }
+
+    #[test]
+    fn overdue_after_the_window_closes() {
+        let days = Recurrence::Days(30);
+        let last = SUNDAY + 5 * 3600;
+        // The window opens at midnight 30 days on, and lasts 4 hours.
+        let opens = SUNDAY + 30 * DAY_SECS;
+        assert!(!overdue(&days, 4, Some(last), None, opens + 4 * 3600 - 1));
+        assert!(overdue(&days, 4, Some(last), None, opens + 4 * 3600));
+        assert!(overdue(&days, 4, None, None, last));
+        assert!(!overdue(&days, 4, None, Some(last), last + DAY_SECS));
+        let hours = Recurrence::Hours(6);
+        assert!(!overdue(&hours, 1, Some(last), None, last + 7 * 3600 - 1));
+        assert!(overdue(&hours, 1, Some(last), None, last + 7 * 3600));
+        let sundays = Recurrence::of_expression("cron(0 4 ? * SUN *)").unwrap();
+        // Rotated on Sunday at 05:00: not overdue until the next Sunday's window closes.
+        assert!(!overdue(&sundays, 2, Some(last), None, last + 7 * DAY_SECS));
+        assert!(overdue(
+            &sundays,
+            2,
+            Some(last),
+            None,
+            SUNDAY + 7 * DAY_SECS + 6 * 3600
+        ));
+        // Rotated within this Sunday's window: fine until next week's closes.
+        assert!(!overdue(
+            &sundays,
+            2,
+            Some(SUNDAY + 4 * 3600 + 60),
+            None,
+            SUNDAY + 7 * DAY_SECS + 5 * 3600
+        ));
     }
 
     #[test]
