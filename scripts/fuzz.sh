@@ -32,15 +32,25 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --locked
 fi
 
+# Copies files into a corpus, named by their folder too (examples/x.toml and
+# tests/fixtures/invalid/x.toml are two seeds).
+add() {
+    local dir=$1 f
+    shift
+    for f in "$@"; do
+        cp -f "$f" "$dir/$(basename "$(dirname "$f")")-$(basename "$f")"
+    done
+}
+
 # The seeds of each target, by what it reads.
 seed() {
     local target=$1 dir=$2
     mkdir -p "$dir"
     case $target in
-        ldap_answer) cp fuzz/seeds/ldap_answer/* "$dir"/ ;;
-        yaml) cp tests/fixtures/macro/*.yaml tests/fixtures/macro-invalid/*.yaml "$dir"/ ;;
-        spec) cp examples/*.toml tests/fixtures/invalid/*.toml "$dir"/ ;;
-        macro_request) cp tests/fixtures/macro-events/*.json "$dir"/ ;;
+        ldap_answer) add "$dir" fuzz/seeds/ldap_answer/* ;;
+        yaml) add "$dir" tests/fixtures/macro/*.yaml tests/fixtures/macro-invalid/*.yaml ;;
+        spec) add "$dir" examples/*.toml tests/fixtures/invalid/*.toml ;;
+        macro_request) add "$dir" tests/fixtures/macro-events/*.json ;;
         *) echo "scripts/fuzz.sh: no target $target (ldap_answer, yaml, spec, macro_request)" >&2; exit 2 ;;
     esac
 }
