@@ -4,7 +4,8 @@
 //!
 //! Checks and values only, no I/O.
 
-use super::{CreateModel, Cx, MAX_SECRET_DESCRIPTION, arn, default_port};
+use super::services::{self, Create, Username};
+use super::{CreateModel, Cx, MAX_SECRET_DESCRIPTION, arn};
 use crate::diag::Loc;
 use crate::spec::{self, Sp, Spec, Val};
 use serde_json::{Value, json};
@@ -102,28 +103,13 @@ impl Cx {
         spec: &Spec,
     ) -> Option<CreateModel> {
         let id = secret.id.as_ref().map_or("", |i| i.v.as_str());
-        if service == "http-token" {
-            self.err(
-                &c.loc,
-                "an http-token secret cannot be created here: its value is a token, which only the API issues",
-                "issue the first token with the API, store it in a secret as {\"username\", \"token\", \"token_id\"}, and name that secret with name or arn",
-            );
-            return None;
-        }
-        if service == "aws-iam" {
-            self.err(
-                &c.loc,
-                "an aws-iam secret cannot be created here: its value is an access key, which only IAM issues",
-                "create the user's first key (aws iam create-access-key), store it in a secret as {\"UserName\", \"AccessKeyId\", \"SecretAccessKey\"}, and name that secret with name or arn",
-            );
-            return None;
-        }
-        let needs: &[&str] = match service {
-            "postgres" | "mysql" | "mariadb" | "redis" | "rabbitmq" | "ldap" => {
-                &["username", "host"]
+        let svc = services::get(service);
+        let (needs, allowed) = match svc.create {
+            Create::Refused { message, help } => {
+                self.err(&c.loc, message, help);
+                return None;
             }
-            "http" => &["username", "url"],
-            _ => &[],
+            Create::Holds { needs, takes } => (needs, takes),
         };
         let given = [
             ("username", c.username.is_some()),
@@ -160,12 +146,6 @@ impl Cx {
                 );
             }
         }
-        let allowed: &[&str] = match service {
-            "postgres" | "mysql" | "mariadb" => &["username", "host", "dbname", "port", "ssl"],
-            "redis" | "rabbitmq" | "ldap" => &["username", "host", "port", "ssl"],
-            "http" => &["username", "url"],
-            _ => &["username"],
-        };
         for (name, g) in given {
             if g && !allowed.contains(&name) {
                 self.err(
@@ -210,27 +190,16 @@ impl Cx {
         }
         // The secret's JSON, in the shape AWS's own rotation functions read.
         let mut fields: Vec<(&str, Value)> = Vec::new();
-        let engine = match service {
-            "random" => None,
-            s => Some(s),
-        };
-        if let Some(e) = engine {
-            fields.push(("engine", json!(e)));
+        if svc.engine {
+            fields.push(("engine", json!(service)));
         }
         if let Some(h) = &c.host {
             fields.push(("host", h.v.to_json()));
         }
-        if matches!(
-            service,
-            "postgres" | "mysql" | "mariadb" | "redis" | "rabbitmq" | "ldap"
-        ) {
+        if svc.tls_floor {
             fields.push((
                 "port",
-                json!(
-                    c.port
-                        .as_ref()
-                        .map_or(default_port(service) as i64, |p| p.v)
-                ),
+                json!(c.port.as_ref().map_or(svc.default_port as i64, |p| p.v)),
             ));
         }
         if let Some(u) = &c.username {
@@ -245,20 +214,14 @@ impl Cx {
         }
         if let Some(d) = &c.dbname {
             fields.push(("dbname", d.v.to_json()));
-        } else if service == "postgres" {
-            fields.push(("dbname", json!("postgres")));
+        } else if let Some(d) = svc.default_dbname {
+            fields.push(("dbname", json!(d)));
         }
         // Secrets rotgen creates ask for verified TLS unless the spec says otherwise: with
         // `ssl` absent a server that declines TLS would get the password in plaintext.
         match &c.ssl {
             Some(s) => fields.push(("ssl", json!(s.v))),
-            None if matches!(
-                service,
-                "postgres" | "mysql" | "mariadb" | "redis" | "rabbitmq" | "ldap"
-            ) =>
-            {
-                fields.push(("ssl", json!(true)))
-            }
+            None if svc.tls_floor => fields.push(("ssl", json!(true))),
             None => {}
         }
         if let Some(u) = &c.url {
@@ -322,11 +285,10 @@ impl Cx {
         alternating: bool,
     ) {
         let clone = if alternating { "_clone".len() } else { 0 };
-        let (limit, unit, len) = match service {
-            "postgres" => (63, "bytes", name.len()),
-            "mysql" => (32, "characters", name.chars().count()),
-            "mariadb" => (80, "characters", name.chars().count()),
-            "ldap" => {
+        let (limit, unit, len) = match services::get(service).username {
+            Username::Bytes(limit) => (limit, "bytes", name.len()),
+            Username::Chars(limit) => (limit, "characters", name.chars().count()),
+            Username::Dn => {
                 if let Err(why) = check_dn(name) {
                     self.err(
                         loc,
@@ -336,7 +298,7 @@ impl Cx {
                 }
                 return;
             }
-            _ => return,
+            Username::Any => return,
         };
         if len + clone > limit {
             let why = if alternating {

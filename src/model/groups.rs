@@ -9,10 +9,11 @@
 
 use super::alarms::{alarms_enabled, failure_rules};
 use super::iam::{policy_items, policy_len, statements, value_len};
+use super::services::{self, User};
 use super::{
     Cx, ENVIRONMENT_BUDGET, ENVIRONMENT_LIMIT, Group, GroupAlarms, MAX_GROUP_SECRETS, Naming,
     Password, PermissionModel, RDS_ENDPOINT_VAR, ROLE_POLICY_BUDGET, ROLE_POLICY_LIMIT, Resolved,
-    SCHEDULE_SUFFIX, SecretModel, in_vpc, issues, reference, sub,
+    SCHEDULE_SUFFIX, SecretModel, reference, sub,
 };
 use crate::diag::Loc;
 use crate::spec::{Sp, Spec, Val};
@@ -297,7 +298,8 @@ impl Cx {
                 );
                 // Its masters RDS manages, in a `[vpc]` with rotgen's endpoints: the RDS
                 // endpoint's URL, set in `resolve` once the endpoint is known.
-                let rds_endpoint = in_vpc(service)
+                let svc = services::get(service);
+                let rds_endpoint = svc.in_vpc
                     && spec
                         .vpc
                         .as_ref()
@@ -313,12 +315,7 @@ impl Cx {
                 if let Some(ca) = &spec.function.ca_file {
                     environment.insert(crate::backends::CA_FILE_VAR.into(), json!(ca.v));
                 }
-                if spec.function.require_tls.as_ref().is_none_or(|r| r.v)
-                    && matches!(
-                        service.as_str(),
-                        "postgres" | "mysql" | "mariadb" | "redis" | "rabbitmq" | "ldap"
-                    )
-                {
+                if spec.function.require_tls.as_ref().is_none_or(|r| r.v) && svc.tls_floor {
                     environment.insert(crate::backends::REQUIRE_TLS_VAR.into(), json!("true"));
                 }
                 environment.insert("ROTGEN_STRATEGY".into(), json!(strategy));
@@ -375,7 +372,7 @@ impl Cx {
                 }
                 // The password policy, as AWS's own variables (aws-iam functions choose
                 // no password).
-                if !issues(service) {
+                if !svc.issues {
                     for (name, value) in [
                         ("PASSWORD_LENGTH", password.length.to_string()),
                         ("EXCLUDE_CHARACTERS", password.exclude_characters.clone()),
@@ -393,7 +390,7 @@ impl Cx {
                     ] {
                         environment.insert(name.into(), json!(value));
                     }
-                } else if service == "http-token" {
+                } else if svc.user == User::TokenOwner {
                     // One contract per function (the groups are keyed by it).
                     if let Some(c) = &members[0].token_api {
                         environment
@@ -437,7 +434,7 @@ impl Cx {
                     (0, _) | (_, None) => format!("{stem}Permission"),
                     (_, Some(account)) => format!("{stem}Permission{account}"),
                 };
-                let group_in_vpc = spec.vpc.is_some() && in_vpc(service);
+                let group_in_vpc = spec.vpc.is_some() && svc.in_vpc;
                 let mut managed_policies = Vec::new();
                 if group_in_vpc {
                     managed_policies.push(sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"));

@@ -14,6 +14,7 @@ mod network;
 mod places;
 pub mod schedule;
 mod secrets;
+pub mod services;
 mod stack;
 mod types;
 
@@ -131,12 +132,6 @@ struct Resolved {
     token_api: Option<String>,
 }
 
-/// Whether the service issues its credentials (the issue-and-revoke model): its function
-/// chooses no password.
-fn issues(service: &str) -> bool {
-    matches!(service, "aws-iam" | "http-token")
-}
-
 #[derive(Debug, Clone, PartialEq)]
 struct Password {
     length: i64,
@@ -146,21 +141,6 @@ struct Password {
     exclude_uppercase: bool,
     exclude_lowercase: bool,
     require_each_included_type: bool,
-}
-
-fn in_vpc(service: &str) -> bool {
-    service != "aws-iam"
-}
-
-fn default_port(service: &str) -> u16 {
-    match service {
-        "postgres" => 5432,
-        "mysql" | "mariadb" => 3306,
-        "redis" => 6379,
-        "rabbitmq" => 15671,
-        "ldap" => 636,
-        _ => 443,
-    }
 }
 
 fn sub(template: &str) -> Value {

@@ -7,7 +7,7 @@
 
 use super::{
     Cx, ENDPOINT_URL_PARAM, Endpoint, Group, Ingress, Naming, RDS_ENDPOINT_URL_PARAM,
-    RDS_ENDPOINT_VAR, Resolved, VpcModel, arn, get_att, in_vpc, numbered,
+    RDS_ENDPOINT_VAR, Resolved, VpcModel, arn, get_att, numbered, services,
 };
 use crate::diag::Diagnostic;
 use crate::spec::{self, ListVal, Sp, Spec, Val};
@@ -91,7 +91,7 @@ impl Cx {
                 .secrets
                 .iter()
                 .filter_map(|s| s.service.as_ref())
-                .filter(|s| matches!(s.v.as_str(), "postgres" | "mysql" | "mariadb" | "redis"))
+                .filter(|s| services::get(&s.v).database)
                 .collect();
             if let Some(first) = databases.first() {
                 let more = match databases.len() {
@@ -109,7 +109,7 @@ impl Cx {
         // and no endpoint (checked all the same, so a mistake there is still reported).
         if let Some(v) = &spec.vpc
             && !resolved.is_empty()
-            && !resolved.iter().any(|s| in_vpc(&s.service))
+            && !resolved.iter().any(|s| services::get(&s.service).in_vpc)
         {
             self.warnings.push(
                 Diagnostic::new(&v.loc, "[vpc] is not used: every secret here is aws-iam, whose function runs outside the VPC (IAM and STS are public endpoints)")
@@ -180,7 +180,7 @@ impl Cx {
                 // masters are for databases, whose functions all run in the VPC.
                 rds_id: secrets
                     .iter()
-                    .any(|s| in_vpc(&s.service) && s.master_rds.is_some())
+                    .any(|s| services::get(&s.service).in_vpc && s.master_rds.is_some())
                     .then(|| format!("{p}RdsEndpoint")),
                 ingress: function_groups
                     .iter()
@@ -228,14 +228,12 @@ impl Cx {
         // aws-iam functions run outside the VPC (see `Group::in_vpc`).
         let mut service_ports: Vec<u16> = secrets
             .iter()
-            .filter(|s| in_vpc(&s.service))
+            .filter(|s| services::get(&s.service).in_vpc)
             .map(|s| s.port)
             .collect();
         service_ports.sort_unstable();
         service_ports.dedup();
-        let has_http = secrets
-            .iter()
-            .any(|s| matches!(s.service.as_str(), "http" | "http-token"));
+        let has_http = secrets.iter().any(|s| services::get(&s.service).https);
         let tcp = |port: u16, to: (&str, Value), description: String| {
             let mut rule = serde_json::Map::new();
             rule.insert("IpProtocol".into(), json!("tcp"));

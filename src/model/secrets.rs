@@ -5,9 +5,10 @@
 //!
 //! Checks and values only, no I/O.
 
+use super::services::{self, Alternating, User};
 use super::{
-    Cx, Naming, Password, Resolved, SCHEDULE_SUFFIX, StackPlace, arn, default_port, holds_wildcard,
-    reference, refs_in, sub,
+    Cx, Naming, Password, Resolved, SCHEDULE_SUFFIX, StackPlace, arn, holds_wildcard, reference,
+    refs_in, sub,
 };
 use crate::diag::{Diagnostic, Loc};
 use crate::rotation::rds::RdsResource;
@@ -90,15 +91,13 @@ impl Cx {
                 continue;
             };
             let service = service.v.as_str();
+            let svc = services::get(service);
 
             let strategy = secret
                 .strategy
                 .as_ref()
                 .map_or("single-user", |s| s.v.as_str());
-            let alternates = matches!(
-                service,
-                "postgres" | "mysql" | "mariadb" | "redis" | "rabbitmq"
-            );
+            let alternates = svc.alternating == Alternating::Takes;
             match (strategy, &secret.master_secret_arn) {
                 // A master_secret_arn the decoder refused is reported there.
                 ("alternating-users", None)
@@ -111,40 +110,26 @@ impl Cx {
                         .clone();
                     self.err(&loc, "alternating-users needs master_secret_arn", "add master_secret_arn = \"arn:aws:secretsmanager:...\": the secret of a user that can create users and grant privileges");
                 }
-                ("single-user", Some(m)) if service == "random" => {
-                    self.err(
-                        &m.loc,
-                        "a random secret has no user, so no master changes its password",
-                        "remove master_secret_arn",
-                    );
-                }
-                ("single-user", Some(m)) if service == "aws-iam" => {
-                    self.err(
-                        &m.loc,
-                        "an aws-iam secret needs no master: the function's own role manages the user's access keys",
-                        "remove master_secret_arn",
-                    );
+                ("single-user", Some(m)) => {
+                    if let Some(why) = svc.master_refused {
+                        self.err(&m.loc, why, "remove master_secret_arn");
+                    }
                 }
                 _ => {}
             }
             if strategy == "alternating-users"
-                && !matches!(
-                    service,
-                    "postgres" | "mysql" | "mariadb" | "redis" | "rabbitmq"
-                )
+                && let Alternating::Refused(help) = svc.alternating
             {
                 let loc = secret
                     .strategy
                     .as_ref()
                     .map_or(&secret.loc, |s| &s.loc)
                     .clone();
-                self.err(&loc, format!("{service} does not rotate with alternating users"), match service {
-                    "http" => "use single-user: how an http service keeps two users is its own business (see the http contract)",
-                    "aws-iam" => "use single-user: a user holds two access keys, which gives the same zero downtime",
-                    "http-token" => "use single-user: the owner holds two tokens, which gives the same zero downtime",
-                    "ldap" => "use single-user: a directory user's group memberships and rights are not copied to a second user",
-                    _ => "use strategy = \"single-user\": there are no users to alternate",
-                });
+                self.err(
+                    &loc,
+                    format!("{service} does not rotate with alternating users"),
+                    help,
+                );
             }
             self.check_lit(
                 &secret.master_secret_arn,
@@ -157,7 +142,7 @@ impl Cx {
                 loc,
             }) = &secret.master_secret_arn
                 && let Some(managed) = arn::managed_by(m)
-                && (managed != "rds" || !matches!(service, "postgres" | "mysql" | "mariadb"))
+                && (managed != "rds" || !svc.rds_master)
             {
                 self.err(loc, format!("master_secret_arn names a secret {managed} manages, which holds no host: the function checks that a secret belongs to its master's server by the master's host and port"), "name a master secret of your own, in AWS's shape with host and port (for RDS: a user with CREATEROLE, or CREATE USER on MySQL)");
             }
@@ -331,14 +316,14 @@ impl Cx {
                 .as_ref()
                 .and_then(|c| c.port.as_ref())
                 .or(secret.port.as_ref())
-                .map_or(default_port(service), |p| p.v as u16);
+                .map_or(svc.default_port, |p| p.v as u16);
             let Some((schedule_rules, mut rotate_immediately)) = schedule else {
                 continue;
             };
             // A secret created here holds a password the service has never seen: a
             // rotation can only start once someone set it there (see docs/spec.md, "The
             // first password"), so the schedule does not rotate at once.
-            if secret.create.is_some() && service != "random" {
+            if secret.create.is_some() && svc.needs_server {
                 if rotate_immediately == Some(true) {
                     let loc = secret
                         .schedule
@@ -434,10 +419,13 @@ impl Cx {
             self.err(&id.loc, format!("{name} \"{}\" is not an RDS identifier: {why}", id.v), "write the identifier as the RDS console shows it: 1 to 63 letters, digits or hyphens, starting with a letter, no trailing hyphen and no two in a row");
             ok = false;
         }
-        if !matches!(service, "postgres" | "mysql" | "mariadb") {
+        if !services::get(service).rds_master {
             self.err(
                 &id.loc,
-                format!("{name} is for postgres, mysql and mariadb secrets, not {service}"),
+                format!(
+                    "{name} is for {} secrets, not {service}",
+                    services::listed(|s| s.rds_master)
+                ),
                 format!("remove {name}"),
             );
             return None;
@@ -474,11 +462,14 @@ impl Cx {
         service: &str,
     ) -> (Option<String>, Option<String>) {
         use crate::backends::http_token;
-        if service != "http-token" {
+        if services::get(service).user != User::TokenOwner {
             if let Some(t) = &secret.token_api {
                 self.err(
                     &t.loc,
-                    format!("`token_api` is for http-token secrets; this one is {service}"),
+                    format!(
+                        "`token_api` is for {} secrets; this one is {service}",
+                        services::listed(|s| s.user == User::TokenOwner)
+                    ),
                     "remove token_api, or set service = \"http-token\"",
                 );
             }
@@ -552,8 +543,8 @@ impl Cx {
 
     /// An aws-iam secret's `user`: required there, refused elsewhere.
     pub(super) fn iam_user(&mut self, secret: &spec::Secret, service: &str) -> Option<String> {
-        match (&secret.user, service) {
-            (Some(u), "aws-iam") => {
+        match (&secret.user, services::get(service).user) {
+            (Some(u), User::IamUser) => {
                 // NAME, or PATH/NAME for a user with a path (its ARN holds the path).
                 let part_ok = |p: &str| {
                     !p.is_empty()
@@ -570,7 +561,7 @@ impl Cx {
                 }
                 Some(u.v.clone())
             }
-            (None, "aws-iam") if !secret.rejected.contains(&"user") => {
+            (None, User::IamUser) if !secret.rejected.contains(&"user") => {
                 self.err(
                     &secret.loc,
                     "an aws-iam secret needs `user`",
@@ -578,11 +569,14 @@ impl Cx {
                 );
                 None
             }
-            (_, "http-token") => None,
+            (_, User::TokenOwner) => None,
             (Some(u), _) => {
                 self.err(
                     &u.loc,
-                    format!("`user` is for aws-iam and http-token secrets; this one is {service}"),
+                    format!(
+                        "`user` is for {} secrets; this one is {service}",
+                        services::listed(|s| s.user != User::None)
+                    ),
                     "remove user (a database secret names its user in its value)",
                 );
                 None
@@ -607,11 +601,7 @@ impl Cx {
                     .map_or($default, |v| v.v.clone())
             };
         }
-        let default_exclude = if service == "postgres" {
-            format!("{DEFAULT_EXCLUDE}:")
-        } else {
-            DEFAULT_EXCLUDE.to_string()
-        };
+        let default_exclude = format!("{DEFAULT_EXCLUDE}{}", services::get(service).exclude_also);
         let p = Password {
             length: pick!(length, 32),
             exclude_characters: pick!(exclude_characters, default_exclude),
