@@ -3,6 +3,13 @@
 //! Defaults, cross-field rules, logical IDs, IAM statements, schedules and the split into
 //! functions and nested stacks are all decided here, with no I/O. The templates in
 //! `templates/` only arrange what this module computed.
+//!
+//! This file holds `resolve` and its order (`Cx::resolve`), `Cx` and its small checks,
+//! and what the children share (`Resolved`, `Password`, the quotas). Each concern has its
+//! own file, an `impl Cx` block where it reports problems: `types` (the public types),
+//! `services` (what the compiler knows of each service), `stack`, `function`, `secrets`,
+//! `create`, `schedule`, `groups`, `network`, `alarms`, `places`, `iam` and `arn`. None of
+//! them does I/O.
 
 mod alarms;
 pub mod arn;

@@ -104,7 +104,7 @@ impl Cx {
                 );
             }
         }
-        let mut vpc = spec.vpc.as_ref().map(|v| self.vpc(v, naming, &resolved));
+        let mut vpc = spec.vpc.as_ref().map(|v| self.vpc(v, naming, resolved));
         // Only aws-iam secrets: no function runs in the VPC, so it gets no security group
         // and no endpoint (checked all the same, so a mistake there is still reported).
         if let Some(v) = &spec.vpc

@@ -3,6 +3,10 @@
 //! Rules (Secrets Manager user guide, "Rotation schedules"): `rate(N hours|days)`, never more
 //! often than every four hours; `cron(0 H DOM MON DOW *)` in UTC with minutes 0 and year `*`;
 //! the window (`Duration`, `Nh`) must not reach the next rotation or the next UTC day.
+//!
+//! At the end, `Cx::schedule`: which schedule a secret gets (its own timing, or the spec's
+//! `[schedule]`; the window and `rotate_immediately` field by field), checked with the
+//! rules above. Checks only, no I/O.
 
 use super::Cx;
 use crate::spec::{self, Sp, Spec, Val};
