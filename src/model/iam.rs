@@ -1,7 +1,7 @@
 //! The rotation role's inline policy: its statements, computed from the secrets a
 //! function rotates, and their size as IAM counts it (to split roles before the quota).
 
-use super::{Resolved, get_att, sub};
+use super::{Resolved, get_att, services, sub};
 use crate::rotation::rds::{RdsKind, RdsResource};
 use serde_json::{Value, json};
 
@@ -37,7 +37,7 @@ pub(super) fn statements(members: &[Resolved], log_group_id: &str) -> Vec<Value>
     ];
     // An issuing service reads when the rotation began (the date of the version
     // RotateSecret staged), to tell its own orphans from anyone else's credentials.
-    if members.iter().any(|m| super::issues(&m.service)) {
+    if members.iter().any(|m| services::get(&m.service).issues) {
         actions.insert(2, "secretsmanager:ListSecretVersionIds");
     }
     let mut out = vec![json!({
@@ -47,7 +47,7 @@ pub(super) fn statements(members: &[Resolved], log_group_id: &str) -> Vec<Value>
         "Resource": arns,
     })];
     // aws-iam and http-token functions are issued credentials, and choose no password.
-    if members.iter().any(|m| !super::issues(&m.service)) {
+    if members.iter().any(|m| !services::get(&m.service).issues) {
         out.push(json!({
             "Sid": "GeneratePasswords",
             "Effect": "Allow",

@@ -3,6 +3,14 @@
 //! Rules (Secrets Manager user guide, "Rotation schedules"): `rate(N hours|days)`, never more
 //! often than every four hours; `cron(0 H DOM MON DOW *)` in UTC with minutes 0 and year `*`;
 //! the window (`Duration`, `Nh`) must not reach the next rotation or the next UTC day.
+//!
+//! At the end, `Cx::schedule`: which schedule a secret gets (its own timing, or the spec's
+//! `[schedule]`; the window and `rotate_immediately` field by field), checked with the
+//! rules above. Checks only, no I/O.
+
+use super::Cx;
+use crate::spec::{self, Sp, Spec, Val};
+use serde_json::{Value, json};
 
 /// A schedule that Secrets Manager will accept.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -655,6 +663,142 @@ pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     let y = yoe + era * 400 + i64::from(m <= 2);
     (y, m, d)
+}
+
+impl Cx {
+    pub(super) fn schedule(
+        &mut self,
+        spec: &Spec,
+        secret: &spec::Secret,
+    ) -> Option<(Value, Option<bool>)> {
+        if secret.schedule.is_some() {
+            return self.resolve_schedule(spec, secret);
+        }
+        if let Some(known) = &self.default_schedule {
+            return Some(known.clone());
+        }
+        let resolved = self.resolve_schedule(spec, secret);
+        self.default_schedule.clone_from(&resolved);
+        resolved
+    }
+
+    pub(super) fn resolve_schedule(
+        &mut self,
+        spec: &Spec,
+        secret: &spec::Secret,
+    ) -> Option<(Value, Option<bool>)> {
+        let own = secret.schedule.as_ref();
+        let default = spec.schedule.as_ref();
+        // The secret's own timing replaces the default's; window and rotate_immediately
+        // fall back field by field.
+        // A timing given but refused by the decoder counts as given: it is reported
+        // there, not again as missing.
+        let has_timing = |s: &&spec::Schedule| {
+            s.days.is_some()
+                || s.expression.is_some()
+                || s.rejected
+                    .iter()
+                    .any(|k| matches!(*k, "days" | "expression"))
+        };
+        let timing_src = own.filter(has_timing).or(default);
+        // A `schedule` the decoder refused (a misspelt [schedul], a secret's schedul = …)
+        // was reported there; its absence is a consequence, not a second problem.
+        if timing_src.is_none()
+            && (spec.rejected.contains(&"schedule") || secret.rejected.contains(&"schedule"))
+        {
+            return None;
+        }
+        let Some(timing_src) = timing_src else {
+            let loc = own.map_or_else(|| secret.loc.clone(), |s| s.loc.clone());
+            self.err(&loc, "this secret has no schedule", "add a [schedule] table with days = N or expression = \"rate(30 days)\", or schedule = { days = 30 } on the secret");
+            return None;
+        };
+        let window = own
+            .and_then(|s| s.window.as_ref())
+            .or_else(|| default.and_then(|s| s.window.as_ref()));
+        let rotate_immediately = own
+            .and_then(|s| s.rotate_immediately.as_ref())
+            .or_else(|| default.and_then(|s| s.rotate_immediately.as_ref()))
+            .map(|b| b.v);
+        let (mut rules, shape, text) = match (&timing_src.days, &timing_src.expression) {
+            (Some(d), Some(e)) => {
+                self.err(
+                    &e.loc,
+                    "a schedule takes days or expression, not both",
+                    format!("keep days = {} or expression", d.v),
+                );
+                return None;
+            }
+            (None, None) if has_timing(&timing_src) => {
+                // The decoder refused the timing; the window can still be checked alone.
+                if let Some(w) = window
+                    && let Err(p) = check_window_alone(&w.v)
+                {
+                    self.err(&w.loc, p.message, p.help);
+                }
+                return None;
+            }
+            (None, None) => {
+                self.err(
+                    &timing_src.loc,
+                    "this schedule has neither days nor expression",
+                    "add days = 30 or expression = \"rate(30 days)\"",
+                );
+                return None;
+            }
+            (Some(d), None) => {
+                let days = d.v as u32;
+                (
+                    json!({"AutomaticallyAfterDays": days}),
+                    days_shape(days),
+                    format!("days = {days}"),
+                )
+            }
+            (
+                None,
+                Some(Sp {
+                    v: Val::Expr(expr), ..
+                }),
+            ) => {
+                // Known at deploy only: Secrets Manager checks it then. The window can be
+                // checked alone.
+                let mut rules = json!({"ScheduleExpression": expr});
+                if let Some(w) = window {
+                    match check_window_alone(&w.v) {
+                        Ok(h) => rules["Duration"] = json!(format!("{h}h")),
+                        Err(p) => {
+                            self.err(&w.loc, p.message, p.help);
+                            return None;
+                        }
+                    }
+                }
+                return Some((rules, rotate_immediately));
+            }
+            (
+                None,
+                Some(Sp {
+                    v: Val::Lit(e),
+                    loc,
+                }),
+            ) => match parse_expression(e) {
+                Ok((normal, shape)) => (json!({"ScheduleExpression": normal}), shape, normal),
+                Err(p) => {
+                    self.err(loc, p.message, p.help);
+                    return None;
+                }
+            },
+        };
+        if let Some(w) = window {
+            match check_window(&w.v, &shape, &text) {
+                Ok(h) => rules["Duration"] = json!(format!("{h}h")),
+                Err(p) => {
+                    self.err(&w.loc, p.message, p.help);
+                    return None;
+                }
+            }
+        }
+        Some((rules, rotate_immediately))
+    }
 }
 
 #[cfg(test)]

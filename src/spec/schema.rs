@@ -73,8 +73,9 @@ const fn req(name: &'static str, ty: Ty, doc: &'static str) -> Field {
 const STR: Ty = Ty::Str { expr: true };
 const LIT: Ty = Ty::Str { expr: false };
 
-/// The services a spec may name: the ones the function ships.
-pub const SERVICES: &[&str] = &crate::backends::SERVICES;
+/// The services a spec may name: the rows of the compiler's table
+/// (`model::services`), which a test holds to the backends the function ships.
+pub const SERVICES: &[&str] = &crate::model::services::NAMES;
 /// What an aws-iam function does with AWSPREVIOUS's access key at finishSecret.
 pub const PREVIOUS_KEY: &[&str] = &["keep", "deactivate"];
 pub const STRATEGIES: &[&str] = &["single-user", "alternating-users"];

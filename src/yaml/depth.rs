@@ -454,7 +454,7 @@ mod tests {
             }
         }
         fn parser_reads(text: &str) -> bool {
-            super::super::Node
+            super::super::read::Node
                 .deserialize(serde_yaml::Deserializer::from_str(text))
                 .is_ok()
         }
