@@ -1443,6 +1443,21 @@ fn aws_limits_are_checked_at_their_edges() {
     }
 }
 
+/// The largest size in `lo..hi` that `ok` accepts, where `ok` accepts `lo`, refuses `hi`,
+/// and accepts every size below one it accepts (a limit's edge, found by bisection).
+fn last_accepted(mut lo: usize, mut hi: usize, ok: impl Fn(usize) -> bool) -> usize {
+    assert!(ok(lo) && !ok(hi), "the edge is not within {lo}..{hi}");
+    while hi - lo > 1 {
+        let mid = (lo + hi) / 2;
+        if ok(mid) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
+
 /// One stack operation handles at most 2,500 resources, nested stacks included: the
 /// largest spec that builds stays within it, and one more secret is refused with that
 /// limit (not another).
@@ -1468,16 +1483,8 @@ fn resources_across_nested_stacks_are_checked_at_their_edge() {
             Err(e) => Err(e.to_string()),
         }
     };
-    let (mut lo, mut hi) = (1_000, 3_000);
-    assert!(total(lo).is_ok() && total(hi).is_err());
-    while hi - lo > 1 {
-        let mid = (lo + hi) / 2;
-        if total(mid).is_ok() {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-    }
+    let lo = last_accepted(1_000, 3_000, |n| total(n).is_ok());
+    let hi = lo + 1;
     let last = total(lo).unwrap();
     assert!(
         (2_490..=2_500).contains(&last),
@@ -1506,16 +1513,7 @@ fn a_functions_environment_is_checked_at_its_edge() {
             Err(e) => Err(e.to_string()),
         }
     };
-    let (mut lo, mut hi) = (1, 6_000);
-    assert!(build(lo).is_ok() && build(hi).is_err());
-    while hi - lo > 1 {
-        let mid = (lo + hi) / 2;
-        if build(mid).is_ok() {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-    }
+    let hi = last_accepted(1, 6_000, |n| build(n).is_ok()) + 1;
     let refused = build(hi).unwrap_err();
     assert!(
         refused.contains("would hold 4097 bytes (the largest variable, EXCLUDE_CHARACTERS")

@@ -163,25 +163,6 @@ fn the_failure_rules_match_this_stacks_secrets_and_no_other() {
     }
 }
 
-/// `.venv/bin/aws` (awscli, from scripts/python-tools.sh) in `dir`, against moto: its
-/// standard output, or a failure with what it said.
-fn aws(dir: &std::path::Path, args: &[&str]) -> String {
-    let cli = common::tool(".venv", "aws").expect("awscli in .venv (scripts/python-tools.sh)");
-    let o = std::process::Command::new(cli)
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("aws runs");
-    assert!(
-        o.status.success(),
-        "aws {}: {}{}",
-        args.join(" "),
-        common::stdout(&o),
-        common::stderr(&o)
-    );
-    common::stdout(&o).trim().to_string()
-}
-
 /// Lambda's CodeSha256 of a zip: base64 of its SHA-256.
 fn code_sha256(zip: &std::path::Path) -> String {
     let python = common::tool(".venv", "python").unwrap();
@@ -311,9 +292,9 @@ schedule = { expression = { param = "Schedule" } }
     };
 
     let bucket = format!("rotgen-deploy-{}", std::process::id());
-    aws(&dir, &["s3", "mb", &format!("s3://{bucket}")]);
+    common::aws_cli(&dir, &["s3", "mb", &format!("s3://{bucket}")]);
     let package = fill(&package, &[("BUCKET", &bucket)]);
-    aws(
+    common::aws_cli(
         &dir,
         &package.iter().map(String::as_str).collect::<Vec<_>>(),
     );
@@ -322,7 +303,7 @@ schedule = { expression = { param = "Schedule" } }
         ("dev", "10.41.0.0/16", "rate(7 days)"),
         ("prod", "10.42.0.0/16", "cron(0 4 ? * SUN *)"),
     ] {
-        let q = |args: &[&str]| aws(&dir, args);
+        let q = |args: &[&str]| common::aws_cli(&dir, args);
         let vpc = q(&[
             "ec2",
             "create-vpc",

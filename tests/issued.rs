@@ -71,16 +71,7 @@ async fn case_with(foreign_key: bool) -> Case {
         "SecretAccessKey": key.secret_access_key(),
         "note": "kept",
     });
-    let arn = Sm::new(&conf)
-        .create_secret()
-        .name(unique("rotgen-iam-secret-"))
-        .secret_string(value.to_string())
-        .send()
-        .await
-        .unwrap()
-        .arn()
-        .unwrap()
-        .to_string();
+    let arn = common::create_secret(&unique("rotgen-iam-secret-"), &value.to_string()).await;
     Case {
         user,
         arn,
@@ -456,16 +447,7 @@ mod tokens {
 
     /// A secret in moto holding `value`.
     async fn secret(value: &Value) -> String {
-        Sm::new(&config().await)
-            .create_secret()
-            .name(unique("rotgen-token-"))
-            .secret_string(value.to_string())
-            .send()
-            .await
-            .unwrap()
-            .arn()
-            .unwrap()
-            .to_string()
+        common::create_secret(&unique("rotgen-token-"), &value.to_string()).await
     }
 
     /// A secret in moto holding a token the API issued to `owner`.

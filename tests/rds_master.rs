@@ -199,16 +199,7 @@ struct Case {
 }
 
 async fn create_secret(name: &str, value: &Value) -> String {
-    aws_sdk_secretsmanager::Client::new(&aws().await)
-        .create_secret()
-        .name(name)
-        .secret_string(value.to_string())
-        .send()
-        .await
-        .unwrap()
-        .arn()
-        .unwrap()
-        .to_string()
+    common::create_secret(name, &value.to_string()).await
 }
 
 async fn pg(sql: &str) {

@@ -57,15 +57,7 @@ async fn sm() -> Client {
 }
 
 async fn create_secret(name: &str, value: &Value) -> String {
-    let out = sm()
-        .await
-        .create_secret()
-        .name(name)
-        .secret_string(value.to_string())
-        .send()
-        .await
-        .unwrap();
-    out.arn().unwrap().to_string()
+    common::create_secret(name, &value.to_string()).await
 }
 
 /// The admin connections the tests set services up with (not the backends under test).

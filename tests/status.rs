@@ -27,23 +27,6 @@ fn moto() -> Option<String> {
     }
 }
 
-fn aws_cli(dir: &Path, args: &[&str]) -> String {
-    let cli = common::tool(".venv", "aws").expect("awscli in .venv (scripts/python-tools.sh)");
-    let o = std::process::Command::new(cli)
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("aws runs");
-    assert!(
-        o.status.success(),
-        "aws {}: {}{}",
-        args.join(" "),
-        common::stdout(&o),
-        common::stderr(&o)
-    );
-    common::stdout(&o).trim().to_string()
-}
-
 struct Clients {
     secrets: aws_sdk_secretsmanager::Client,
     lambda: aws_sdk_lambda::Client,
@@ -67,8 +50,8 @@ async fn clients() -> Clients {
 fn code(dir: &Path, bucket: &str, body: &[u8]) -> std::path::PathBuf {
     let zip = dir.join("code.zip");
     std::fs::write(&zip, rotgen::package::zip_executable("bootstrap", body)).unwrap();
-    aws_cli(dir, &["s3", "mb", &format!("s3://{bucket}")]);
-    aws_cli(
+    common::aws_cli(dir, &["s3", "mb", &format!("s3://{bucket}")]);
+    common::aws_cli(
         dir,
         &["s3", "cp", "code.zip", &format!("s3://{bucket}/code.zip")],
     );
@@ -120,20 +103,6 @@ async fn deploy(
             )
         })
         .collect()
-}
-
-/// A secret holding `value`; its ARN.
-async fn secret(c: &Clients, name: &str, value: &str) -> String {
-    c.secrets
-        .create_secret()
-        .name(name)
-        .secret_string(value)
-        .send()
-        .await
-        .unwrap()
-        .arn()
-        .unwrap()
-        .to_string()
 }
 
 /// Turns rotation on with `function` (moto starts a rotation: an AWSPENDING version) and,
@@ -328,7 +297,7 @@ fn every_state_against_moto() {
         let name = |n: &str| format!("status/{u}/{n}");
         let mut arns = std::collections::HashMap::new();
         for n in ["healthy", "never", "pending", "other", "failed", "drifted"] {
-            arns.insert(n, secret(&c, &name(n), &value(n)).await);
+            arns.insert(n, common::create_secret(&name(n), &value(n)).await);
         }
         let bucket = format!("rotgen-status-{u}");
         let zip = code(&dir, &bucket, b"stack code");
@@ -559,7 +528,7 @@ fn a_healthy_stack_exits_0() {
         let u = common::unique("ok");
         let dir = common::scratch(&format!("status-{u}"));
         let n = format!("status/{u}/fine");
-        let arn = secret(&c, &n, "Fine-Secret-Value-1").await;
+        let arn = common::create_secret(&n, "Fine-Secret-Value-1").await;
         let bucket = format!("rotgen-status-{u}");
         let zip = code(&dir, &bucket, b"fine code");
         let stack = format!("status-{u}");
@@ -607,7 +576,7 @@ async fn deploy_nested(
 ) -> std::collections::HashMap<String, String> {
     let files = common::build_to(spec, dir, "t");
     assert!(files.len() > 2, "nested stacks: {files:?}");
-    aws_cli(
+    common::aws_cli(
         dir,
         &[
             "cloudformation",
@@ -629,7 +598,7 @@ async fn deploy_nested(
             "https://s3.amazonaws.com/",
         );
     std::fs::write(dir.join("packaged.yaml"), packaged).unwrap();
-    aws_cli(
+    common::aws_cli(
         dir,
         &[
             "cloudformation",
@@ -709,7 +678,7 @@ fn five_hundred_secrets() {
         let arns: Vec<String> = futures_util::future::join_all(
             names
                 .iter()
-                .map(|name| secret(&c, name, "Bulk-Secret-Value-xyz")),
+                .map(|name| common::create_secret(name, "Bulk-Secret-Value-xyz")),
         )
         .await;
         let bucket = format!("rotgen-status-{u}");

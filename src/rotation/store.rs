@@ -294,32 +294,48 @@ impl SecretStore for AwsStore {
     }
 
     async fn version_created(&self, id: &str, version: &str) -> Result<Option<i64>, StoreError> {
-        let mut next: Option<String> = None;
-        loop {
-            tracing::debug!(
-                operation = "ListSecretVersionIds",
-                "calling Secrets Manager"
-            );
-            let out = self
-                .client
-                .list_secret_version_ids()
-                .secret_id(id)
-                .max_results(100)
-                .set_next_token(next.take())
-                .send()
-                .await
-                .map_err(|e| failed("ListSecretVersionIds", e))?;
-            if let Some(v) = out
-                .versions()
-                .iter()
-                .find(|v| v.version_id() == Some(version))
-            {
-                return Ok(v.created_date().map(|d| d.secs()));
-            }
-            match out.next_token() {
-                Some(t) if !t.is_empty() => next = Some(t.to_string()),
-                _ => return Ok(None),
-            }
+        tracing::debug!(
+            operation = "ListSecretVersionIds",
+            "calling Secrets Manager"
+        );
+        version_created_date(&self.client, id, version)
+            .await
+            .map_err(|e| failed("ListSecretVersionIds", e))
+    }
+}
+
+/// The date Secrets Manager gives `version` of the secret `id`, in seconds since the
+/// epoch (ListSecretVersionIds, every page): `None` when it lists no such version or no
+/// date. The rotation function and `rotgen status` both ask it.
+pub async fn version_created_date(
+    client: &aws_sdk_secretsmanager::Client,
+    id: &str,
+    version: &str,
+) -> Result<
+    Option<i64>,
+    aws_sdk_secretsmanager::error::SdkError<
+        aws_sdk_secretsmanager::operation::list_secret_version_ids::ListSecretVersionIdsError,
+    >,
+> {
+    let mut next: Option<String> = None;
+    loop {
+        let out = client
+            .list_secret_version_ids()
+            .secret_id(id)
+            .max_results(100)
+            .set_next_token(next.take())
+            .send()
+            .await?;
+        if let Some(v) = out
+            .versions()
+            .iter()
+            .find(|v| v.version_id() == Some(version))
+        {
+            return Ok(v.created_date().map(|d| d.secs()));
+        }
+        match out.next_token() {
+            Some(t) if !t.is_empty() => next = Some(t.to_string()),
+            _ => return Ok(None),
         }
     }
 }

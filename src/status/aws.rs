@@ -164,29 +164,9 @@ impl Aws for AwsClients {
     }
 
     async fn version_created(&self, id: &str, version: &str) -> Result<Option<i64>, AwsError> {
-        let mut next: Option<String> = None;
-        loop {
-            let out = self
-                .secrets
-                .list_secret_version_ids()
-                .secret_id(id)
-                .max_results(100)
-                .set_next_token(next.take())
-                .send()
-                .await
-                .map_err(|e| failed("ListSecretVersionIds", &e))?;
-            if let Some(v) = out
-                .versions()
-                .iter()
-                .find(|v| v.version_id() == Some(version))
-            {
-                return Ok(v.created_date().map(|d| d.secs()));
-            }
-            match out.next_token() {
-                Some(t) if !t.is_empty() => next = Some(t.to_string()),
-                _ => return Ok(None),
-            }
-        }
+        crate::rotation::store::version_created_date(&self.secrets, id, version)
+            .await
+            .map_err(|e| failed("ListSecretVersionIds", &e))
     }
 
     async fn function(&self, name: &str) -> Result<Option<FunctionConfig>, AwsError> {

@@ -43,6 +43,41 @@ pub async fn stage(arn: &str, stage: &str) -> Option<rotgen::rotation::secret::S
     ))
 }
 
+/// A new secret in Secrets Manager (moto, through `AWS_ENDPOINT_URL`) holding `value`:
+/// its ARN.
+pub async fn create_secret(name: &str, value: &str) -> String {
+    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    aws_sdk_secretsmanager::Client::new(&config)
+        .create_secret()
+        .name(name)
+        .secret_string(value)
+        .send()
+        .await
+        .unwrap()
+        .arn()
+        .unwrap()
+        .to_string()
+}
+
+/// `.venv/bin/aws` (awscli, from scripts/python-tools.sh) in `dir`, against moto: its
+/// standard output, trimmed, or a failure with what it said.
+pub fn aws_cli(dir: &Path, args: &[&str]) -> String {
+    let cli = tool(".venv", "aws").expect("awscli in .venv (scripts/python-tools.sh)");
+    let o = Command::new(cli)
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("aws runs");
+    assert!(
+        o.status.success(),
+        "aws {}: {}{}",
+        args.join(" "),
+        stdout(&o),
+        stderr(&o)
+    );
+    stdout(&o).trim().to_string()
+}
+
 /// A runtime for a test's async part.
 pub fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
