@@ -87,6 +87,11 @@ async fn deploy(
         .send()
         .await
         .unwrap();
+    resources(c, stack).await
+}
+
+/// A deployed stack's resources, logical id → physical id.
+async fn resources(c: &Clients, stack: &str) -> std::collections::HashMap<String, String> {
     let out = c
         .cloudformation
         .list_stack_resources()
@@ -615,25 +620,7 @@ async fn deploy_nested(
             "CodeKey=code.zip",
         ],
     );
-    let physical = |stack: String| async move {
-        let out = c
-            .cloudformation
-            .list_stack_resources()
-            .stack_name(stack)
-            .send()
-            .await
-            .unwrap();
-        out.stack_resource_summaries()
-            .iter()
-            .map(|r| {
-                (
-                    r.logical_resource_id().unwrap().to_string(),
-                    r.physical_resource_id().unwrap_or_default().to_string(),
-                )
-            })
-            .collect::<std::collections::HashMap<_, _>>()
-    };
-    let main = physical(stack.to_string()).await;
+    let main = resources(c, stack).await;
     let template: Value =
         rotgen::yaml::parse_template(&std::fs::read_to_string(dir.join("t.yaml")).unwrap())
             .unwrap();
@@ -645,7 +632,7 @@ async fn deploy_nested(
         let nested: Value =
             rotgen::yaml::parse_template(&std::fs::read_to_string(dir.join(file)).unwrap())
                 .unwrap();
-        let resources = physical(main[id].clone()).await;
+        let inner = resources(c, &main[id]).await;
         for r in nested["Resources"].as_object().unwrap().values() {
             if r["Type"] == "AWS::SecretsManager::RotationSchedule" {
                 let f = r["Properties"]["RotationLambdaARN"]["Fn::GetAtt"][0]
@@ -653,7 +640,7 @@ async fn deploy_nested(
                     .unwrap();
                 by_secret.insert(
                     r["Properties"]["SecretId"].as_str().unwrap().to_string(),
-                    function_arn(c, &resources[f]).await,
+                    function_arn(c, &inner[f]).await,
                 );
             }
         }
