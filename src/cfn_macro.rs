@@ -314,7 +314,8 @@ fn template_limits(out: &Value, rotations: &[&String]) -> Vec<Diagnostic> {
         .into_iter()
         .map(|p| {
             let path = match &p.subject {
-                crate::limits::Subject::Parameter(n) => {
+                crate::limits::Subject::Parameter(n)
+                | crate::limits::Subject::ParameterDescription(n) => {
                     owner(n).unwrap_or_else(|| format!("Parameters.{n}"))
                 }
                 crate::limits::Subject::Resource(n) => {

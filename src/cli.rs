@@ -923,22 +923,13 @@ fn expand(
     };
     let mut opts = crate::cfn_macro::ExpandOptions::default();
     if let Some((region, account)) = place {
-        let region_ok = {
-            let parts: Vec<&str> = region.split('-').collect();
-            parts.len() >= 3
-                && parts.iter().all(|p| {
-                    !p.is_empty()
-                        && p.bytes()
-                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-                })
-        };
-        if !region_ok {
+        if !crate::model::arn::is_region(&region) {
             return fail(
                 EXIT_INVALID,
                 &format!("--region {region} is not a Region (like us-east-1)"),
             );
         }
-        if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+        if !crate::model::arn::is_account(&account) {
             return fail(
                 EXIT_INVALID,
                 &format!("--account {account} is not an account id (12 digits)"),

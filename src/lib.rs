@@ -162,18 +162,14 @@ fn check_limits(spec: &spec::Spec, main: &Value, nested: &[(String, Value)]) -> 
         .into_iter()
         .map(|p| {
             let loc = match &p.subject {
-                limits::Subject::Parameter(n) => match param(n) {
-                    Some(sp) => {
-                        if p.message.contains("description") {
-                            sp.description
-                                .as_ref()
-                                .map_or_else(|| sp.name.loc.clone(), |d| d.loc.clone())
-                        } else {
-                            sp.name.loc.clone()
-                        }
-                    }
-                    None => whole(),
-                },
+                limits::Subject::Parameter(n) => {
+                    param(n).map_or_else(whole, |sp| sp.name.loc.clone())
+                }
+                limits::Subject::ParameterDescription(n) => param(n).map_or_else(whole, |sp| {
+                    sp.description
+                        .as_ref()
+                        .map_or_else(|| sp.name.loc.clone(), |d| d.loc.clone())
+                }),
                 limits::Subject::Resource(id)
                 | limits::Subject::Output(id)
                 | limits::Subject::Mapping(id) => secret_of(id),

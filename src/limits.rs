@@ -36,6 +36,8 @@ pub const MAX_OPERATION_RESOURCES: usize = 2_500;
 pub enum Subject {
     /// A parameter, by name.
     Parameter(String),
+    /// A parameter's description, by the parameter's name.
+    ParameterDescription(String),
     /// A resource, by logical ID.
     Resource(String),
     /// An output, by name.
@@ -129,7 +131,7 @@ pub fn check(t: &Value, what: &str) -> Vec<Problem> {
             let len = d.chars().count();
             if len > MAX_PARAMETER_DESCRIPTION {
                 out.push(Problem {
-                    subject: Subject::Parameter(name.clone()),
+                    subject: Subject::ParameterDescription(name.clone()),
                     message: format!(
                         "the parameter {name}'s description has {len} characters; CloudFormation allows {MAX_PARAMETER_DESCRIPTION}"
                     ),
@@ -244,7 +246,7 @@ mod tests {
         assert!(check(&p(MAX_PARAMETER_DESCRIPTION), "t").is_empty());
         assert_eq!(
             check(&p(MAX_PARAMETER_DESCRIPTION + 1), "t")[0].subject,
-            Subject::Parameter("P".into())
+            Subject::ParameterDescription("P".into())
         );
     }
 

@@ -60,11 +60,12 @@ pub fn partition_of_region(region: &str) -> &'static str {
     }
 }
 
-fn is_account(s: &str) -> bool {
+/// A 12-digit AWS account id.
+pub fn is_account(s: &str) -> bool {
     s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
 }
 
-fn is_region(s: &str) -> bool {
+pub fn is_region(s: &str) -> bool {
     // e.g. us-east-1, ap-southeast-3, us-gov-west-1, cn-north-1, eu-isoe-west-1
     let parts: Vec<&str> = s.split('-').collect();
     parts.len() >= 3
