@@ -346,6 +346,241 @@ def bench_rotation(binary, runs):
     table("per step (median ms)", ("step", "ms"), [(s, f"{statistics.median(v):.1f}") for s, v in per_step.items()])
 
 
+# ---------------------------------------------------------------------------------------
+# A warm rotation, side by side with AWS's own Python function.
+#
+# Secrets Manager's part is played by an in-process moto whose Lambda `invoke` is patched
+# to hand each step's event to the function under test, so RotateSecret behaves as in AWS:
+# it stages an empty AWSPENDING version, then invokes createSecret, setSecret, testSecret
+# and finishSecret in turn. The function under test runs in its own process, started
+# once: rotgen under a local Lambda Runtime API, AWS's function in a small Python driver.
+# Its CPU time is read from /proc (every thread's schedstat, in ns) before and after each
+# rotation; the first rotation warms it up and is not counted.
+
+AWS_DRIVER = r"""
+import json, os, sys
+sys.path.insert(0, os.environ["BENCH_AWS_FUNCTION"])
+import lambda_function
+out = sys.stdout
+sys.stdout = sys.stderr
+for line in sys.stdin:
+    try:
+        lambda_function.lambda_handler(json.loads(line), None)
+        out.write("ok\n")
+    except Exception as e:
+        out.write("error " + type(e).__name__ + "\n")
+    out.flush()
+"""
+
+
+def cpu_ns(pid):
+    """CPU time of every live thread of `pid`, in ns (the kernel's schedstat)."""
+    total = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/schedstat") as f:
+                total += int(f.read().split()[0])
+        except OSError:
+            pass
+    return total
+
+
+def hwm_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return None
+
+
+class QueueApi(http.server.BaseHTTPRequestHandler):
+    """A Lambda Runtime API that hands out the events put in `events`, one per poll, and
+    puts each answer (`ok` or `error`) in `answers`."""
+
+    protocol_version = "HTTP/1.1"
+    events = None
+    answers = None
+    arn = ""
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        cls = type(self)
+        n, event = cls.events.get()
+        self.send_response(200)
+        self.send_header("Lambda-Runtime-Aws-Request-Id", f"bench-{n}")
+        self.send_header("Lambda-Runtime-Deadline-Ms", str(int(time.time() * 1000) + 60000))
+        self.send_header("Lambda-Runtime-Invoked-Function-Arn", cls.arn)
+        self.send_header("Content-Length", str(len(event)))
+        self.end_headers()
+        self.wfile.write(event)
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length", "0"))
+        self.rfile.read(length)
+        self.send_response(202)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+        type(self).answers.put("error" if self.path.endswith("/error") else "ok")
+
+
+class RotgenRunner:
+    """rotgen as the rotation function, started once under a QueueApi."""
+
+    def __init__(self, binary, env, arn):
+        import queue
+
+        self.n = 0
+        self.api = type("Api", (QueueApi,), {"events": queue.Queue(), "answers": queue.Queue(), "arn": arn})
+        self.server = QuietServer(("127.0.0.1", 0), self.api)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        env = dict(env, AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{self.server.server_address[1]}")
+        self.proc = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def invoke(self, event):
+        self.n += 1
+        self.api.events.put((self.n, json.dumps(event).encode()))
+        return self.api.answers.get(timeout=60)
+
+    def close(self):
+        self.proc.kill()
+        self.proc.wait()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class PythonRunner:
+    """AWS's own function (its lambda_function.py) in a driver process, started once."""
+
+    def __init__(self, python, function_dir, env):
+        env = dict(env, BENCH_AWS_FUNCTION=function_dir)
+        self.proc = subprocess.Popen([python, "-c", AWS_DRIVER], env=env, stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+
+    def invoke(self, event):
+        self.proc.stdin.write(json.dumps(event) + "\n")
+        self.proc.stdin.flush()
+        return self.proc.stdout.readline().strip() or "error (driver exited)"
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait()
+
+
+def bench_warm_rotation(binary, runs, aws_function, aws_python):
+    needed = ("PG_PORT", "PG_SUPERUSER", "PG_SUPERPASSWORD")
+    if not all(os.environ.get(n) for n in needed):
+        print("\nwarm rotation: skipped (start scripts/services.sh and source target/services/env)")
+        return
+    try:
+        import queue  # noqa: F401
+        import boto3
+        import moto.awslambda.models
+        from moto.server import ThreadedMotoServer
+    except ImportError:
+        print("\nwarm rotation: skipped (run with .venv/bin/python, which has boto3 and moto)")
+        return
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    aws_env = dict(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_SESSION_TOKEN="testing",
+                   AWS_DEFAULT_REGION="us-east-1", AWS_REGION="us-east-1")
+    session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
+                                    region_name="us-east-1")
+    sm = session.client("secretsmanager", endpoint_url=endpoint)
+    iam = session.client("iam", endpoint_url=endpoint)
+    lam = session.client("lambda", endpoint_url=endpoint)
+    role = iam.create_role(RoleName="bench-rotation", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+                                                 "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
+    current = {"runner": None}
+    original_invoke = moto.awslambda.models.LambdaBackend.invoke
+
+    def invoke(self, function_name, qualifier, body, headers, response_headers):
+        answer = current["runner"].invoke(json.loads(body))
+        if answer != "ok":
+            raise RuntimeError(f"the function failed a step: {answer}")
+        return b"null"
+
+    moto.awslambda.models.LambdaBackend.invoke = invoke
+    pg_env = dict(os.environ, PGPASSWORD=os.environ["PG_SUPERPASSWORD"])
+
+    def psql(sql):
+        subprocess.run(["psql", "-h", "127.0.0.1", "-p", os.environ["PG_PORT"], "-U", os.environ["PG_SUPERUSER"],
+                        "-d", "postgres", "-q", "-c", sql], env=pg_env, check=True, capture_output=True)
+
+    import zipfile, io
+
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as z:
+        z.writestr("bootstrap", "")
+    candidates = [("rotgen", None)]
+    if aws_function:
+        candidates.append(("AWS's Python function", aws_function))
+    rows = []
+    try:
+        for label, function_dir in candidates:
+            name = "bench-rotgen" if function_dir is None else "bench-aws"
+            fn_arn = lam.create_function(FunctionName=name, Runtime="provided.al2023", Role=role, Handler="bootstrap",
+                                         Code={"ZipFile": code.getvalue()})["FunctionArn"]
+            user = f"warm{os.getpid()}{name.replace('-', '')}"
+            psql(f"CREATE ROLE {user} LOGIN PASSWORD 'bench-old-password'")
+            arn = sm.create_secret(Name=f"bench/{user}", SecretString=json.dumps({
+                "engine": "postgres", "host": "127.0.0.1", "port": int(os.environ["PG_PORT"]), "username": user,
+                "password": "bench-old-password", "dbname": "postgres"}))["ARN"]
+            env = dict(os.environ, **aws_env)
+            for k in ("RUST_LOG", "AWS_ENDPOINT_URL", "AWS_PROFILE", "ROTGEN_STRATEGY", "ROTGEN_REQUIRE_TLS"):
+                env.pop(k, None)
+            if function_dir is None:
+                env.update(AWS_ENDPOINT_URL=endpoint, ROTGEN_SERVICE="postgres", AWS_LAMBDA_FUNCTION_NAME=name,
+                           AWS_LAMBDA_FUNCTION_MEMORY_SIZE="128", AWS_LAMBDA_FUNCTION_VERSION="1")
+                runner = RotgenRunner(binary, env, fn_arn)
+            else:
+                env.update(SECRETS_MANAGER_ENDPOINT=endpoint)
+                runner = PythonRunner(aws_python, function_dir, env)
+            current["runner"] = runner
+            cpu, wall = [], []
+            try:
+                for i in range(runs + 1):
+                    before, start = cpu_ns(runner.proc.pid), time.perf_counter()
+                    sm.rotate_secret(SecretId=arn, RotationLambdaARN=fn_arn,
+                                     RotationRules={"AutomaticallyAfterDays": 30})
+                    elapsed, used = time.perf_counter() - start, cpu_ns(runner.proc.pid) - before
+                    if i > 0:  # the first one warms the function up
+                        cpu.append(used / 1e6)
+                        wall.append(elapsed * 1000)
+                    # Secrets Manager's last act, which moto leaves out: AWSPENDING off the
+                    # version that is now AWSCURRENT.
+                    for version, stages in sm.describe_secret(SecretId=arn)["VersionIdsToStages"].items():
+                        if "AWSPENDING" in stages:
+                            sm.update_secret_version_stage(SecretId=arn, VersionStage="AWSPENDING",
+                                                           RemoveFromVersionId=version)
+                value = json.loads(sm.get_secret_value(SecretId=arn)["SecretString"])
+                if value["password"] == "bench-old-password":
+                    raise SystemExit(f"{label}: the password did not change")
+                rss = hwm_kib(runner.proc.pid)
+            finally:
+                runner.close()
+                psql(f"DROP ROLE IF EXISTS {user}")
+            rows.append((label, f"{statistics.median(cpu):.1f}", f"{min(cpu):.1f}-{max(cpu):.1f}",
+                         f"{statistics.median(wall):.1f}", mib([rss])))
+    finally:
+        moto.awslambda.models.LambdaBackend.invoke = original_invoke
+        server.stop()
+    table(f"a warm single-user PostgreSQL rotation: the four steps in a running function (median of {runs}, "
+          "after one that warms it up; in-process moto + local PostgreSQL)",
+          ("function", "CPU ms", "CPU range ms", "wall ms", "peak RSS MiB"), rows)
+
+
 def sizes(binary, zip_path):
     rows = [("binary (as built)", binary, os.path.getsize(binary))]
     if zip_path and os.path.exists(zip_path):
@@ -360,6 +595,12 @@ def main():
     ap.add_argument("--quick", action="store_true", help="small sizes, few runs (CI)")
     ap.add_argument("--binary", default=None, help="rotgen binary (default: target/release/rotgen, else target/debug/rotgen)")
     ap.add_argument("--zip", default=os.path.join(ROOT, "dist", "rotgen-arm64.zip"))
+    ap.add_argument("--aws-function", default=None, metavar="DIR",
+                    help="AWS's SecretsManagerRDSPostgreSQLRotationSingleUser directory (its lambda_function.py), "
+                         "to measure side by side with rotgen's warm rotation")
+    ap.add_argument("--aws-python", default=sys.executable, metavar="PYTHON",
+                    help="the Python that runs --aws-function: it needs boto3 and PyGreSQL (default: this one)")
+    ap.add_argument("--only", choices=["warm"], default=None, help="run only the warm rotation (side by side)")
     args = ap.parse_args()
     binary = args.binary
     if binary is None:
@@ -372,6 +613,9 @@ def main():
     print(f"rotgen benchmarks: {binary}")
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}; {time.strftime('%Y-%m-%d')}")
     quick = args.quick
+    if args.only == "warm":
+        bench_warm_rotation(binary, 3 if quick else 7, args.aws_function, args.aws_python)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         if quick:
             cases = [("mixed", 1), ("mixed", 10), ("mixed", 100), ("postgres", 100)]
@@ -382,6 +626,7 @@ def main():
         bench_broken(binary, [100_000] if quick else [500_000, 5_000_000], 1 if quick else 5, tmp)
     bench_cold_start(binary, 3 if quick else 21)
     bench_rotation(binary, 1 if quick else 5)
+    bench_warm_rotation(binary, 3 if quick else 7, args.aws_function, args.aws_python)
     sizes(binary, args.zip)
 
 
