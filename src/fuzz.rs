@@ -14,7 +14,7 @@
 /// An LDAP server's answer: framed as the connection reads it, then parsed, then (as an
 /// extended operation's value) checked as a WhoAmI answer.
 pub fn ldap_answer(data: &[u8]) {
-    let _ = data;
+    crate::backends::ldap::fuzz_answer(data);
 }
 
 /// A YAML template, read as `rotgen expand` reads one, then expanded when it parses.

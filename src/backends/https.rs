@@ -1,6 +1,8 @@
 //! The HTTPS client of the services reached by URL (`http`, `http-token`, `rabbitmq`):
-//! one HTTP/1.1 request per connection, over verified TLS (rustls), with hyper, all of it
-//! already in the binary for the AWS SDK and the Lambda runtime.
+//! reqwest (HTTP/1.1 only), given rotgen's own rustls configuration (aws-lc-rs, the TLS
+//! floor, the Mozilla roots plus the trusted PEM). Its connections are kept for the next
+//! request to the same origin within a run. It replaced a hand-written hyper client
+//! (docs/development.md, "Why these dependencies", has the measurements).
 //!
 //! Its rules: a connect timeout ([`CONNECT_TIMEOUT`]) and a whole-request timeout;
 //! redirects are answers like any other (never followed, so credentials only go where
