@@ -1,6 +1,8 @@
 //! The HTTPS client of the services reached by URL (`http`, `http-token`, `rabbitmq`):
-//! one HTTP/1.1 request per connection, over verified TLS (rustls), with hyper, all of it
-//! already in the binary for the AWS SDK and the Lambda runtime.
+//! reqwest (HTTP/1.1 only), given rotgen's own rustls configuration (aws-lc-rs, the TLS
+//! floor, the Mozilla roots plus the trusted PEM). Its connections are kept for the next
+//! request to the same origin within a run. It replaced a hand-written hyper client
+//! (docs/development.md, "Why these dependencies", has the measurements).
 //!
 //! Its rules: a connect timeout ([`CONNECT_TIMEOUT`]) and a whole-request timeout;
 //! redirects are answers like any other (never followed, so credentials only go where
@@ -11,17 +13,15 @@
 
 use super::{CONNECT_TIMEOUT, Trust, tls_reason};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, USER_AGENT};
-use hyper_util::rt::TokioIo;
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
+use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
+use std::error::Error as _;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpStream;
-use url::{Host, Url};
+use url::Url;
 
-pub use hyper::Method;
+pub use reqwest::Method;
 
 /// The most of an answer's body that is read.
 pub const MAX_BODY: usize = 1 << 20;
@@ -55,11 +55,11 @@ impl Answer {
     }
 }
 
-/// The client: a TLS configuration, built once.
+/// The client: reqwest's, with rotgen's TLS configuration, built once (its connections
+/// are kept for the next request to the same host).
 pub struct Https {
-    tls: Arc<rustls::ClientConfig>,
+    client: reqwest::Client,
     https_only: bool,
-    timeout: Duration,
 }
 
 impl std::fmt::Debug for Https {
@@ -76,11 +76,23 @@ impl Https {
     pub fn new(trust: &Trust, https_only: bool, timeout: Duration) -> Result<Https, String> {
         let mut config = tls_config(trust.roots_pem())?;
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Ok(Https {
-            tls: Arc::new(config),
-            https_only,
-            timeout,
-        })
+        let client = reqwest::Client::builder()
+            .tls_backend_preconfigured(config)
+            .https_only(https_only)
+            // A redirect is an answer like any other: credentials go only where the
+            // caller said.
+            .redirect(reqwest::redirect::Policy::none())
+            // A request that changes a password is never sent twice by the client.
+            .retry(reqwest::retry::never())
+            // No proxy from the environment: the function talks to the service itself.
+            .no_proxy()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(timeout)
+            .tcp_nodelay(true)
+            .user_agent(concat!("rotgen/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|_| "the HTTPS client cannot be set up".to_string())?;
+        Ok(Https { client, https_only })
     }
 
     /// Sends one request: `authorization` is the header's whole value (`Basic …`,
@@ -92,86 +104,88 @@ impl Https {
         authorization: Option<&str>,
         json: Option<&serde_json::Value>,
     ) -> Result<Answer, Failure> {
-        match tokio::time::timeout(
-            self.timeout,
-            self.send_inner(method, url, authorization, json),
-        )
-        .await
-        {
-            Ok(r) => r,
-            Err(_) => Err(Failure::Timeout),
-        }
-    }
-
-    async fn send_inner(
-        &self,
-        method: Method,
-        url: &Url,
-        authorization: Option<&str>,
-        json: Option<&serde_json::Value>,
-    ) -> Result<Answer, Failure> {
-        let tls = match url.scheme() {
-            "https" => true,
-            "http" if !self.https_only => false,
+        match url.scheme() {
+            "https" => {}
+            "http" if !self.https_only => {}
             "http" => return Err(Failure::Url("http:// is refused: https:// is required")),
             _ => return Err(Failure::Url("the scheme is not https")),
-        };
-        let (host, name) = match url.host() {
-            Some(Host::Domain(d)) => (d.to_string(), d.to_string()),
-            Some(Host::Ipv4(a)) => (a.to_string(), a.to_string()),
-            Some(Host::Ipv6(a)) => (a.to_string(), a.to_string()),
-            None => return Err(Failure::Url("the URL has no host")),
-        };
-        let port = url
-            .port_or_known_default()
-            .ok_or(Failure::Url("the URL has no port"))?;
-        let tcp =
-            match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((host.as_str(), port)))
-                .await
-            {
-                Err(_) => return Err(Failure::Timeout),
-                Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-                    return Err(Failure::Refused);
-                }
-                Ok(Err(_)) => return Err(Failure::Unreachable),
-                Ok(Ok(s)) => s,
-            };
-        let _ = tcp.set_nodelay(true);
-        let mut request = hyper::Request::builder()
-            .method(method)
-            .uri(&url[url::Position::BeforePath..url::Position::AfterQuery])
-            .header(
-                HOST,
-                &url[url::Position::BeforeHost..url::Position::AfterPort],
-            )
-            .header(USER_AGENT, concat!("rotgen/", env!("CARGO_PKG_VERSION")));
+        }
+        if url.host().is_none() {
+            return Err(Failure::Url("the URL has no host"));
+        }
+        if url.port_or_known_default().is_none() {
+            return Err(Failure::Url("the URL has no port"));
+        }
+        // User info in the URL is never sent (reqwest would make it a Basic header).
+        let mut target = url.clone();
+        let _ = target.set_username("");
+        let _ = target.set_password(None);
+        target.set_fragment(None);
+        let mut request = self.client.request(method, target);
         if let Some(a) = authorization {
             request = request.header(AUTHORIZATION, a);
         }
-        let body = match json {
-            Some(v) => {
-                request = request.header(CONTENT_TYPE, "application/json");
-                Bytes::from(v.to_string())
-            }
-            None => Bytes::new(),
-        };
-        let request = request
-            .body(Full::new(body))
-            .map_err(|_| Failure::Url("the request cannot be built"))?;
-        if tls {
-            let server = ServerName::try_from(name)
-                .map_err(|_| Failure::Url("the host is not a valid name"))?;
-            let connector = tokio_rustls::TlsConnector::from(self.tls.clone());
-            let stream =
-                match tokio::time::timeout(CONNECT_TIMEOUT, connector.connect(server, tcp)).await {
-                    Err(_) => return Err(Failure::Timeout),
-                    Ok(Err(e)) => return Err(Failure::Tls(tls_failure(&e))),
-                    Ok(Ok(s)) => s,
-                };
-            exchange(TokioIo::new(stream), request).await
-        } else {
-            exchange(TokioIo::new(tcp), request).await
+        if let Some(v) = json {
+            request = request
+                .header(CONTENT_TYPE, "application/json")
+                .body(v.to_string());
         }
+        let mut response = request.send().await.map_err(|e| failure(&e))?;
+        let status = response.status().as_u16();
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| failure(&e))? {
+            if body.len() + chunk.len() > MAX_BODY {
+                return Err(Failure::Broken);
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Answer {
+            status,
+            body: Bytes::from(body),
+        })
+    }
+}
+
+/// What a failed request was, from reqwest's error and its causes (read, never shown:
+/// they can hold the URL).
+fn failure(e: &reqwest::Error) -> Failure {
+    if e.is_timeout() {
+        return Failure::Timeout;
+    }
+    let mut text = String::new();
+    let mut io_kind = None;
+    let mut source = e.source();
+    while let Some(s) = source {
+        if s.downcast_ref::<rustls::Error>().is_some() {
+            return Failure::Tls(tls_reason(&format!("{s:?}")));
+        }
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            if let Some(inner) = io.get_ref()
+                && let Some(r) = inner.downcast_ref::<rustls::Error>()
+            {
+                return Failure::Tls(tls_reason(&format!("{r:?}")));
+            }
+            io_kind.get_or_insert(io.kind());
+        }
+        text.push_str(&s.to_string());
+        text.push('\n');
+        source = s.source();
+    }
+    if !e.is_connect() {
+        return Failure::Broken;
+    }
+    // hyper-util's connector says which part failed: name resolution, the TCP connect,
+    // or (neither) the TLS handshake over a connected socket.
+    if text.contains("dns error") {
+        Failure::Unreachable
+    } else if text.contains("tcp connect error") || text.contains("tcp open error") {
+        match io_kind {
+            Some(std::io::ErrorKind::ConnectionRefused) => Failure::Refused,
+            Some(std::io::ErrorKind::TimedOut) => Failure::Timeout,
+            _ => Failure::Unreachable,
+        }
+    } else {
+        Failure::Tls(handshake_words(&text))
     }
 }
 
@@ -202,45 +216,24 @@ pub(crate) fn tls_failure(e: &std::io::Error) -> &'static str {
         text.push_str(&s.to_string());
         source = s.source();
     }
+    handshake_words(&text)
+}
+
+/// The safe words for a failed handshake, from its error chain's text.
+fn handshake_words(text: &str) -> &'static str {
     let about_tls = ["tls", "TLS", "certificate", "Certificate"]
         .iter()
         .any(|w| text.contains(w));
-    let closed = ["reset", "closed", "eof"].iter().any(|w| text.contains(w));
+    let closed = ["reset", "closed", "eof", "EOF"]
+        .iter()
+        .any(|w| text.contains(w));
     if closed && !about_tls {
         "the server closed the connection during the TLS handshake (does it speak TLS on this port?)"
     } else {
-        tls_reason(&text)
+        tls_reason(text)
     }
 }
 
-/// One request and its answer on a fresh connection.
-async fn exchange<T>(
-    io: TokioIo<T>,
-    request: hyper::Request<Full<Bytes>>,
-) -> Result<Answer, Failure>
-where
-    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
-{
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
-        .await
-        .map_err(|_| Failure::Broken)?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    let response = sender
-        .send_request(request)
-        .await
-        .map_err(|_| Failure::Broken)?;
-    let status = response.status().as_u16();
-    let body = Limited::new(response.into_body(), MAX_BODY)
-        .collect()
-        .await
-        .map_err(|_| Failure::Broken)?
-        .to_bytes();
-    Ok(Answer { status, body })
-}
-
-/// `Basic base64(user:password)`.
 /// Whether `text` cannot stand as one URL path segment: empty, `.` or `..`, which URL
 /// parsers and servers resolve as path steps (`…/users/..` is `…/`), whatever escaping
 /// the rest gets. A value from a secret that lands in a path is checked with this.
@@ -248,6 +241,7 @@ pub fn unsafe_segment(text: &str) -> bool {
     matches!(text, "" | "." | "..")
 }
 
+/// `Basic base64(user:password)`.
 pub fn basic(user: &str, password: &str) -> String {
     use base64::Engine;
     format!(

@@ -754,6 +754,21 @@ mod tests {
         );
     }
 
+    /// The answers that make ldap3 0.12.1's reader panic (docs/development.md, "Why
+    /// these dependencies") are refused here: no answer, so "not LDAP".
+    #[test]
+    fn malformed_answers_are_refused_not_panicked_on() {
+        assert_eq!(parse_answer(&[0x30, 0x00]), None);
+        assert_eq!(parse_answer(&[0x30, 0x03, 0x02, 0x01, 0x01]), None);
+        assert_eq!(
+            parse_answer(&[0x30, 0x05, 0x02, 0x01, 0x01, 0x61, 0x00]),
+            None
+        );
+        // A WhoAmI answer that is not UTF-8 is read as another identity.
+        let e = check_whoami(&[0xff, 0xfe], "uid=app,dc=test", false).unwrap_err();
+        assert!(e.contains("not the DN"), "{e}");
+    }
+
     #[test]
     fn whoami_must_name_the_secrets_own_dn() {
         let user = "uid=app,ou=people,dc=rotgen,dc=test";
