@@ -983,21 +983,38 @@ pub fn render(
     out.push_str(
         "[alarms]\n# email = [\"oncall@example.com\"]   # who hears when a rotation fails\n\n",
     );
+    let mut spans = Vec::new();
     if let Some((v, from)) = &imp.vpc {
         let _ = writeln!(
             out,
             "# From the rotation functions' configuration ({}).",
             from.join(", ")
         );
-        out.push_str("[vpc]\n");
-        let _ = writeln!(out, "vpc_id = {}", q(&v.vpc_id));
-        let _ = writeln!(out, "subnet_ids = {}", list(&v.subnet_ids));
+        let c = match refused.get(&VPC) {
+            Some(why) => {
+                let _ = writeln!(
+                    out,
+                    "# Not written: rotgen build refuses it: {}.",
+                    clean_long(why)
+                );
+                "# "
+            }
+            None => "",
+        };
+        let start = out.len();
+        let _ = writeln!(out, "{c}[vpc]");
+        let _ = writeln!(out, "{c}vpc_id = {}", q(&v.vpc_id));
+        let _ = writeln!(out, "{c}subnet_ids = {}", list(&v.subnet_ids));
         if !v.security_group_ids.is_empty() {
-            let _ = writeln!(out, "security_group_ids = {}", list(&v.security_group_ids));
+            let _ = writeln!(
+                out,
+                "{c}security_group_ids = {}",
+                list(&v.security_group_ids)
+            );
         }
+        spans.push((VPC, start..out.len()));
         out.push_str("# The functions reach Secrets Manager through an endpoint the stack creates;\n# set endpoint = false if they already reach it (NAT or an endpoint with private DNS).\n\n");
     }
-    let mut spans = Vec::new();
     for (i, e) in imp.entries.iter().enumerate() {
         let (lines, notes) = secret_lines(e);
         let why = match (&e.outcome, refused.get(&i)) {
@@ -1040,6 +1057,9 @@ pub fn render(
     (out, spans)
 }
 
+/// The key of `[vpc]` among the refused parts (entries are indexed from 0).
+const VPC: usize = usize::MAX;
+
 /// A comment's text on one line.
 fn clean_long(s: &str) -> String {
     s.chars()
@@ -1053,7 +1073,7 @@ fn clean_long(s: &str) -> String {
 pub fn spec_text(imp: &Imported) -> Result<String, String> {
     let mut refused = BTreeMap::new();
     let nested = |label: &str| format!("template.{label}.yaml");
-    for _ in 0..3 {
+    for _ in 0..4 {
         let (text, spans) = render(imp, &refused);
         match crate::compile_toml(&text, &nested) {
             Ok(_) => return Ok(text),
