@@ -977,7 +977,7 @@ pub fn render(
         );
     }
     out.push_str(
-        "# Deploy it as README.md's \"Taking over rotations\" says (old schedules first).\n\n",
+        "# Deploy it as README.md's \"Take over existing rotations\" says (old schedules first).\n\n",
     );
     out.push_str("[stack]\nname = \"rotgen-imported\"\n\n");
     out.push_str(
