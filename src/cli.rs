@@ -530,7 +530,11 @@ fn import(args: &ImportArgs) -> ExitCode {
             return fail(EXIT_INVALID, &why);
         }
         let aws = crate::import::aws::AwsClients::new(region).await;
-        let imported = match crate::import::import(&aws, &filters, args.region.clone()).await {
+        let region = crate::rotation::store::load_config(region)
+            .await
+            .region()
+            .map(ToString::to_string);
+        let imported = match crate::import::import(&aws, &filters, region).await {
             Ok(i) => i,
             Err(e) => return fail(EXIT_INVALID, &format!("cannot import: {e}")),
         };
