@@ -250,3 +250,28 @@ async fn imports_what_the_account_rotates() {
     let o = common::run(&["import", "--tag", "novalue"]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// When AWS cannot be read, an existing output file is left as it was (exit 2); no moto
+/// needed: the endpoint is a closed port.
+#[test]
+fn an_error_leaves_the_output_file_alone() {
+    let dir = common::scratch("import-error");
+    let out = dir.join("imported.toml");
+    std::fs::write(&out, "kept\n").unwrap();
+    let o = common::rotgen()
+        .args(["import", "-o", out.to_str().unwrap()])
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_MAX_ATTEMPTS", "1")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", common::stderr(&o));
+    assert!(
+        common::stderr(&o).contains("ListSecrets"),
+        "{}",
+        common::stderr(&o)
+    );
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "kept\n");
+}
