@@ -296,3 +296,37 @@ fn another_vpc_is_not_taken() {
             .contains("vpc-0fff")
     );
 }
+
+#[test]
+fn names_keys_and_windows_as_the_spec_takes_them() {
+    let mut f = fake();
+    let mut ambiguous = listed("app-AbCdEf", "pg-single");
+    ambiguous.kms_key_id = Some("alias/payments".into());
+    ambiguous.rules.duration = Some("90m".into());
+    let mut keyed = listed("prod/keyed", "pg-single");
+    keyed.kms_key_id = Some(format!(
+        "arn:aws:kms:us-east-1:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    ));
+    keyed.rules = Rules {
+        days: Some(7),
+        expression: None,
+        duration: None,
+    };
+    f.secrets = vec![ambiguous, keyed];
+    let imp = run(&f, &Filters::default());
+    let text = spec_text(&imp).unwrap();
+    assert!(
+        text.contains(&format!("arn = \"{}\"", secret_arn("app-AbCdEf"))),
+        "{text}"
+    );
+    assert!(
+        text.contains("write the key's ARN as kms_key_arn"),
+        "{text}"
+    );
+    assert!(text.contains("not whole hours"), "{text}");
+    assert!(text.contains("kms_key_arn = \"arn:aws:kms:"), "{text}");
+    assert!(
+        text.contains("schedule = { days = 7, rotate_immediately = false }"),
+        "{text}"
+    );
+}
