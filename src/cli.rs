@@ -131,6 +131,12 @@ pub enum Command {
     /// secret is healthy, 1 when one is not, 2 when the input is invalid or AWS cannot be
     /// read.
     Status(StatusArgs),
+    /// Write a spec for the secrets this account already rotates (all with rotation on, or
+    /// those the filters keep): service and strategy from each rotation function (AWS's
+    /// templates, rotgen's own) or the secret's `engine`, its schedule, KMS key, master and
+    /// the functions' VPC. What it cannot decide is a comment saying why. Reads no secret
+    /// value but `engine` and `masterarn`, and prints neither.
+    Import(ImportArgs),
     /// Write a commented starter spec.
     Init {
         /// Where to write it (default: standard output). An existing file is kept unless --force.
@@ -225,6 +231,25 @@ pub struct StatusArgs {
     pub code: Option<PathBuf>,
 }
 
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    /// Only secrets whose name starts with this (case-sensitive).
+    #[arg(long, value_name = "PREFIX")]
+    pub name_prefix: Option<String>,
+    /// Only secrets with this tag; repeat for several (all must match).
+    #[arg(long = "tag", value_name = "KEY=VALUE")]
+    pub tags: Vec<String>,
+    /// Only secrets rotated by this function (name or ARN); repeat for several.
+    #[arg(long = "function", value_name = "NAME_OR_ARN")]
+    pub functions: Vec<String>,
+    /// The Region to read (default: the AWS environment's).
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Write the spec to FILE (atomically) instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum OutputFormat {
     Yaml,
@@ -293,6 +318,7 @@ pub fn run(cli: Cli) -> ExitCode {
             function,
         } => block_on(rotate(&secret_id, resume, &function)),
         Command::Status(args) => status(&args),
+        Command::Import(args) => import(&args),
     }
 }
 
@@ -475,6 +501,73 @@ fn status(args: &StatusArgs) -> ExitCode {
                 EXIT_INVALID,
                 &format!("cannot report on stack {}: {e}", source.stack()),
             ),
+        }
+    })
+}
+
+/// `rotgen import`: the account's rotations as a spec, to standard output or a file.
+fn import(args: &ImportArgs) -> ExitCode {
+    let mut tags = Vec::new();
+    for t in &args.tags {
+        match t.split_once('=') {
+            Some((k, v)) if !k.is_empty() => tags.push((k.to_string(), v.to_string())),
+            _ => {
+                return fail(
+                    EXIT_INVALID,
+                    &format!("--tag {t}: write it as KEY=VALUE (e.g. --tag team=payments)"),
+                );
+            }
+        }
+    }
+    let filters = crate::import::Filters {
+        name_prefix: args.name_prefix.clone(),
+        tags,
+        functions: args.functions.clone(),
+    };
+    block_on(async {
+        let region = args.region.as_deref();
+        if let Err(why) = crate::rotation::store::check_environment_in(region).await {
+            return fail(EXIT_INVALID, &why);
+        }
+        let aws = crate::import::aws::AwsClients::new(region).await;
+        let region = crate::rotation::store::load_config(region)
+            .await
+            .region()
+            .map(ToString::to_string);
+        let imported = match crate::import::import(&aws, &filters, region).await {
+            Ok(i) => i,
+            Err(e) => return fail(EXIT_INVALID, &format!("cannot import: {e}")),
+        };
+        let text = match crate::import::spec_text(&imported) {
+            Ok(t) => t,
+            Err(e) => {
+                return fail(
+                    1,
+                    &format!("the imported spec does not build, so nothing was written: {e}"),
+                );
+            }
+        };
+        let taken = imported
+            .entries
+            .iter()
+            .filter(|e| e.outcome.is_ok())
+            .count();
+        match &args.output {
+            None => print_out(&text),
+            Some(path) => match output::write_all_atomic(&[(path.clone(), text)]) {
+                Ok(()) => {
+                    eprintln!(
+                        "wrote {}: {} of {} secret{} with rotation on; review it, then `rotgen build {} -o out/template.yaml --package`",
+                        path.display(),
+                        taken,
+                        imported.entries.len(),
+                        if imported.entries.len() == 1 { "" } else { "s" },
+                        path.display()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(1, &format!("cannot write {}: {e}", path.display())),
+            },
         }
     })
 }

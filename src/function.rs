@@ -64,7 +64,19 @@ pub async fn shipped(o: &Overrides) -> Result<ShippedHandler, SetupError> {
 /// and a `masterarn` on a database secret means alternating users (as AWS's own functions
 /// are chosen).
 pub fn service_of(value: &SecretValue) -> Option<(&'static str, Strategy)> {
-    let service = match value.engine().ok()??.to_ascii_lowercase().as_str() {
+    let service = service_of_engine(value.engine().ok()??)?;
+    let master = value.json().is_ok_and(|m| m.contains_key("masterarn"));
+    let strategy = if master && matches!(service, "postgres" | "mysql" | "mariadb") {
+        Strategy::AlternatingUsers
+    } else {
+        Strategy::SingleUser
+    };
+    Some((service, strategy))
+}
+
+/// The service an `engine` value (AWS's JSON shape) names, if rotgen has a backend for it.
+pub fn service_of_engine(engine: &str) -> Option<&'static str> {
+    Some(match engine.to_ascii_lowercase().as_str() {
         "postgres" | "postgresql" | "aurora-postgresql" => "postgres",
         "mysql" | "aurora-mysql" | "aurora" => "mysql",
         "mariadb" => "mariadb",
@@ -73,14 +85,7 @@ pub fn service_of(value: &SecretValue) -> Option<(&'static str, Strategy)> {
         "rabbitmq" => "rabbitmq",
         "ldap" | "openldap" => "ldap",
         _ => return None,
-    };
-    let master = value.json().is_ok_and(|m| m.contains_key("masterarn"));
-    let strategy = if master && matches!(service, "postgres" | "mysql" | "mariadb") {
-        Strategy::AlternatingUsers
-    } else {
-        Strategy::SingleUser
-    };
-    Some((service, strategy))
+    })
 }
 
 /// Reads the secret's AWSCURRENT value to tell its service ([`service_of`]).

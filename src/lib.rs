@@ -10,6 +10,7 @@ pub mod cli;
 pub mod diag;
 pub mod function;
 pub mod fuzz;
+pub mod import;
 pub mod limits;
 pub mod model;
 pub mod output;

@@ -129,8 +129,14 @@ impl AwsStore {
 /// For the command line, before any call: whether the standard AWS environment gives a
 /// region and credentials, or what is missing, in one line.
 pub async fn check_environment() -> Result<(), String> {
+    check_environment_in(None).await
+}
+
+/// [`check_environment`], with the region a `--region` flag gives instead of the
+/// environment's.
+pub async fn check_environment_in(region: Option<&str>) -> Result<(), String> {
     use aws_sdk_secretsmanager::config::ProvideCredentials;
-    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let config = load_config(region).await;
     if config.region().is_none() {
         return Err("no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION, or a region in the AWS_PROFILE's configuration)".into());
     }
@@ -142,6 +148,20 @@ pub async fn check_environment() -> Result<(), String> {
             .await
             .map(|_| ())
             .map_err(|_| missing.into()),
+    }
+}
+
+/// The standard AWS configuration, in `region` when one is given.
+pub async fn load_config(region: Option<&str>) -> aws_config::SdkConfig {
+    let loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    match region {
+        Some(r) => {
+            loader
+                .region(aws_config::Region::new(r.to_string()))
+                .load()
+                .await
+        }
+        None => loader.load().await,
     }
 }
 
