@@ -110,7 +110,10 @@ fn each_refusal_at_its_line_and_column() {
         ("10:24", "permissions_boundary is an ARN of the account"),
         ("11:19", "log_kms_key_arn is an ARN"),
         ("12:11", "a layer is an ARN"),
-        ("15:10", "vpc_id \"vpc-0abc1234def567890\" is a VPC of one account and Region"),
+        (
+            "15:10",
+            "vpc_id \"vpc-0abc1234def567890\" is a VPC of one account and Region",
+        ),
         ("16:15", "subnet_ids lists \"subnet-0a1b2c3d4e5f60718\""),
         ("17:31", "service_security_group_ids lists"),
         ("26:13", "topic_arn is an ARN"),
@@ -167,7 +170,9 @@ fn each_refusal_at_its_line_and_column() {
     assert_eq!(o.status.code(), Some(2));
     let err = common::stderr(&o);
     assert!(
-        err.contains("spec.toml:11:1: these secrets need nested stacks, and rotgen does not write a StackSet"),
+        err.contains(
+            "spec.toml:11:1: these secrets need nested stacks, and rotgen does not write a StackSet"
+        ),
         "{err}"
     );
     assert!(!dir.join("out").exists(), "nothing written");
@@ -244,7 +249,12 @@ fn one_spec_three_accounts_two_regions() {
         .output()
         .unwrap();
     if !org.status.success() {
-        q(&["organizations", "create-organization", "--feature-set", "ALL"]);
+        q(&[
+            "organizations",
+            "create-organization",
+            "--feature-set",
+            "ALL",
+        ]);
     }
     let root = q(&[
         "organizations",

@@ -46,7 +46,11 @@ impl Cx {
     /// one bucket in one Region) and a fixed `s3://` bucket are refused. `--package` still
     /// writes its zip: the user uploads it to every Region's bucket.
     pub(super) fn stackset_code(&mut self, spec: &Spec, opts: &Options, code: Code) -> Code {
-        let given = spec.function.code.as_ref().filter(|_| !opts.default_code_required);
+        let given = spec
+            .function
+            .code
+            .as_ref()
+            .filter(|_| !opts.default_code_required);
         match (&code, given) {
             (
                 Code::S3 { .. } | Code::Local { .. },
