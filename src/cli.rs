@@ -206,6 +206,13 @@ pub struct BuildArgs {
     /// instead. With --check no zip is written, so no such binary is needed.
     #[arg(long, requires = "output")]
     pub package: bool,
+    /// Write the template for a CloudFormation StackSet with service-managed permissions
+    /// (AWS Organizations), as `[stack] stackset = true` does: plain CloudFormation, the
+    /// code from a bucket per Region (CodeBucket-REGION), and everything tied to one
+    /// account or Region refused. With -o, prints the create-stack-set and
+    /// create-stack-instances commands.
+    #[arg(long)]
+    pub stackset: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -640,6 +647,7 @@ fn build(args: &BuildArgs) -> ExitCode {
     let nested_file = |label: &str| output::nested_file_name(&main_path, label, format);
     let mut opts = crate::model::Options {
         keep_until_exit: true,
+        stackset: args.stackset,
         ..Default::default()
     };
     let mut zip: Option<(PathBuf, Vec<u8>)> = None;
@@ -776,6 +784,7 @@ fn build(args: &BuildArgs) -> ExitCode {
         .into_iter()
         .map(|(p, t)| (p, t.into_bytes()))
         .collect();
+    let zip_written = zip.is_some();
     all.extend(zip);
     match output::write_all_atomic(&all) {
         Ok(()) => {
@@ -789,7 +798,16 @@ fn build(args: &BuildArgs) -> ExitCode {
                 );
             }
             let main_bytes = all.first().map_or(0, |(_, b)| b.len());
-            eprint!("{}", next_steps(&compiled.deploy, out_path, main_bytes));
+            if compiled.deploy.stackset {
+                // The zip, if --package wrote one, is the last file written.
+                let zip = zip_written.then(|| all.last()).flatten();
+                eprint!(
+                    "{}",
+                    stackset_steps(&compiled.deploy, out_path, main_bytes, zip)
+                );
+            } else {
+                eprint!("{}", next_steps(&compiled.deploy, out_path, main_bytes));
+            }
             // The process ends here: handing these megabytes back to the allocator one
             // node at a time would cost more than the rest of a large build's output.
             std::mem::forget(all);
@@ -856,6 +874,77 @@ fn next_steps(d: &crate::Deploy, template: &Path, main_bytes: usize) -> String {
     }
     if !s3.is_empty() {
         s.push_str(&format!("  (the template is {main_bytes} bytes, over the {INLINE_TEMPLATE_BYTES} that deploy sends inline: it goes through the bucket)\n"));
+    }
+    s
+}
+
+/// What to run after `build -o` for a StackSet with service-managed permissions:
+/// upload the zip to every Region's bucket (when `--package` wrote it), then
+/// `create-stack-set` (SERVICE_MANAGED, automatic deployment to accounts that join the
+/// OUs, the capabilities, a value for each parameter without a default) and
+/// `create-stack-instances` (the OUs, the Regions). Placeholders are upper-case words
+/// (`BUCKET`, `REGION`, `OU_ID`, `VALUE`), so each command pastes into a shell as it is.
+fn stackset_steps(
+    d: &crate::Deploy,
+    template: &Path,
+    main_bytes: usize,
+    zip: Option<&(PathBuf, Vec<u8>)>,
+) -> String {
+    let t = template.display();
+    let caps = d.capabilities().join(" ");
+    let name = d.stack_name.as_deref().unwrap_or("rotgen-rotation");
+    // The zip's S3 key changes with its content, so an update of the StackSet with a
+    // new zip makes every function take it.
+    let key = zip.map_or("KEY".to_string(), |(path, bytes)| {
+        let stem = path
+            .file_stem()
+            .map_or("rotgen".into(), |s| s.to_string_lossy().into_owned());
+        format!("{stem}-{}.zip", crate::package::content_id(bytes))
+    });
+    let mut params = vec![
+        "ParameterKey=CodeBucket,ParameterValue=BUCKET".to_string(),
+        format!("ParameterKey=CodeKey,ParameterValue={key}"),
+    ];
+    params.extend(
+        d.required_parameters
+            .iter()
+            .map(|p| format!("ParameterKey={p},ParameterValue=VALUE")),
+    );
+    // CreateStackSet takes at most 51,200 bytes of template body; a larger one is read
+    // from S3.
+    let body = if main_bytes > INLINE_TEMPLATE_BYTES {
+        "--template-url TEMPLATE_URL".to_string()
+    } else {
+        format!("--template-body file://{t}")
+    };
+    let mut s = format!(
+        "next: deploy it as a StackSet with service-managed permissions (capabilities {caps}):\n"
+    );
+    if let Some((path, _)) = zip {
+        s.push_str(&format!(
+            "  aws s3 cp {} s3://BUCKET-REGION/{key} --region REGION\n",
+            path.display()
+        ));
+    }
+    s.push_str(&format!(
+        "  aws cloudformation create-stack-set --stack-set-name {name} {body} --permission-model SERVICE_MANAGED --auto-deployment Enabled=true,RetainStacksOnAccountRemoval=false --capabilities {caps} --parameters {}\n",
+        params.join(" ")
+    ));
+    s.push_str(&format!(
+        "  aws cloudformation create-stack-instances --stack-set-name {name} --deployment-targets OrganizationalUnitIds=OU_ID --regions REGION_1 REGION_2\n"
+    ));
+    if zip.is_some() {
+        s.push_str("  (the upload: once per Region the stack instances go to, each into that Region's bucket BUCKET-REGION)\n");
+    } else {
+        s.push_str("  (KEY: the zip `rotgen package` writes, uploaded to the same key in every Region's bucket)\n");
+    }
+    s.push_str("  (BUCKET: the prefix of one bucket per Region, BUCKET-us-east-1, BUCKET-eu-west-1, ...: Lambda reads the zip only from its own Region; each bucket lets the organization's accounts read it, e.g. a bucket policy on aws:PrincipalOrgID)\n");
+    s.push_str("  (OU_ID: the organizational units, or the root r-..., whose accounts get the rotation; REGION_1 REGION_2: the Regions, as many as you need)\n");
+    if !d.required_parameters.is_empty() {
+        s.push_str("  (VALUE: each parameter's value; a value that differs per account or Region comes from an SSM parameter type)\n");
+    }
+    if main_bytes > INLINE_TEMPLATE_BYTES {
+        s.push_str(&format!("  (TEMPLATE_URL: {t} uploaded to S3; it is {main_bytes} bytes, over the {INLINE_TEMPLATE_BYTES} a template body holds)\n"));
     }
     s
 }

@@ -69,6 +69,9 @@ pub struct Deploy {
     pub region: Option<String>,
     /// The spec's template parameters without a default: a deploy must give each.
     pub required_parameters: Vec<String>,
+    /// For a StackSet with service-managed permissions: `build -o` prints
+    /// `create-stack-set` and `create-stack-instances` instead of a deploy.
+    pub stackset: bool,
 }
 
 impl Deploy {
@@ -122,6 +125,7 @@ pub fn compile(
             .filter(|p| p.default.is_none())
             .map(|p| p.name.clone())
             .collect(),
+        stackset: model.stackset,
     };
     let warnings = std::mem::take(&mut model.warnings);
     if opts.keep_until_exit {

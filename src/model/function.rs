@@ -80,6 +80,7 @@ impl Cx {
                         what: "a layer".into(),
                         partition: a.partition.to_string(),
                         region: a.region.to_string(),
+                        account: a.account.to_string(),
                         loc: item.loc.clone(),
                     });
                 }
@@ -130,10 +131,15 @@ impl Cx {
 
     pub(super) fn code(&mut self, code: Option<&Sp<Val>>, naming: &Naming) -> Code {
         match code {
-            None => Code::Params {
-                bucket_param: format!("{}CodeBucket", naming.code_prefix),
-                key_param: format!("{}CodeKey", naming.code_prefix),
-            },
+            None => {
+                let bucket_param = format!("{}CodeBucket", naming.code_prefix);
+                Code::Params {
+                    bucket: json!({ "Ref": bucket_param }),
+                    bucket_param,
+                    key_param: format!("{}CodeKey", naming.code_prefix),
+                    per_region: false,
+                }
+            }
             // The schema admits only a literal here; this arm keeps the match total.
             Some(Sp {
                 v: Val::Expr(e),

@@ -8,8 +8,8 @@
 //! and what the children share (`Resolved`, `Password`, the quotas). Each concern has its
 //! own file, an `impl Cx` block where it reports problems: `types` (the public types),
 //! `services` (what the compiler knows of each service), `stack`, `function`, `secrets`,
-//! `create`, `schedule`, `groups`, `network`, `alarms`, `places`, `iam` and `arn`. None of
-//! them does I/O.
+//! `create`, `schedule`, `groups`, `network`, `alarms`, `places`, `stackset`, `iam` and
+//! `arn`. None of them does I/O.
 
 mod alarms;
 pub mod arn;
@@ -23,6 +23,7 @@ pub mod schedule;
 mod secrets;
 pub mod services;
 mod stack;
+mod stackset;
 mod types;
 
 use crate::diag::{Diagnostic, Diagnostics, Loc};
@@ -64,6 +65,8 @@ struct SeenArn {
     what: String,
     partition: String,
     region: String,
+    /// The account the ARN names (empty for S3's; `aws` for AWS's managed policies).
+    account: String,
     loc: Loc,
 }
 
@@ -194,6 +197,7 @@ impl Cx {
                         what: what.to_string(),
                         partition: a.partition.to_string(),
                         region: a.region.to_string(),
+                        account: a.account.to_string(),
                         loc: loc.clone(),
                     });
                 }
@@ -294,17 +298,26 @@ impl Cx {
     }
 
     fn resolve(&mut self, spec: &Spec, opts: &Options) -> Option<Model> {
-        let sam = spec
-            .stack
-            .format
-            .as_ref()
-            .map_or(opts.default_sam, |f| f.v == "sam");
+        let stackset = Cx::stackset_wanted(spec, opts);
+        let sam = if stackset {
+            self.stackset_format(spec)
+        } else {
+            spec.stack
+                .format
+                .as_ref()
+                .map_or(opts.default_sam, |f| f.v == "sam")
+        };
         if opts.forbid_sam
             && let Some(fmt) = spec.stack.format.as_ref().filter(|f| f.v == "sam")
         {
             self.err(&fmt.loc, "the macro writes plain CloudFormation: it cannot see whether the SAM transform runs after it, and AWS::Serverless resources without it do not deploy", "leave format out (or write \"cloudformation\"); for SAM output use rotgen build");
         }
         let (architecture, code, function) = self.function(spec, opts);
+        let code = if stackset {
+            self.stackset_code(spec, opts, code)
+        } else {
+            code
+        };
 
         let alarms = self.alarms(spec, &opts.naming);
         let parameters = self.parameters(spec, opts);
@@ -385,6 +398,9 @@ impl Cx {
             }
         }
         self.check_arn_places(opts);
+        if stackset {
+            self.check_stackset(spec, nested);
+        }
         // The Region the spec's ARNs name: the deploy command says it.
         let region = self
             .arns
@@ -394,6 +410,7 @@ impl Cx {
         Some(Model {
             region,
             sam,
+            stackset,
             description,
             nested,
             architecture,

@@ -77,6 +77,9 @@ pub struct Options {
     /// Where the stack deploys, when that is known (the macro's request says): ARNs must
     /// be of its partition and Region, and a secret of another account is that account's.
     pub stack: Option<StackPlace>,
+    /// The template is for a StackSet (`rotgen build --stackset`; the spec's `[stack]
+    /// stackset` says the same): see `stackset.rs`.
+    pub stackset: bool,
 }
 
 /// The Region and account a stack deploys into.
@@ -106,6 +109,7 @@ impl Default for Options {
             keep_until_exit: false,
             forbid_sam: false,
             stack: None,
+            stackset: false,
         }
     }
 }
@@ -115,6 +119,8 @@ pub struct Model {
     /// The Region the spec's ARNs name, if any: the stack must deploy there.
     pub region: Option<String>,
     pub sam: bool,
+    /// For a StackSet with service-managed permissions (see `stackset.rs`).
+    pub stackset: bool,
     pub description: String,
     pub nested: bool,
     pub architecture: String,
@@ -143,6 +149,7 @@ impl Model {
         Model {
             region: self.region.clone(),
             sam: self.sam,
+            stackset: self.stackset,
             description: self.description.clone(),
             nested: self.nested,
             architecture: self.architecture.clone(),
@@ -238,6 +245,12 @@ pub enum Code {
     Params {
         bucket_param: String,
         key_param: String,
+        /// The function's `S3Bucket`: the bucket parameter itself, or, for a StackSet,
+        /// `BUCKET-${AWS::Region}` (Lambda reads code only from a bucket of its own
+        /// Region).
+        bucket: Value,
+        /// Whether `bucket_param` is the prefix of one bucket per Region.
+        per_region: bool,
     },
     /// A local path that `sam deploy` / `aws cloudformation package` uploads.
     Local {

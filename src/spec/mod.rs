@@ -107,6 +107,9 @@ pub struct Stack {
     pub format: Option<Sp<String>>,
     pub tags: Vec<(Sp<String>, Sp<Val>)>,
     pub exports: Option<Sp<bool>>,
+    /// The template is for a StackSet with service-managed permissions (`rotgen build
+    /// --stackset` says the same).
+    pub stackset: Option<Sp<bool>>,
 }
 
 /// `[parameters.NAME]`.
@@ -341,6 +344,7 @@ fn spec_from(d: &mut Decoder, t: &Fields<'_>, root: &Node) -> Spec {
             format: s.lit("format"),
             tags: s.str_map("tags"),
             exports: s.bool("exports"),
+            stackset: s.bool("stackset"),
         })
         .unwrap_or_default();
     let parameters = t

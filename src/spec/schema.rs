@@ -108,6 +108,11 @@ pub static STACK: Table = Table {
             "Export every output of the main template as STACK_NAME-OUTPUT, for other stacks' Fn::ImportValue (default false).",
         ),
         f(
+            "stackset",
+            Ty::Bool,
+            "Write the template for a CloudFormation StackSet with service-managed permissions (AWS Organizations), deployed into many accounts and Regions: plain CloudFormation, the code from a bucket per Region, and nothing tied to one account or Region (default false; `rotgen build --stackset` says the same).",
+        ),
+        f(
             "tags",
             Ty::StrMap,
             "Tags for every taggable resource the template creates (`{ team = \"payments\" }`).",
