@@ -3,6 +3,7 @@
 //! same way by `rotgen invoke` and `rotgen rotate`.
 
 use crate::backends::{self, Shipped};
+use crate::model::services;
 use crate::rotation::backend::{Backend, Strategy};
 use crate::rotation::lambda::{Handler, SetupError, aws_rds_for, strategy_from_env};
 use crate::rotation::password::PasswordPolicy;
@@ -66,7 +67,7 @@ pub async fn shipped(o: &Overrides) -> Result<ShippedHandler, SetupError> {
 pub fn service_of(value: &SecretValue) -> Option<(&'static str, Strategy)> {
     let service = service_of_engine(value.engine().ok()??)?;
     let master = value.json().is_ok_and(|m| m.contains_key("masterarn"));
-    let strategy = if master && matches!(service, "postgres" | "mysql" | "mariadb") {
+    let strategy = if master && services::get(service).masterarn_alternates {
         Strategy::AlternatingUsers
     } else {
         Strategy::SingleUser
@@ -74,18 +75,14 @@ pub fn service_of(value: &SecretValue) -> Option<(&'static str, Strategy)> {
     Some((service, strategy))
 }
 
-/// The service an `engine` value (AWS's JSON shape) names, if rotgen has a backend for it.
+/// The service an `engine` value (AWS's JSON shape) names, if rotgen has a backend for it
+/// (the services table's `engines`).
 pub fn service_of_engine(engine: &str) -> Option<&'static str> {
-    Some(match engine.to_ascii_lowercase().as_str() {
-        "postgres" | "postgresql" | "aurora-postgresql" => "postgres",
-        "mysql" | "aurora-mysql" | "aurora" => "mysql",
-        "mariadb" => "mariadb",
-        "redis" | "valkey" => "redis",
-        "http" => "http",
-        "rabbitmq" => "rabbitmq",
-        "ldap" | "openldap" => "ldap",
-        _ => return None,
-    })
+    let engine = engine.to_ascii_lowercase();
+    services::SERVICES
+        .iter()
+        .find(|s| s.engines.contains(&engine.as_str()))
+        .map(|s| s.name)
 }
 
 /// Reads the secret's AWSCURRENT value to tell its service ([`service_of`]).
@@ -300,5 +297,23 @@ mod tests {
         );
         assert_eq!(of(r#"{"engine":"oracle"}"#), None);
         assert_eq!(of("plain"), None);
+        assert_eq!(service_of_engine("Aurora-MySQL"), Some("mysql"));
+    }
+
+    /// Every engine of the services table names its own service, and no other service
+    /// claims it.
+    #[test]
+    fn each_engine_belongs_to_one_service() {
+        for s in services::SERVICES {
+            for engine in s.engines {
+                assert_eq!(engine.to_ascii_lowercase(), *engine, "{engine}: lower case");
+                assert_eq!(service_of_engine(engine), Some(s.name), "{engine}");
+                let claims = services::SERVICES
+                    .iter()
+                    .filter(|o| o.engines.contains(engine))
+                    .count();
+                assert_eq!(claims, 1, "{engine} is claimed by {claims} services");
+            }
+        }
     }
 }

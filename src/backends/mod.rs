@@ -94,8 +94,7 @@ pub fn for_service(service: &str) -> Result<Shipped, BackendError> {
 /// and `invoke` require verified TLS unless `--allow-plaintext`) instead of
 /// `ROTGEN_REQUIRE_TLS`.
 pub fn for_service_with(service: &str, cli_floor: Option<bool>) -> Result<Shipped, BackendError> {
-    let needs_trust = !matches!(service, "random" | "aws-iam");
-    let trust = if needs_trust {
+    let trust = if crate::model::services::get(service).tls_client {
         let trust = Trust::from_env()?;
         match cli_floor {
             Some(on) => trust.with_cli_floor(on),

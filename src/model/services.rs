@@ -104,6 +104,16 @@ pub struct Service {
     /// Whether a server must learn a secret's first value before it rotates: a secret the
     /// stack creates then does not rotate at once.
     pub needs_server: bool,
+    /// The values of a secret's `engine` key (AWS's JSON shape, compared in lower case)
+    /// that name this service: how `rotgen rotate`, `invoke` and `import` tell a secret's
+    /// service.
+    pub engines: &'static [&'static str],
+    /// Whether a `masterarn` key in the secret means alternating users, as AWS's own
+    /// functions for these engines read it.
+    pub masterarn_alternates: bool,
+    /// Whether the function talks TLS to the service's own server, so its backend reads
+    /// the trust store (`ROTGEN_CA_FILE`) and the TLS floor.
+    pub tls_client: bool,
 }
 
 /// The keys of a created database secret (PostgreSQL, MySQL, MariaDB).
@@ -135,12 +145,17 @@ const SERVER: Service = Service {
     default_dbname: None,
     exclude_also: "",
     needs_server: true,
+    engines: &[],
+    masterarn_alternates: false,
+    tls_client: true,
 };
 
 /// Every service rotgen ships, in the order `rotgen schema` and the messages list them.
 pub const SERVICES: &[Service] = &[
     Service {
         name: "postgres",
+        engines: &["postgres", "postgresql", "aurora-postgresql"],
+        masterarn_alternates: true,
         default_port: 5432,
         database: true,
         rds_master: true,
@@ -155,6 +170,8 @@ pub const SERVICES: &[Service] = &[
     },
     Service {
         name: "mysql",
+        engines: &["mysql", "aurora-mysql", "aurora"],
+        masterarn_alternates: true,
         default_port: 3306,
         database: true,
         rds_master: true,
@@ -167,6 +184,8 @@ pub const SERVICES: &[Service] = &[
     },
     Service {
         name: "mariadb",
+        engines: &["mariadb"],
+        masterarn_alternates: true,
         default_port: 3306,
         database: true,
         rds_master: true,
@@ -179,12 +198,14 @@ pub const SERVICES: &[Service] = &[
     },
     Service {
         name: "redis",
+        engines: &["redis", "valkey"],
         default_port: 6379,
         database: true,
         ..SERVER
     },
     Service {
         name: "http",
+        engines: &["http"],
         https: true,
         tls_floor: false,
         alternating: Alternating::Refused(
@@ -205,6 +226,7 @@ pub const SERVICES: &[Service] = &[
     },
     Service {
         name: "aws-iam",
+        tls_client: false,
         in_vpc: false,
         issues: true,
         tls_floor: false,
@@ -223,6 +245,7 @@ pub const SERVICES: &[Service] = &[
     },
     Service {
         name: "rabbitmq",
+        engines: &["rabbitmq"],
         default_port: 15671,
         ..SERVER
     },
@@ -243,6 +266,7 @@ pub const SERVICES: &[Service] = &[
     },
     Service {
         name: "ldap",
+        engines: &["ldap", "openldap"],
         default_port: 636,
         alternating: Alternating::Refused(
             "use single-user: a directory user's group memberships and rights are not copied to a second user",
@@ -277,6 +301,9 @@ const UNKNOWN: Service = Service {
     default_dbname: None,
     exclude_also: "",
     needs_server: true,
+    engines: &[],
+    masterarn_alternates: false,
+    tls_client: false,
 };
 
 static UNKNOWN_SERVICE: Service = UNKNOWN;
