@@ -398,6 +398,9 @@ class QueueApi(http.server.BaseHTTPRequestHandler):
     puts each answer (`ok` or `error`) in `answers`."""
 
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes: without TCP_NODELAY the body waits for
+    # the client's delayed ACK (40 ms per event), which the real Runtime API does not add.
+    disable_nagle_algorithm = True
     events = None
     answers = None
     arn = ""
