@@ -12,21 +12,6 @@ use std::collections::HashMap;
 const ACCOUNT: &str = "123456789012";
 const REGION: &str = "us-east-1";
 
-/// moto's endpoint, or `None` (skip) when scripts/services.sh has not started it.
-fn moto() -> Option<String> {
-    match std::env::var("AWS_ENDPOINT_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var_os("ROTGEN_REQUIRE_SERVICES").is_none(),
-                "moto is missing: run `scripts/services.sh start` and source target/services/env"
-            );
-            eprintln!("skipping: moto is not running (scripts/services.sh start)");
-            None
-        }
-    }
-}
-
 /// A template value as CloudFormation resolves it: pseudo parameters in `Fn::Sub`, and
 /// `Ref`s from `refs`.
 fn resolve(v: &Value, refs: &HashMap<&str, String>) -> Value {
@@ -96,7 +81,7 @@ fn matching(patterns: &[Value], events: &[Value]) -> Vec<Vec<usize>> {
 
 #[test]
 fn the_failure_rules_match_this_stacks_secrets_and_no_other() {
-    if moto().is_none() {
+    if common::moto().is_none() {
         return;
     }
     // payments.toml names a secret by ARN, one by name and creates one.
@@ -190,7 +175,7 @@ fn code_sha256(zip: &std::path::Path) -> String {
 /// placeholder without turning rotation on. cfn-lint and the Guard rules cover those.
 #[test]
 fn from_an_empty_folder_to_two_deployed_environments() {
-    if moto().is_none() || common::tool(".venv", "aws").is_none() {
+    if common::moto().is_none() || common::tool(".venv", "aws").is_none() {
         return;
     }
     let dir = common::scratch("deploy");

@@ -179,21 +179,6 @@ fn each_refusal_at_its_line_and_column() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// moto's endpoint, or `None` (skip) when scripts/services.sh has not started it.
-fn moto() -> Option<String> {
-    match std::env::var("AWS_ENDPOINT_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var_os("ROTGEN_REQUIRE_SERVICES").is_none(),
-                "moto is missing: run `scripts/services.sh start` and source target/services/env"
-            );
-            eprintln!("skipping: moto is not running (scripts/services.sh start)");
-            None
-        }
-    }
-}
-
 fn json(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
 }
@@ -206,7 +191,7 @@ fn json(text: &str) -> Value {
 /// Region has no bucket (`${CodeBucket}-${AWS::Region}` is what finds it).
 #[test]
 fn one_spec_three_accounts_two_regions() {
-    if moto().is_none() || common::tool(".venv", "aws").is_none() {
+    if common::moto().is_none() || common::tool(".venv", "aws").is_none() {
         return;
     }
     let dir = common::scratch("stackset-moto");

@@ -12,21 +12,6 @@ use serde_json::{Value, json};
 use std::path::Path;
 use std::time::Instant;
 
-/// moto's endpoint, or `None` (skip) when scripts/services.sh has not started it.
-fn moto() -> Option<String> {
-    match std::env::var("AWS_ENDPOINT_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var_os("ROTGEN_REQUIRE_SERVICES").is_none(),
-                "moto is missing: run `scripts/services.sh start moto` and source target/services/env"
-            );
-            eprintln!("skipping: moto is not running (scripts/services.sh start moto)");
-            None
-        }
-    }
-}
-
 struct Clients {
     secrets: aws_sdk_secretsmanager::Client,
     lambda: aws_sdk_lambda::Client,
@@ -291,7 +276,7 @@ fn spec(stack: &str, names: &[(&str, &str, bool)]) -> String {
 
 #[test]
 fn every_state_against_moto() {
-    if moto().is_none() {
+    if common::moto().is_none() {
         return;
     }
     common::rt().block_on(async {
@@ -511,7 +496,7 @@ fn invalid_input_and_no_aws_exit_2() {
     std::fs::write(&spec_path, "[stack\n").unwrap();
     let o = unreachable(&[spec_path.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
-    if moto().is_some() {
+    if common::moto().is_some() {
         let o = status(&["--stack", "no-such-stack-anywhere"]);
         assert_eq!(o.status.code(), Some(2));
         assert!(
@@ -525,7 +510,7 @@ fn invalid_input_and_no_aws_exit_2() {
 
 #[test]
 fn a_healthy_stack_exits_0() {
-    if moto().is_none() {
+    if common::moto().is_none() {
         return;
     }
     common::rt().block_on(async {
@@ -652,7 +637,7 @@ async fn deploy_nested(
 /// function: every one reported healthy, and how long it took (a figure, not a limit).
 #[test]
 fn five_hundred_secrets() {
-    if moto().is_none() {
+    if common::moto().is_none() {
         return;
     }
     common::rt().block_on(async {

@@ -5,8 +5,8 @@
 //! secret's value.
 
 use super::{Aws, Facts, Function, Listed, Vpc, facts_of};
+use crate::status::aws::{code, failed};
 use crate::status::{AwsError, Rules};
-use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 
 /// The two clients, built once.
 #[derive(Debug, Clone)]
@@ -23,34 +23,6 @@ impl AwsClients {
             secrets: aws_sdk_secretsmanager::Client::new(&config),
             lambda: aws_sdk_lambda::Client::new(&config),
         }
-    }
-}
-
-/// One line for a failed call: the service's error code and message (which name
-/// resources, never secret values), or why it could not be reached.
-fn failed<E>(operation: &'static str, err: &SdkError<E>) -> AwsError
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-{
-    let message = match err {
-        SdkError::ServiceError(e) => match (e.err().code(), e.err().message()) {
-            (Some(c), Some(m)) => format!("{c}: {m}"),
-            (Some(c), None) => c.to_string(),
-            _ => "unexpected response".to_string(),
-        },
-        SdkError::TimeoutError(_) => "timed out".to_string(),
-        SdkError::DispatchFailure(_) => {
-            "could not reach AWS (check AWS_REGION, AWS_ENDPOINT_URL and the network)".to_string()
-        }
-        _ => "unexpected response".to_string(),
-    };
-    AwsError { operation, message }
-}
-
-fn code<E: ProvideErrorMetadata>(err: &SdkError<E>) -> Option<&str> {
-    match err {
-        SdkError::ServiceError(e) => e.err().code(),
-        _ => None,
     }
 }
 

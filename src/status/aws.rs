@@ -29,7 +29,7 @@ impl AwsClients {
 
 /// One line for a failed call: the service's error code and message (which name
 /// resources, never secret values), or why it could not be reached.
-fn failed<E>(operation: &'static str, err: &SdkError<E>) -> AwsError
+pub(crate) fn failed<E>(operation: &'static str, err: &SdkError<E>) -> AwsError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
@@ -48,7 +48,7 @@ where
     AwsError { operation, message }
 }
 
-fn code<E: ProvideErrorMetadata>(err: &SdkError<E>) -> Option<&str> {
+pub(crate) fn code<E: ProvideErrorMetadata>(err: &SdkError<E>) -> Option<&str> {
     match err {
         SdkError::ServiceError(e) => e.err().code(),
         _ => None,

@@ -79,6 +79,22 @@ pub fn aws_cli(dir: &Path, args: &[&str]) -> String {
 }
 
 /// A runtime for a test's async part.
+/// moto's endpoint, or `None` (skip) when scripts/services.sh has not started it; with
+/// `ROTGEN_REQUIRE_SERVICES` set, its absence fails the test.
+pub fn moto() -> Option<String> {
+    match std::env::var("AWS_ENDPOINT_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var_os("ROTGEN_REQUIRE_SERVICES").is_none(),
+                "moto is missing: run `scripts/services.sh start moto` and source target/services/env"
+            );
+            eprintln!("skipping: moto is not running (scripts/services.sh start moto)");
+            None
+        }
+    }
+}
+
 pub fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
