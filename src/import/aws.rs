@@ -5,8 +5,8 @@
 //! secret's value.
 
 use super::{Aws, Facts, Function, Listed, Vpc, facts_of};
-use crate::status::aws::{code, failed};
-use crate::status::{AwsError, Rules};
+use crate::status::AwsError;
+use crate::status::aws::{code, failed, rules_of};
 
 /// The two clients, built once.
 #[derive(Debug, Clone)]
@@ -47,7 +47,6 @@ impl Aws for AwsClients {
             }
             let out = call.send().await.map_err(|e| failed("ListSecrets", &e))?;
             for s in out.secret_list() {
-                let rules = s.rotation_rules();
                 found.push(Listed {
                     arn: s.arn().unwrap_or_default().to_string(),
                     name: s.name().unwrap_or_default().to_string(),
@@ -57,20 +56,7 @@ impl Aws for AwsClients {
                         .rotation_lambda_arn()
                         .filter(|a| !a.is_empty())
                         .map(str::to_string),
-                    rules: Rules {
-                        days: rules
-                            .and_then(|r| r.automatically_after_days())
-                            .and_then(|d| u32::try_from(d).ok())
-                            .filter(|d| *d > 0),
-                        expression: rules
-                            .and_then(|r| r.schedule_expression())
-                            .filter(|e| !e.is_empty())
-                            .map(str::to_string),
-                        duration: rules
-                            .and_then(|r| r.duration())
-                            .filter(|d| !d.is_empty())
-                            .map(str::to_string),
-                    },
+                    rules: rules_of(s.rotation_rules()),
                     tags: s
                         .tags()
                         .iter()

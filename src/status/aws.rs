@@ -48,6 +48,25 @@ where
     AwsError { operation, message }
 }
 
+/// A secret's rotation rules as ListSecrets and DescribeSecret give them (empty values
+/// as absent).
+pub(crate) fn rules_of(rules: Option<&aws_sdk_secretsmanager::types::RotationRulesType>) -> Rules {
+    Rules {
+        days: rules
+            .and_then(|r| r.automatically_after_days())
+            .and_then(|d| u32::try_from(d).ok())
+            .filter(|d| *d > 0),
+        expression: rules
+            .and_then(|r| r.schedule_expression())
+            .filter(|e| !e.is_empty())
+            .map(str::to_string),
+        duration: rules
+            .and_then(|r| r.duration())
+            .filter(|d| !d.is_empty())
+            .map(str::to_string),
+    }
+}
+
 pub(crate) fn code<E: ProvideErrorMetadata>(err: &SdkError<E>) -> Option<&str> {
     match err {
         SdkError::ServiceError(e) => e.err().code(),
@@ -131,7 +150,6 @@ impl Aws for AwsClients {
             Err(e) if code(&e) == Some("ResourceNotFoundException") => return Ok(None),
             Err(e) => return Err(failed("DescribeSecret", &e)),
         };
-        let rules = out.rotation_rules();
         Ok(Some(SecretState {
             arn: out.arn().unwrap_or(id).to_string(),
             name: out.name().unwrap_or(id).to_string(),
@@ -140,20 +158,7 @@ impl Aws for AwsClients {
                 .rotation_lambda_arn()
                 .filter(|a| !a.is_empty())
                 .map(str::to_string),
-            rules: Rules {
-                days: rules
-                    .and_then(|r| r.automatically_after_days())
-                    .and_then(|d| u32::try_from(d).ok())
-                    .filter(|d| *d > 0),
-                expression: rules
-                    .and_then(|r| r.schedule_expression())
-                    .filter(|e| !e.is_empty())
-                    .map(str::to_string),
-                duration: rules
-                    .and_then(|r| r.duration())
-                    .filter(|d| !d.is_empty())
-                    .map(str::to_string),
-            },
+            rules: rules_of(out.rotation_rules()),
             last_rotated: out.last_rotated_date().map(|d| d.secs()),
             next_rotation: out.next_rotation_date().map(|d| d.secs()),
             versions: out
