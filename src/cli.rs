@@ -905,11 +905,15 @@ fn stackset_steps(
         "ParameterKey=CodeBucket,ParameterValue=BUCKET".to_string(),
         format!("ParameterKey=CodeKey,ParameterValue={key}"),
     ];
-    params.extend(
-        d.required_parameters
-            .iter()
-            .map(|p| format!("ParameterKey={p},ParameterValue=VALUE")),
-    );
+    params.extend(d.required_parameters.iter().map(|p| {
+        // The shorthand splits on commas: a list's own are escaped, inside double
+        // quotes so that the shell leaves the backslash.
+        if d.list_parameters.contains(p) {
+            format!("\"ParameterKey={p},ParameterValue=VALUE1\\,VALUE2\"")
+        } else {
+            format!("ParameterKey={p},ParameterValue=VALUE")
+        }
+    }));
     // CreateStackSet takes at most 51,200 bytes of template body; a larger one is read
     // from S3.
     let body = if main_bytes > INLINE_TEMPLATE_BYTES {
@@ -926,6 +930,13 @@ fn stackset_steps(
             path.display()
         ));
     }
+    let dir = template.parent().unwrap_or(Path::new(""));
+    for (file, nested_key) in &d.nested_keys {
+        s.push_str(&format!(
+            "  aws s3 cp {} s3://BUCKET-REGION/{nested_key} --region REGION\n",
+            dir.join(file).display()
+        ));
+    }
     s.push_str(&format!(
         "  aws cloudformation create-stack-set --stack-set-name {name} {body} --permission-model SERVICE_MANAGED --auto-deployment Enabled=true,RetainStacksOnAccountRemoval=false --capabilities {caps} --parameters {}\n",
         params.join(" ")
@@ -933,15 +944,19 @@ fn stackset_steps(
     s.push_str(&format!(
         "  aws cloudformation create-stack-instances --stack-set-name {name} --deployment-targets OrganizationalUnitIds=OU_ID --regions REGION_1 REGION_2\n"
     ));
-    if zip.is_some() {
-        s.push_str("  (the upload: once per Region the stack instances go to, each into that Region's bucket BUCKET-REGION)\n");
-    } else {
+    if zip.is_some() || !d.nested_keys.is_empty() {
+        s.push_str("  (the uploads: once per Region the stack instances go to, each into that Region's bucket BUCKET-REGION)\n");
+    }
+    if zip.is_none() {
         s.push_str("  (KEY: the zip `rotgen package` writes, uploaded to the same key in every Region's bucket)\n");
     }
     s.push_str("  (BUCKET: the prefix of one bucket per Region, BUCKET-us-east-1, BUCKET-eu-west-1, ...: Lambda reads the zip only from its own Region; each bucket lets the organization's accounts read it, e.g. a bucket policy on aws:PrincipalOrgID)\n");
     s.push_str("  (OU_ID: the organizational units, or the root r-..., whose accounts get the rotation; REGION_1 REGION_2: the Regions, as many as you need)\n");
     if !d.required_parameters.is_empty() {
         s.push_str("  (VALUE: each parameter's value; a value that differs per account or Region comes from an SSM parameter type)\n");
+        if !d.list_parameters.is_empty() {
+            s.push_str("  (VALUE1\\,VALUE2: a list's items, each comma escaped as \\, for the --parameters shorthand)\n");
+        }
     }
     if main_bytes > INLINE_TEMPLATE_BYTES {
         s.push_str(&format!("  (TEMPLATE_URL: {t} uploaded to S3; it is {main_bytes} bytes, over the {INLINE_TEMPLATE_BYTES} a template body holds)\n"));

@@ -69,9 +69,15 @@ pub struct Deploy {
     pub region: Option<String>,
     /// The spec's template parameters without a default: a deploy must give each.
     pub required_parameters: Vec<String>,
+    /// Those of them whose value is a list (a CommaDelimitedList or `List<…>`): the AWS
+    /// CLI's `--parameters` shorthand needs their commas escaped.
+    pub list_parameters: Vec<String>,
     /// For a StackSet with service-managed permissions: `build -o` prints
     /// `create-stack-set` and `create-stack-instances` instead of a deploy.
     pub stackset: bool,
+    /// A StackSet's nested templates: each file (as in [`Compiled::nested`]) and the S3
+    /// key its stack resource reads it from, in every Region's code bucket.
+    pub nested_keys: Vec<(String, String)>,
 }
 
 impl Deploy {
@@ -107,6 +113,11 @@ pub fn compile(
     if spec.stack.exports.as_ref().is_some_and(|e| e.v) {
         export_outputs(&mut main);
     }
+    let nested_keys = if model.stackset {
+        nested_template_urls(&model, &mut main, &nested)
+    } else {
+        Vec::new()
+    };
     check_limits(spec, &main, &nested)?;
     let deploy = Deploy {
         sam: model.sam,
@@ -125,7 +136,14 @@ pub fn compile(
             .filter(|p| p.default.is_none())
             .map(|p| p.name.clone())
             .collect(),
+        list_parameters: model
+            .parameters
+            .iter()
+            .filter(|p| p.default.is_none() && p.takes_items())
+            .map(|p| p.name.clone())
+            .collect(),
         stackset: model.stackset,
+        nested_keys,
     };
     let warnings = std::mem::take(&mut model.warnings);
     if opts.keep_until_exit {
@@ -258,6 +276,36 @@ fn pass_parameters(model: &Model, main: &mut Value, nested: &mut [(String, Value
             passed[p.name.as_str()] = value;
         }
     }
+}
+
+/// A StackSet's nested stacks read their templates from the bucket of their own Region,
+/// the one that holds the function's zip (`CodeBucket-${AWS::Region}`): the stack
+/// instances of every account and Region find them there, where a local file name
+/// (which `aws cloudformation package` uploads to one bucket) would not. Each key is
+/// the file's name with an id of its content, so a changed nested template is a new
+/// URL and every stack instance updates it. Returns each file with its key.
+fn nested_template_urls(
+    model: &Model,
+    main: &mut Value,
+    nested: &[(String, Value)],
+) -> Vec<(String, String)> {
+    let model::Code::Params { bucket_param, .. } = &model.code else {
+        return Vec::new();
+    };
+    model
+        .groups
+        .iter()
+        .zip(nested)
+        .map(|(g, (file, template))| {
+            let text = serde_json::to_vec(template).expect("a template serializes");
+            let (stem, ext) = file.rsplit_once('.').unwrap_or((file.as_str(), "yaml"));
+            let key = format!("{stem}-{}.{ext}", package::content_id(&text));
+            main["Resources"][g.stack_id.as_str()]["Properties"]["TemplateURL"] = serde_json::json!({
+                "Fn::Sub": format!("https://${{{bucket_param}}}-${{AWS::Region}}.s3.${{AWS::Region}}.${{AWS::URLSuffix}}/{key}")
+            });
+            (file.clone(), key)
+        })
+        .collect()
 }
 
 /// Every output of the main template exported as `STACK_NAME-OUTPUT`.

@@ -61,6 +61,30 @@ fn every_template_passes_cfn_lint_checkov_and_guard() {
         fs::create_dir_all(&sub).unwrap();
         files.extend(build_to(&spec, &sub, "template"));
     }
+    // The same, for a StackSet: nothing of one account or Region, the nested templates
+    // read from each Region's bucket.
+    let stackset = big_spec(600)
+        .replace("name = \"big\"", "name = \"big\"\nstackset = true")
+        .replace(
+            "vpc_id = \"vpc-0abc1234def567890\"",
+            "vpc_id = { param = \"VpcId\" }",
+        )
+        .replace(
+            "subnet_ids = [\"subnet-0a1b2c3d4e5f60718\"]",
+            "subnet_ids = { param = \"Subnets\" }",
+        )
+        .replace(
+            "master_secret_arn = \"arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/master-AbCdEf\"",
+            "master_secret_arn = { param = \"MasterArn\" }",
+        )
+        + "\n[parameters.VpcId]\ntype = \"AWS::SSM::Parameter::Value<AWS::EC2::VPC::Id>\"\n\n[parameters.Subnets]\ntype = \"AWS::SSM::Parameter::Value<List<AWS::EC2::Subnet::Id>>\"\n\n[parameters.MasterArn]\ntype = \"AWS::SSM::Parameter::Value<String>\"\n";
+    let spec = dir.join("big-stackset.toml");
+    fs::write(&spec, stackset).unwrap();
+    let sub = dir.join("big-stackset");
+    fs::create_dir_all(&sub).unwrap();
+    let written = build_to(&spec, &sub, "template");
+    assert!(written.len() > 2, "nested: {written:?}");
+    files.extend(written);
     // The macro's own stack.
     let macro_stack = dir.join("macro-stack");
     fs::create_dir_all(&macro_stack).unwrap();

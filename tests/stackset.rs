@@ -156,31 +156,266 @@ fn each_refusal_at_its_line_and_column() {
         "{err}"
     );
 
-    // More secrets than one stack holds: nested stacks, not written for StackSets yet.
-    let mut big = String::from(
-        "[stack]\nname = \"big\"\nstackset = true\n\n[schedule]\ndays = 30\n\n[alarms]\nenabled = false\n",
-    );
-    for i in 0..260 {
-        big.push_str(&format!(
-            "\n[[secret]]\nid = \"S{i}\"\nservice = \"random\"\ncreate = {{ name = \"team/s{i}\" }}\npassword = {{ length = {} }}\n",
-            32 + i % 3
-        ));
-    }
-    let o = build(&dir, &big, &["-o", "out/template.yaml"]);
-    assert_eq!(o.status.code(), Some(2));
-    let err = common::stderr(&o);
-    assert!(
-        err.contains(
-            "spec.toml:11:1: these secrets need nested stacks, and rotgen does not write a StackSet"
-        ),
-        "{err}"
-    );
-    assert!(!dir.join("out").exists(), "nothing written");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
 fn json(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+/// A spec of `n` created secrets, more than one stack holds past about 200: nested
+/// stacks.
+fn big(n: usize, arch: &str) -> String {
+    let mut big = format!(
+        "[stack]\nname = \"big\"\nstackset = true\n\n[function]\narchitecture = \"{arch}\"\n\n[schedule]\ndays = 30\n\n[alarms]\nenabled = false\n"
+    );
+    for i in 0..n {
+        big.push_str(&format!(
+            "\n[[secret]]\nid = \"S{i}\"\nservice = \"random\"\ncreate = {{ name = \"team/s{i}\" }}\npassword = {{ length = {} }}\n",
+            32 + i % 3
+        ));
+    }
+    big
+}
+
+/// What `build -o` printed, as commands to run in moto's organization: the printed
+/// lines, and the placeholders each stands for.
+struct Printed(String);
+
+impl Printed {
+    /// Every printed line that starts with `start`.
+    fn lines(&self, start: &str) -> Vec<String> {
+        let found: Vec<String> = self
+            .0
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with(start))
+            .map(str::to_string)
+            .collect();
+        assert!(!found.is_empty(), "build prints `{start}`: {}", self.0);
+        found
+    }
+
+    fn line(&self, start: &str) -> String {
+        self.lines(start).swap_remove(0)
+    }
+}
+
+/// An OU of moto's organization (made if no other test made it: moto keeps one per
+/// server) holding `n` new accounts, in the StackSet's two Regions.
+struct Org {
+    dir: std::path::PathBuf,
+    tag: String,
+    ou: String,
+    accounts: Vec<String>,
+    bucket: String,
+}
+
+const REGIONS: [&str; 2] = ["us-east-1", "eu-west-1"];
+
+impl Org {
+    fn new(dir: &Path, n: usize) -> Org {
+        let q = |args: &[&str]| common::aws_cli(dir, args);
+        let org = std::process::Command::new(common::tool(".venv", "aws").unwrap())
+            .args(["organizations", "describe-organization"])
+            .output()
+            .unwrap();
+        if !org.status.success() {
+            q(&[
+                "organizations",
+                "create-organization",
+                "--feature-set",
+                "ALL",
+            ]);
+        }
+        let root = q(&[
+            "organizations",
+            "list-roots",
+            "--query",
+            "Roots[0].Id",
+            "--output",
+            "text",
+        ]);
+        let tag = common::unique("ss");
+        let ou = q(&[
+            "organizations",
+            "create-organizational-unit",
+            "--parent-id",
+            &root,
+            "--name",
+            &tag,
+            "--query",
+            "OrganizationalUnit.Id",
+            "--output",
+            "text",
+        ]);
+        let accounts = (1..=n)
+            .map(|i| {
+                let id = q(&[
+                    "organizations",
+                    "create-account",
+                    "--email",
+                    &format!("{tag}-{i}@example.com"),
+                    "--account-name",
+                    &format!("{tag}-{i}"),
+                    "--query",
+                    "CreateAccountStatus.AccountId",
+                    "--output",
+                    "text",
+                ]);
+                q(&[
+                    "organizations",
+                    "move-account",
+                    "--account-id",
+                    &id,
+                    "--source-parent-id",
+                    &root,
+                    "--destination-parent-id",
+                    &ou,
+                ]);
+                id
+            })
+            .collect();
+        let bucket = tag.to_ascii_lowercase().replace('_', "-");
+        Org {
+            dir: dir.to_path_buf(),
+            tag,
+            ou,
+            accounts,
+            bucket,
+        }
+    }
+
+    fn q(&self, args: &[&str]) -> String {
+        common::aws_cli(&self.dir, args)
+    }
+
+    /// A printed command's words, its placeholders filled in (`REGION` with `region`),
+    /// the StackSet named for this test run (moto keeps StackSets per server).
+    fn fill(&self, line: &str, region: &str, printed_name: &str) -> Vec<String> {
+        line.split_whitespace()
+            .skip(1)
+            .map(|w| {
+                if w == printed_name {
+                    return self.tag.clone();
+                }
+                w.replace("REGION_1", REGIONS[0])
+                    .replace("REGION_2", REGIONS[1])
+                    .replace("BUCKET", &self.bucket)
+                    .replace("REGION", region)
+                    .replace("OU_ID", &self.ou)
+            })
+            .collect()
+    }
+
+    fn run(&self, words: &[String]) -> String {
+        self.q(&words.iter().map(String::as_str).collect::<Vec<_>>())
+    }
+
+    /// Runs what `build -o` printed: each upload into each Region's bucket (made here),
+    /// `create-stack-set` and `create-stack-instances`. Returns the printed StackSet
+    /// name's words of `create-stack-set`, for a second StackSet of the same template.
+    fn deploy(&self, printed: &Printed) -> Vec<String> {
+        let create_set = printed.line("aws cloudformation create-stack-set ");
+        let create_instances = printed.line("aws cloudformation create-stack-instances ");
+        let words: Vec<&str> = create_set.split_whitespace().collect();
+        let name = words[words.iter().position(|w| *w == "--stack-set-name").unwrap() + 1];
+        for region in REGIONS {
+            self.q(&[
+                "s3",
+                "mb",
+                &format!("s3://{}-{region}", self.bucket),
+                "--region",
+                region,
+            ]);
+            for upload in printed.lines("aws s3 cp ") {
+                self.run(&self.fill(&upload, region, name));
+            }
+        }
+        let set = self.fill(&create_set, "", name);
+        self.run(&set);
+        self.run(&self.fill(&create_instances, "", name));
+        set
+    }
+
+    /// Asserts the StackSet has a CURRENT stack instance in every account of the OU in
+    /// both Regions.
+    fn all_current(&self) {
+        let set = json(&self.q(&[
+            "cloudformation",
+            "describe-stack-set",
+            "--stack-set-name",
+            &self.tag,
+        ]));
+        assert_eq!(set["StackSet"]["PermissionModel"], "SERVICE_MANAGED");
+        let instances = json(&self.q(&[
+            "cloudformation",
+            "list-stack-instances",
+            "--stack-set-name",
+            &self.tag,
+        ]));
+        let mut placed: Vec<(String, String)> = instances["Summaries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                assert_eq!(s["Status"], "CURRENT", "{s}");
+                (
+                    s["Account"].as_str().unwrap().to_string(),
+                    s["Region"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        placed.sort();
+        let mut wanted: Vec<(String, String)> = self
+            .accounts
+            .iter()
+            .flat_map(|a| REGIONS.iter().map(move |r| (a.clone(), r.to_string())))
+            .collect();
+        wanted.sort();
+        assert_eq!(placed, wanted, "every account of the OU, in both Regions");
+    }
+
+    /// `aws` in `account` (through OrganizationAccountAccessRole) and `region`.
+    fn in_account(&self, account: &str, region: &str, args: &[&str]) -> Value {
+        let creds = json(&self.q(&[
+            "sts",
+            "assume-role",
+            "--role-arn",
+            &format!("arn:aws:iam::{account}:role/OrganizationAccountAccessRole"),
+            "--role-session-name",
+            "stackset-check",
+        ]));
+        let c = &creds["Credentials"];
+        let o = std::process::Command::new(common::tool(".venv", "aws").unwrap())
+            .args(args)
+            .args(["--region", region])
+            .env("AWS_ACCESS_KEY_ID", c["AccessKeyId"].as_str().unwrap())
+            .env(
+                "AWS_SECRET_ACCESS_KEY",
+                c["SecretAccessKey"].as_str().unwrap(),
+            )
+            .env("AWS_SESSION_TOKEN", c["SessionToken"].as_str().unwrap())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", common::stderr(&o));
+        json(&common::stdout(&o))
+    }
+}
+
+/// SHA-256 of `bytes`, base64, as Lambda's `CodeSha256` says it.
+fn code_sha256(bytes: &[u8]) -> String {
+    use std::io::Write;
+    let python = common::tool(".venv", "python").unwrap();
+    let mut child = std::process::Command::new(python)
+        .args(["-c", "import base64,hashlib,sys; print(base64.b64encode(hashlib.sha256(sys.stdin.buffer.read()).digest()).decode())"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(bytes).unwrap();
+    let o = child.wait_with_output().unwrap();
+    common::stdout(&o).trim().to_string()
 }
 
 /// The example, built with `--package` on this machine's architecture, deployed with the
@@ -202,20 +437,8 @@ fn one_spec_three_accounts_two_regions() {
     );
     let o = build(&dir, &spec, &["-o", "out/template.yaml", "--package"]);
     assert!(o.status.success(), "{}", common::stderr(&o));
-    let printed = common::stderr(&o);
-    let line = |start: &str| -> String {
-        printed
-            .lines()
-            .map(str::trim)
-            .find(|l| l.starts_with(start))
-            .unwrap_or_else(|| panic!("build prints `{start}`: {printed}"))
-            .to_string()
-    };
-    let (upload, create_set, create_instances) = (
-        line("aws s3 cp "),
-        line("aws cloudformation create-stack-set "),
-        line("aws cloudformation create-stack-instances "),
-    );
+    let printed = Printed(common::stderr(&o));
+    let create_set = printed.line("aws cloudformation create-stack-set ");
     for want in [
         "--permission-model SERVICE_MANAGED",
         "--auto-deployment Enabled=true,RetainStacksOnAccountRemoval=false",
@@ -224,190 +447,31 @@ fn one_spec_three_accounts_two_regions() {
     ] {
         assert!(create_set.contains(want), "{want} in {create_set}");
     }
-    assert!(create_instances.contains("--deployment-targets OrganizationalUnitIds=OU_ID"));
+    assert!(
+        printed
+            .line("aws cloudformation create-stack-instances ")
+            .contains("--deployment-targets OrganizationalUnitIds=OU_ID")
+    );
+    assert_eq!(printed.lines("aws s3 cp ").len(), 1, "the zip alone");
 
-    let q = |args: &[&str]| common::aws_cli(&dir, args);
-    // The organization (moto's is per server: another test may have made it), an OU of
-    // three accounts.
-    let org = std::process::Command::new(common::tool(".venv", "aws").unwrap())
-        .args(["organizations", "describe-organization"])
-        .output()
-        .unwrap();
-    if !org.status.success() {
-        q(&[
-            "organizations",
-            "create-organization",
-            "--feature-set",
-            "ALL",
-        ]);
-    }
-    let root = q(&[
-        "organizations",
-        "list-roots",
-        "--query",
-        "Roots[0].Id",
-        "--output",
-        "text",
-    ]);
-    let tag = common::unique("ss");
-    let ou = q(&[
-        "organizations",
-        "create-organizational-unit",
-        "--parent-id",
-        &root,
-        "--name",
-        &tag,
-        "--query",
-        "OrganizationalUnit.Id",
-        "--output",
-        "text",
-    ]);
-    let accounts: Vec<String> = (1..=3)
-        .map(|i| {
-            let id = q(&[
-                "organizations",
-                "create-account",
-                "--email",
-                &format!("{tag}-{i}@example.com"),
-                "--account-name",
-                &format!("{tag}-{i}"),
-                "--query",
-                "CreateAccountStatus.AccountId",
-                "--output",
-                "text",
-            ]);
-            q(&[
-                "organizations",
-                "move-account",
-                "--account-id",
-                &id,
-                "--source-parent-id",
-                &root,
-                "--destination-parent-id",
-                &ou,
-            ]);
-            id
-        })
-        .collect();
-
-    let regions = ["us-east-1", "eu-west-1"];
-    let bucket = tag.to_ascii_lowercase().replace('_', "-");
-    let fill = |line: &str, region: &str| -> Vec<String> {
-        line.split_whitespace()
-            .skip(1)
-            .map(|w| {
-                w.replace("REGION_1", regions[0])
-                    .replace("REGION_2", regions[1])
-                    .replace("BUCKET", &bucket)
-                    .replace("REGION", region)
-                    .replace("OU_ID", &ou)
-            })
-            .collect()
-    };
-    let run = |words: Vec<String>| q(&words.iter().map(String::as_str).collect::<Vec<_>>());
-    for region in regions {
-        q(&[
-            "s3",
-            "mb",
-            &format!("s3://{bucket}-{region}"),
-            "--region",
-            region,
-        ]);
-        run(fill(&upload, region));
-    }
-    let name = fill(&create_set, "")[fill(&create_set, "")
-        .iter()
-        .position(|w| w == "--stack-set-name")
-        .unwrap()
-        + 1]
-    .clone();
-    // Each test run its own StackSet (moto keeps them per server).
-    let rename = |words: Vec<String>| -> Vec<String> {
-        words
-            .into_iter()
-            .map(|w| if w == name { tag.clone() } else { w })
-            .collect()
-    };
-    run(rename(fill(&create_set, "")));
-    run(rename(fill(&create_instances, "")));
-
-    let set = json(&q(&[
-        "cloudformation",
-        "describe-stack-set",
-        "--stack-set-name",
-        &tag,
-    ]));
-    assert_eq!(set["StackSet"]["PermissionModel"], "SERVICE_MANAGED");
-    let instances = json(&q(&[
-        "cloudformation",
-        "list-stack-instances",
-        "--stack-set-name",
-        &tag,
-    ]));
-    let summaries = instances["Summaries"].as_array().unwrap();
-    let mut placed: Vec<(String, String)> = summaries
-        .iter()
-        .map(|s| {
-            assert_eq!(s["Status"], "CURRENT", "{s}");
-            (
-                s["Account"].as_str().unwrap().to_string(),
-                s["Region"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
-    placed.sort();
-    let mut wanted: Vec<(String, String)> = accounts
-        .iter()
-        .flat_map(|a| regions.iter().map(move |r| (a.clone(), r.to_string())))
-        .collect();
-    wanted.sort();
-    assert_eq!(placed, wanted, "every account of the OU, in both Regions");
+    let org = Org::new(&dir, 3);
+    let mut words = org.deploy(&printed);
+    org.all_current();
 
     // In each account and Region, the two functions run the packaged zip.
-    let zip = std::fs::read(dir.join(format!("out/rotgen-{arch}.zip"))).unwrap();
-    let sha = {
-        use std::io::Write;
-        let python = common::tool(".venv", "python").unwrap();
-        let mut child = std::process::Command::new(python)
-            .args(["-c", "import base64,hashlib,sys; print(base64.b64encode(hashlib.sha256(sys.stdin.buffer.read()).digest()).decode())"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(&zip).unwrap();
-        let o = child.wait_with_output().unwrap();
-        common::stdout(&o).trim().to_string()
-    };
-    for account in &accounts {
-        let creds = json(&q(&[
-            "sts",
-            "assume-role",
-            "--role-arn",
-            &format!("arn:aws:iam::{account}:role/OrganizationAccountAccessRole"),
-            "--role-session-name",
-            "stackset-check",
-        ]));
-        let c = &creds["Credentials"];
-        for region in regions {
-            let o = std::process::Command::new(common::tool(".venv", "aws").unwrap())
-                .args([
+    let sha = code_sha256(&std::fs::read(dir.join(format!("out/rotgen-{arch}.zip"))).unwrap());
+    for account in &org.accounts {
+        for region in REGIONS {
+            let shas = org.in_account(
+                account,
+                region,
+                &[
                     "lambda",
                     "list-functions",
-                    "--region",
-                    region,
                     "--query",
                     "Functions[].CodeSha256",
-                ])
-                .env("AWS_ACCESS_KEY_ID", c["AccessKeyId"].as_str().unwrap())
-                .env(
-                    "AWS_SECRET_ACCESS_KEY",
-                    c["SecretAccessKey"].as_str().unwrap(),
-                )
-                .env("AWS_SESSION_TOKEN", c["SessionToken"].as_str().unwrap())
-                .output()
-                .unwrap();
-            assert!(o.status.success(), "{}", common::stderr(&o));
-            let shas = json(&common::stdout(&o));
+                ],
+            );
             assert_eq!(
                 shas,
                 serde_json::json!([sha, sha]),
@@ -418,11 +482,10 @@ fn one_spec_three_accounts_two_regions() {
 
     // A Region without its bucket: the stack instance fails there (moto refuses the
     // function's code), so the Region is in the bucket's name.
-    let lonely = format!("{tag}-lonely");
-    let mut words = rename(fill(&create_set, ""));
-    let at = words.iter().position(|w| *w == tag).unwrap();
+    let lonely = format!("{}-lonely", org.tag);
+    let at = words.iter().position(|w| *w == org.tag).unwrap();
     words[at] = lonely.clone();
-    run(words);
+    org.run(&words);
     let o = std::process::Command::new(common::tool(".venv", "aws").unwrap())
         .current_dir(&dir)
         .args([
@@ -431,7 +494,7 @@ fn one_spec_three_accounts_two_regions() {
             "--stack-set-name",
             &lonely,
             "--deployment-targets",
-            &format!("OrganizationalUnitIds={ou}"),
+            &format!("OrganizationalUnitIds={}", org.ou),
             "--regions",
             "ap-south-1",
         ])
@@ -442,6 +505,206 @@ fn one_spec_three_accounts_two_regions() {
         common::stderr(&o).contains("NoSuchBucket"),
         "{}",
         common::stderr(&o)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A spec too big for one stack: its nested stacks read their templates from their own
+/// Region's bucket, under keys named by their content, which `build -o` prints the
+/// uploads for. Deployed as printed into an OU in two Regions, every instance is CURRENT
+/// and builds each nested stack from its file; a changed secret changes the key of the
+/// nested template that holds it, and only that one.
+#[test]
+fn nested_stacks_from_each_regions_bucket() {
+    let dir = common::scratch("stackset-nested");
+    let arch = rotgen::package::host_architecture().unwrap_or("x86_64");
+    let n = 260;
+    let o = build(&dir, &big(n, arch), &["-o", "out/template.json"]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let printed = Printed(common::stderr(&o));
+    let main = json(&std::fs::read_to_string(dir.join("out/template.json")).unwrap());
+    let stacks: Vec<(&String, &Value)> = main["Resources"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::CloudFormation::Stack")
+        .collect();
+    assert!(stacks.len() >= 2, "nested: {}", stacks.len());
+    let uploads = printed.lines("aws s3 cp out/template.");
+    assert_eq!(
+        uploads.len(),
+        stacks.len(),
+        "one upload per nested template"
+    );
+    let (mut keys, mut files) = (Vec::new(), Vec::new());
+    for (id, r) in &stacks {
+        assert!(
+            r.get("Metadata").is_none(),
+            "{id}: no W3002 exception needed"
+        );
+        let url = r["Properties"]["TemplateURL"]["Fn::Sub"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{id}: {}", r["Properties"]["TemplateURL"]));
+        let key = url
+            .strip_prefix(
+                "https://${CodeBucket}-${AWS::Region}.s3.${AWS::Region}.${AWS::URLSuffix}/",
+            )
+            .unwrap_or_else(|| panic!("{id}: {url}"));
+        let upload = uploads
+            .iter()
+            .find(|u| u.ends_with(&format!("s3://BUCKET-REGION/{key} --region REGION")))
+            .unwrap_or_else(|| panic!("no upload of {key}: {uploads:?}"));
+        let file = upload.split_whitespace().nth(3).unwrap();
+        files.push(json(&std::fs::read_to_string(dir.join(file)).unwrap()));
+        keys.push(key.to_string());
+    }
+
+    // One secret's description changes: the nested template holding it gets a new key.
+    let changed = big(n, arch).replace(
+        "create = { name = \"team/s7\" }",
+        "create = { name = \"team/s7\", description = \"Seven\" }",
+    );
+    assert_ne!(changed, big(n, arch));
+    let dir2 = dir.join("changed");
+    std::fs::create_dir_all(&dir2).unwrap();
+    let o = build(&dir2, &changed, &["-o", "out/template.json"]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let main2 = json(&std::fs::read_to_string(dir2.join("out/template.json")).unwrap());
+    let moved = stacks
+        .iter()
+        .zip(&keys)
+        .filter(|((id, _), key)| {
+            let url = main2["Resources"][id.as_str()]["Properties"]["TemplateURL"]["Fn::Sub"]
+                .as_str()
+                .unwrap();
+            !url.ends_with(key.as_str())
+        })
+        .count();
+    assert_eq!(
+        moved, 1,
+        "only the nested template holding S7 has a new key"
+    );
+
+    if common::moto().is_none() || common::tool(".venv", "aws").is_none() {
+        return;
+    }
+    let o = build(
+        &dir,
+        &big(n, arch),
+        &["-o", "out/template.json", "--package"],
+    );
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let printed = Printed(common::stderr(&o));
+    let org = Org::new(&dir, 1);
+    org.deploy(&printed);
+    org.all_current();
+    // moto builds no AWS::SecretsManager::Secret from a template (it keeps them as
+    // resources without a type): what shows each nested template was read from its
+    // Region's bucket is its stack, holding every resource of the file, and its function.
+    let account = &org.accounts[0];
+    for region in REGIONS {
+        let functions = org.in_account(
+            account,
+            region,
+            &["lambda", "list-functions", "--query", "length(Functions)"],
+        );
+        assert_eq!(
+            functions,
+            stacks.len(),
+            "{account} {region}: a function per nested stack"
+        );
+        for ((id, _), file) in stacks.iter().zip(&files) {
+            let nested = org.in_account(
+                account,
+                region,
+                &[
+                    "cloudformation",
+                    "list-stacks",
+                    "--query",
+                    &format!("StackSummaries[?contains(StackName, '-{id}-')].StackName"),
+                ],
+            );
+            let name = nested[0]
+                .as_str()
+                .unwrap_or_else(|| panic!("{id} in {region}: {nested}"));
+            let held = org.in_account(
+                account,
+                region,
+                &[
+                    "cloudformation",
+                    "describe-stack-resources",
+                    "--stack-name",
+                    name,
+                    "--query",
+                    "length(StackResources)",
+                ],
+            );
+            assert_eq!(
+                held,
+                file["Resources"].as_object().unwrap().len(),
+                "{id} in {region}: every resource of its file"
+            );
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A list parameter's value holds commas, which the AWS CLI's `--parameters` shorthand
+/// splits on: `build -o` prints it escaped inside double quotes, and the printed
+/// `create-stack-set`, run by a shell with its placeholders filled in, gives moto the
+/// whole list.
+#[test]
+fn a_list_parameter_reaches_the_stackset_whole() {
+    let dir = common::scratch("stackset-list");
+    let spec = std::fs::read_to_string(common::root().join("examples/environments.toml")).unwrap();
+    let o = build(&dir, &spec, &["--stackset", "-o", "out/template.yaml"]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let printed = Printed(common::stderr(&o));
+    let create_set = printed.line("aws cloudformation create-stack-set ");
+    assert!(
+        create_set.contains(r#" "ParameterKey=PrivateSubnets,ParameterValue=VALUE1\,VALUE2" "#),
+        "{create_set}"
+    );
+    if common::moto().is_none() || common::tool(".venv", "aws").is_none() {
+        return;
+    }
+    let name = common::unique("sslist");
+    let filled = create_set
+        .replace(
+            "--stack-set-name orders-rotation",
+            &format!("--stack-set-name {name}"),
+        )
+        .replace("VALUE1", "subnet-0aaaaaaaaaaaaaaa1")
+        .replace("VALUE2", "subnet-0aaaaaaaaaaaaaaa2")
+        .replace("BUCKET", "artifacts")
+        .replace("VALUE", "x");
+    let aws = common::tool(".venv", "aws").unwrap();
+    let bin = aws.parent().unwrap().display().to_string();
+    let o = std::process::Command::new("bash")
+        .current_dir(&dir)
+        .args(["-c", &filled])
+        .env("PATH", format!("{bin}:{}", std::env::var("PATH").unwrap()))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{filled}: {}", common::stderr(&o));
+    let set = json(&common::aws_cli(
+        &dir,
+        &[
+            "cloudformation",
+            "describe-stack-set",
+            "--stack-set-name",
+            &name,
+        ],
+    ));
+    let subnets = set["StackSet"]["Parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["ParameterKey"] == "PrivateSubnets")
+        .unwrap_or_else(|| panic!("{set}"));
+    assert_eq!(
+        subnets["ParameterValue"],
+        "subnet-0aaaaaaaaaaaaaaa1,subnet-0aaaaaaaaaaaaaaa2"
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }

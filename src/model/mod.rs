@@ -399,7 +399,7 @@ impl Cx {
         }
         self.check_arn_places(opts);
         if stackset {
-            self.check_stackset(spec, nested);
+            self.check_stackset(spec);
         }
         // The Region the spec's ARNs name: the deploy command says it.
         let region = self

@@ -7,14 +7,14 @@
 //! instead: anything that exists in one account or one Region only (a literal ARN with
 //! an account or a Region, VPC, subnet and security-group ids, a fixed code bucket), a
 //! role name (IAM names are per account, and an account holds an instance per Region),
-//! the SAM transform (service-managed StackSets run no macros) and nested stacks (not
-//! written for StackSets yet). The function's code comes from one bucket per Region,
-//! `CodeBucket-${AWS::Region}`: Lambda reads a zip only from a bucket of its own Region.
+//! and the SAM transform (service-managed StackSets run no macros). The function's code
+//! comes from one bucket per Region, `CodeBucket-${AWS::Region}`: Lambda reads a zip only
+//! from a bucket of its own Region. Nested templates are read from the same bucket, under
+//! a key named by their content (`nested_template_urls` in `lib.rs` writes the URLs).
 //!
 //! Checks and values only, no I/O.
 
 use super::{Code, Cx, Options};
-use crate::diag::Loc;
 use crate::spec::{ListVal, Sp, Spec, Val};
 use serde_json::json;
 
@@ -85,9 +85,8 @@ impl Cx {
     }
 
     /// Everything of the spec that one account or one Region holds, each refused at its
-    /// span (the literal ARNs the model met, in order; the network's ids; the role name),
-    /// and nested stacks.
-    pub(super) fn check_stackset(&mut self, spec: &Spec, nested: bool) {
+    /// span (the literal ARNs the model met, in order; the network's ids; the role name).
+    pub(super) fn check_stackset(&mut self, spec: &Spec) {
         let arns = std::mem::take(&mut self.arns);
         for a in &arns {
             // AWS's own managed policies (`arn:aws:iam::aws:policy/…`) are in every account.
@@ -167,14 +166,6 @@ impl Cx {
                 loc,
                 format!("function.role_name \"{name}\" names an IAM role, and IAM names are per account: the stack instances of a second Region in the same account would fail on the name"),
                 "leave role_name out: CloudFormation then gives each stack instance's role its own name",
-            );
-        }
-        if nested {
-            let loc = spec.secrets_loc.clone().unwrap_or(Loc::Whole);
-            self.err(
-                &loc,
-                "these secrets need nested stacks, and rotgen does not write a StackSet of nested stacks yet (their templates would have to be in S3 where every stack instance reads them)",
-                "split the secrets over several specs, each within one stack, and deploy each as its own StackSet",
             );
         }
     }

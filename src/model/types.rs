@@ -180,6 +180,12 @@ pub struct ParamModel {
 }
 
 impl ParamModel {
+    /// Whether the value a deploy gives holds commas between items: a list, not the
+    /// name of an SSM parameter that holds one.
+    pub fn takes_items(&self) -> bool {
+        self.ty.starts_with("List<") || self.ty == "CommaDelimitedList"
+    }
+
     /// The type a nested stack declares it with: the parent passes it on as text, a list
     /// joined with commas.
     pub fn nested_type(&self) -> &'static str {
