@@ -298,8 +298,8 @@ pub fn expand(template: &Value, opts: &ExpandOptions) -> Result<Value, Diagnosti
 fn template_limits(out: &Value, rotations: &[&String]) -> Vec<Diagnostic> {
     let mut problems = crate::limits::check(out, "the expanded template");
     // What CloudFormation receives: the expanded template, as JSON.
-    problems.extend(crate::limits::check_body(
-        &serde_json::to_string(out).unwrap_or_default(),
+    problems.extend(crate::limits::check_body_len(
+        crate::limits::json_len(out),
         "the expanded template",
     ));
     // The rotation a generated name comes from: the longest logical ID it starts with.
@@ -510,16 +510,15 @@ fn expand_one(
     if !errors.is_empty() {
         return Err(errors);
     }
-    let section = |name: &str| {
-        compiled
-            .main
-            .get(name)
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default()
+    // The compiled template's sections, taken (not copied) out of it.
+    let mut main = compiled.main;
+    let mut section = |name: &str| match main.get_mut(name) {
+        Some(Value::Object(m)) => std::mem::take(m),
+        _ => Map::new(),
     };
     let mut resources = section("Resources");
     let mut outputs = section("Outputs");
+    let parameters = section("Parameters");
     // The Rotgen resource's Condition and DependsOn hold for everything it becomes.
     if let Some(condition) = obj.get("Condition") {
         for r in resources.values_mut().chain(outputs.values_mut()) {
@@ -560,7 +559,7 @@ fn expand_one(
     Ok(Generated {
         resources,
         outputs,
-        parameters: section("Parameters"),
+        parameters,
     })
 }
 

@@ -165,6 +165,14 @@ fn floor_char_boundary(text: &str, mut i: usize) -> usize {
     i
 }
 
+/// The first char boundary of `text` at or after `i` (at most its length).
+fn ceil_char_boundary(text: &str, mut i: usize) -> usize {
+    while i < text.len() && !text.is_char_boundary(i) {
+        i += 1;
+    }
+    i.min(text.len())
+}
+
 /// Byte offsets of the starts of a text's lines: line and column of any offset in
 /// O(log n), so reporting stays linear in the size of the input.
 struct Lines<'t> {
@@ -217,6 +225,8 @@ struct Window {
     offset: usize,
     /// 0-based line of `text`'s first line in the file.
     first_line: usize,
+    /// Characters of that line before `text` starts: a long line is shown in part.
+    first_col: usize,
 }
 
 impl miette::SourceCode for Window {
@@ -229,17 +239,32 @@ impl miette::SourceCode for Window {
         let local =
             miette::SourceSpan::from((span.offset().saturating_sub(self.offset), span.len()));
         let inner = self.text.read_span(&local, before, after)?;
+        // The column in characters, as rotgen's own `FILE:LINE:COL` counts it (miette
+        // counts bytes), and from the file's line start when the window starts mid-line.
+        let data_start = inner.span().offset();
+        let line_start = self
+            .text
+            .get(..data_start)
+            .and_then(|t| t.rfind('\n'))
+            .map_or(0, |i| i + 1);
+        let column = self
+            .text
+            .get(line_start..data_start)
+            .map_or(inner.column(), |t| t.chars().count())
+            + if line_start == 0 { self.first_col } else { 0 };
         Ok(Box::new(miette::MietteSpanContents::new_named(
             self.name.clone(),
             inner.data(),
             miette::SourceSpan::from((inner.span().offset() + self.offset, inner.span().len())),
             inner.line() + self.first_line,
-            inner.column(),
+            column,
             inner.line_count(),
         )))
     }
 }
 
+/// Bytes of a line shown around a problem; a longer line is shown in part.
+const LONG_LINE: usize = 400;
 /// Problems shown in full; the rest are one line each, up to [`MAX_LINES`].
 const MAX_FULL: usize = 30;
 /// Problems listed at all; beyond, a count.
@@ -355,20 +380,48 @@ pub fn render_with_source(diags: &Diagnostics, file: &str, text: &str, color: bo
         }
         let (src, span) = match &d.loc {
             Loc::Span(r) => {
-                let start = r.start.min(text.len());
-                let len = r.end.min(text.len()).saturating_sub(start);
-                let first = lines.line_of(start).saturating_sub(2);
-                let last = lines.line_of(start + len) + 2;
-                let (offset, window) = lines.window(first, last);
-                (
-                    Some(Window {
+                let start = floor_char_boundary(text, r.start.min(text.len()));
+                let mut len = r.end.min(text.len()).saturating_sub(start);
+                let line = lines.line_of(start);
+                let (line_start, line_text) = lines.window(line, line);
+                let line_end = line_start + line_text.trim_end_matches(['\n', '\r']).len();
+                let window = if line_end - line_start > LONG_LINE {
+                    // A long line (a template written as one line of JSON): the part
+                    // around the problem, not the whole line.
+                    let from = floor_char_boundary(
+                        text,
+                        start.saturating_sub(LONG_LINE / 2).max(line_start),
+                    );
+                    let to = ceil_char_boundary(text, (start + LONG_LINE / 2).min(line_end));
+                    len = len.min(to - start);
+                    Window {
+                        name: file.to_string(),
+                        text: text[from..to].to_string(),
+                        offset: from,
+                        first_line: line,
+                        first_col: text[line_start..from].chars().count(),
+                    }
+                } else {
+                    // Two lines of context each side, unless one of them is long: then
+                    // the problem's line alone.
+                    let first = line.saturating_sub(2);
+                    let last = lines.line_of(start + len) + 2;
+                    let (mut offset, mut window) = lines.window(first, last);
+                    let mut first_line = first;
+                    if window.split('\n').any(|l| l.len() > LONG_LINE) {
+                        (offset, window) = (line_start, &text[line_start..line_end]);
+                        first_line = line;
+                        len = len.min(line_end - start);
+                    }
+                    Window {
                         name: file.to_string(),
                         text: window.to_string(),
                         offset,
-                        first_line: first,
-                    }),
-                    Some(miette::SourceSpan::from((start, len))),
-                )
+                        first_line,
+                        first_col: 0,
+                    }
+                };
+                (Some(window), Some(miette::SourceSpan::from((start, len))))
             }
             _ => (None, None),
         };
@@ -474,6 +527,36 @@ mod tests {
                     "{q:?} against {problems:?}"
                 );
             }
+        }
+    }
+
+    /// A problem on a long line (a template written as one line of JSON) shows the part
+    /// of the line around it, numbered as the file is, not the whole line.
+    #[test]
+    fn a_long_line_is_shown_around_the_problem() {
+        let mut text = String::from("{\"a\": 1,\n");
+        for i in 0..2_000 {
+            text.push_str(&format!("\"k{i}\": \"é{i}\", "));
+        }
+        text.push_str("\"z\": 0}\n");
+        let at = text.find("\"k1000\"").unwrap();
+        let d = Diagnostics(vec![Diagnostic::new(&Loc::Span(at..at + 7), "bad key")]);
+        let (line, col) = line_col(&text, at);
+        let out = render_with_source(&d, "t.json", &text, false);
+        assert!(out.contains(&format!("[t.json:{line}:{col}]")), "{out}");
+        assert!(out.contains("\"k1000\""), "{out}");
+        assert!(
+            !out.contains("\"k900\"") && !out.contains("\"k1100\""),
+            "{out}"
+        );
+        assert!(out.len() < 2_000, "{} bytes: {out}", out.len());
+        // A problem near either end of the line, and a short line, are shown too.
+        for at in [text.find("\"k0\"").unwrap(), text.find("\"z\"").unwrap(), 1] {
+            let d = Diagnostics(vec![Diagnostic::new(&Loc::Span(at..at + 3), "here")]);
+            let (line, col) = line_col(&text, at);
+            let out = render_with_source(&d, "t.json", &text, false);
+            assert!(out.contains(&format!("[t.json:{line}:{col}]")), "{out}");
+            assert!(out.len() < 2_000, "{} bytes", out.len());
         }
     }
 

@@ -157,14 +157,35 @@ pub fn check(t: &Value, what: &str) -> Vec<Problem> {
 
 /// The quota on a template's size, given the text that would be written or sent.
 pub fn check_body(text: &str, what: &str) -> Option<Problem> {
-    (text.len() > MAX_BODY).then(|| Problem {
+    check_body_len(text.len(), what)
+}
+
+/// [`check_body`] given the text's length in bytes.
+pub fn check_body_len(len: usize, what: &str) -> Option<Problem> {
+    (len > MAX_BODY).then(|| Problem {
         subject: Subject::Template,
         message: format!(
-            "{what} would be {} bytes; CloudFormation reads at most {MAX_BODY} bytes (1 MB) of a template, even from S3",
-            text.len()
+            "{what} would be {len} bytes; CloudFormation reads at most {MAX_BODY} bytes (1 MB) of a template, even from S3"
         ),
         help: "split the secrets into two specs (two stacks)".into(),
     })
+}
+
+/// The length of `v` as compact JSON, counted as it is written, without holding the text.
+pub fn json_len(v: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut n = Count(0);
+    serde_json::to_writer(&mut n, v).expect("writing JSON to a counter cannot fail");
+    n.0
 }
 
 /// The resources one stack operation handles: the main template's and every nested
@@ -254,6 +275,8 @@ mod tests {
     fn the_body_and_the_operation_are_checked_at_their_edges() {
         assert!(check_body(&"x".repeat(MAX_BODY), "t").is_none());
         assert!(check_body(&"x".repeat(MAX_BODY + 1), "t").is_some());
+        let t = json!({"Resources": {"A": {"Type": "AWS::SNS::Topic", "Properties": {"DisplayName": "é\"\n\u{1}"}}}});
+        assert_eq!(json_len(&t), serde_json::to_string(&t).unwrap().len());
         let a = with("Resources", 500, |i| format!("A{i}"));
         let b = |n| with("Resources", n, |i| format!("B{i}"));
         let four = [&a, &a, &a, &a];
