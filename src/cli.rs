@@ -467,11 +467,7 @@ fn status(args: &StatusArgs) -> ExitCode {
                 );
             };
             base = spec.parent().map(Path::to_path_buf);
-            Source::Spec {
-                main: compiled.main,
-                nested: compiled.nested,
-                stack,
-            }
+            Source::of_compiled(compiled, stack)
         }
     };
     let now = std::time::SystemTime::now()

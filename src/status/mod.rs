@@ -194,6 +194,23 @@ pub enum Source {
 }
 
 impl Source {
+    /// A compiled spec deployed as `stack`. Each nested template is named as its stack
+    /// resource reads it: the file name, or for a StackSet the S3 key at the end of its
+    /// `TemplateURL`.
+    pub fn of_compiled(compiled: crate::Compiled, stack: String) -> Source {
+        let keys: BTreeMap<String, String> = compiled.deploy.nested_keys.into_iter().collect();
+        let nested = compiled
+            .nested
+            .into_iter()
+            .map(|(file, t)| (keys.get(&file).cloned().unwrap_or(file), t))
+            .collect();
+        Source::Spec {
+            main: compiled.main,
+            nested,
+            stack,
+        }
+    }
+
     pub fn stack(&self) -> &str {
         match self {
             Source::Spec { stack, .. } | Source::Stack(stack) => stack,
@@ -281,13 +298,7 @@ pub async fn stacks<A: Aws>(aws: &A, source: &Source) -> Result<Vec<Deployed>, S
                 "the stack {name} has no nested stack {id}: is it deployed from this template? (`rotgen status --stack {name}` reads the deployed one)"
             )));
         };
-        let file = r
-            .pointer("/Properties/TemplateURL")
-            .or_else(|| r.pointer("/Properties/Location"))
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        children.push((id.clone(), physical.clone(), file));
+        children.push((id.clone(), physical.clone(), location(r)));
     }
     let nested: Vec<Result<Deployed, StatusError>> = stream::iter(children)
         .map(|(id, physical, file)| async move {
@@ -319,6 +330,26 @@ pub async fn stacks<A: Aws>(aws: &A, source: &Source) -> Result<Vec<Deployed>, S
         all.push(n?);
     }
     Ok(all)
+}
+
+/// Where a stack resource reads its template: `TemplateURL` (or SAM's `Location`) as
+/// written, or the last part of an `Fn::Sub` URL (a StackSet's nested templates are read
+/// from each Region's bucket, under a key [`Source::of_compiled`] names them by).
+fn location(resource: &Value) -> String {
+    let Some(url) = resource
+        .pointer("/Properties/TemplateURL")
+        .or_else(|| resource.pointer("/Properties/Location"))
+    else {
+        return String::new();
+    };
+    if let Some(s) = url.as_str() {
+        return s.to_string();
+    }
+    let sub = url.get("Fn::Sub");
+    match sub.and_then(|s| s.as_str().or_else(|| s.get(0)?.as_str())) {
+        Some(s) => s.rsplit('/').next().unwrap_or(s).to_string(),
+        None => String::new(),
+    }
 }
 
 fn resources(template: &Value) -> impl Iterator<Item = (&String, &Value)> {

@@ -385,6 +385,53 @@ fn a_spec_reads_no_template_from_cloudformation() {
 }
 
 #[test]
+fn a_stacksets_nested_template_is_found_by_its_key() {
+    let f = fake();
+    let mut main = f.templates["app"].clone();
+    main["Resources"]["Nested"]["Properties"]["TemplateURL"] = json!({"Fn::Sub":
+        "https://${CodeBucket}-${AWS::Region}.s3.${AWS::Region}.${AWS::URLSuffix}/template.nested-0a1b2c.yaml"});
+    let source = |name: &str| Source::Spec {
+        main: main.clone(),
+        nested: vec![(name.into(), f.templates["arn:nested"].clone())],
+        stack: "app".into(),
+    };
+    let report = block(check(&f, &source("template.nested-0a1b2c.yaml"), &opts())).unwrap();
+    assert_eq!(report.secrets.len(), 10);
+    let err = block(check(&f, &source("template.nested.yaml"), &opts())).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "no nested template template.nested-0a1b2c.yaml for Nested"
+    );
+}
+
+/// A compiled StackSet spec names its nested templates by the keys its stack resources
+/// read them from, so `rotgen status SPEC` pairs each.
+#[test]
+fn a_compiled_stackset_pairs_every_nested_stack() {
+    let mut text = "[stack]\nname = \"big\"\nstackset = true\n\n[schedule]\ndays = 30\n\n[alarms]\nenabled = false\n".to_string();
+    for i in 0..260 {
+        text.push_str(&format!(
+            "\n[[secret]]\nid = \"S{i}\"\nservice = \"random\"\ncreate = {{ name = \"team/s{i}\" }}\n"
+        ));
+    }
+    let compiled =
+        crate::compile_toml(&text, &|label: &str| format!("template.{label}.yaml")).unwrap();
+    assert!(!compiled.deploy.nested_keys.is_empty());
+    let Source::Spec { main, nested, .. } = Source::of_compiled(compiled, "big".into()) else {
+        unreachable!()
+    };
+    let names: BTreeSet<&str> = nested.iter().map(|(n, _)| n.as_str()).collect();
+    let stacks: Vec<String> = resources(&main)
+        .filter(|(_, r)| r["Type"] == "AWS::CloudFormation::Stack")
+        .map(|(_, r)| location(r))
+        .collect();
+    assert_eq!(stacks.len(), nested.len());
+    for l in &stacks {
+        assert!(names.contains(l.as_str()), "{l} in {names:?}");
+    }
+}
+
+#[test]
 fn drift_by_field() {
     let expected = ExpectedFunction {
         logical_id: "Fn".into(),
