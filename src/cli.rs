@@ -533,7 +533,7 @@ fn import(args: &ImportArgs) -> ExitCode {
             return fail(EXIT_INVALID, &why);
         }
         let aws = crate::import::aws::AwsClients::new(region).await;
-        let region = crate::rotation::store::load_config(region)
+        let region = crate::sdk::config(region)
             .await
             .region()
             .map(ToString::to_string);

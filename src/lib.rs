@@ -18,6 +18,7 @@ pub mod package;
 mod par;
 pub mod render;
 pub mod rotation;
+pub mod sdk;
 pub mod shell;
 pub mod spec;
 pub mod status;

@@ -103,7 +103,7 @@ async fn imports_what_the_account_rotates() {
         return;
     }
     let run = format!("imp{}", std::process::id());
-    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let config = rotgen::sdk::config(None).await;
     let secrets = aws_sdk_secretsmanager::Client::new(&config);
     let lambda = aws_sdk_lambda::Client::new(&config);
     let iam = aws_sdk_iam::Client::new(&config);

@@ -39,7 +39,7 @@ fn moto() -> bool {
 }
 
 async fn config() -> aws_config::SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+    rotgen::sdk::config(None).await
 }
 
 /// An IAM user with one access key, and a secret holding that key.

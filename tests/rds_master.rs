@@ -37,7 +37,7 @@ fn env(name: &str) -> String {
 }
 
 async fn aws() -> aws_config::SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+    rotgen::sdk::config(None).await
 }
 
 /// RDS's answers, given by the test; every question is recorded.

@@ -52,7 +52,7 @@ fn services() -> Option<()> {
 use common::{rt, stage, unique};
 
 async fn sm() -> Client {
-    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let config = rotgen::sdk::config(None).await;
     Client::new(&config)
 }
 

@@ -21,7 +21,7 @@ struct Clients {
 }
 
 async fn clients() -> Clients {
-    let c = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let c = rotgen::sdk::config(None).await;
     Clients {
         secrets: aws_sdk_secretsmanager::Client::new(&c),
         lambda: aws_sdk_lambda::Client::new(&c),

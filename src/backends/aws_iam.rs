@@ -61,9 +61,7 @@ impl IamKeys {
     async fn clients(&self) -> &(aws_config::SdkConfig, aws_sdk_iam::Client) {
         self.clients
             .get_or_init(|| async {
-                let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-                    .load()
-                    .await;
+                let config = crate::sdk::config(None).await;
                 let iam = aws_sdk_iam::Client::new(&config);
                 (config, iam)
             })

@@ -413,7 +413,7 @@ pub(crate) fn system_bundle() -> Option<Vec<u8>> {
 
 /// The `CERTIFICATE` blocks of a PEM text that the TLS library accepts as trust roots,
 /// as PEM again.
-fn parsable_certificates(pem: &[u8]) -> Vec<u8> {
+pub(crate) fn parsable_certificates(pem: &[u8]) -> Vec<u8> {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
     const BEGIN: &[u8] = b"-----BEGIN CERTIFICATE-----";

@@ -18,7 +18,7 @@ pub struct AwsClients {
 impl AwsClients {
     /// From the standard environment, in `region` when one is given.
     pub async fn new(region: Option<&str>) -> Self {
-        let config = crate::rotation::store::load_config(region).await;
+        let config = crate::sdk::config(region).await;
         AwsClients {
             secrets: aws_sdk_secretsmanager::Client::new(&config),
             lambda: aws_sdk_lambda::Client::new(&config),

@@ -281,7 +281,7 @@ impl AwsRds {
     /// A client configured from the standard AWS environment (region, credentials,
     /// `AWS_ENDPOINT_URL[_RDS]`, which tests point at moto) and [`ENDPOINT_VAR`].
     pub async fn from_env() -> Self {
-        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let config = crate::sdk::config(None).await;
         AwsRds::from_config(&config, |k| std::env::var(k).ok())
     }
 

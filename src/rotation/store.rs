@@ -113,7 +113,7 @@ impl AwsStore {
     /// `AWS_ENDPOINT_URL[_SECRETS_MANAGER]`). `SECRETS_MANAGER_ENDPOINT`, which AWS's own
     /// rotation functions read, is honoured too.
     pub async fn from_env() -> Self {
-        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let config = crate::sdk::config(None).await;
         let mut builder = aws_sdk_secretsmanager::config::Builder::from(&config);
         if config.endpoint_url().is_none()
             && std::env::var_os("AWS_ENDPOINT_URL_SECRETS_MANAGER").is_none()
@@ -136,7 +136,7 @@ pub async fn check_environment() -> Result<(), String> {
 /// environment's.
 pub async fn check_environment_in(region: Option<&str>) -> Result<(), String> {
     use aws_sdk_secretsmanager::config::ProvideCredentials;
-    let config = load_config(region).await;
+    let config = crate::sdk::config(region).await;
     if config.region().is_none() {
         return Err("no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION, or a region in the AWS_PROFILE's configuration)".into());
     }
@@ -148,20 +148,6 @@ pub async fn check_environment_in(region: Option<&str>) -> Result<(), String> {
             .await
             .map(|_| ())
             .map_err(|_| missing.into()),
-    }
-}
-
-/// The standard AWS configuration, in `region` when one is given.
-pub async fn load_config(region: Option<&str>) -> aws_config::SdkConfig {
-    let loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-    match region {
-        Some(r) => {
-            loader
-                .region(aws_config::Region::new(r.to_string()))
-                .load()
-                .await
-        }
-        None => loader.load().await,
     }
 }
 

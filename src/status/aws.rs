@@ -17,7 +17,7 @@ pub struct AwsClients {
 
 impl AwsClients {
     pub async fn from_env() -> Self {
-        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let config = crate::sdk::config(None).await;
         AwsClients {
             cloudformation: aws_sdk_cloudformation::Client::new(&config),
             secrets: aws_sdk_secretsmanager::Client::new(&config),

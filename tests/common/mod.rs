@@ -30,7 +30,7 @@ pub fn services_running(needed: &[&str]) -> bool {
 
 /// The value of `arn` at `stage` in Secrets Manager (moto), if it has one.
 pub async fn stage(arn: &str, stage: &str) -> Option<rotgen::rotation::secret::SecretValue> {
-    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let config = rotgen::sdk::config(None).await;
     let out = aws_sdk_secretsmanager::Client::new(&config)
         .get_secret_value()
         .secret_id(arn)
@@ -46,7 +46,7 @@ pub async fn stage(arn: &str, stage: &str) -> Option<rotgen::rotation::secret::S
 /// A new secret in Secrets Manager (moto, through `AWS_ENDPOINT_URL`) holding `value`:
 /// its ARN.
 pub async fn create_secret(name: &str, value: &str) -> String {
-    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let config = rotgen::sdk::config(None).await;
     aws_sdk_secretsmanager::Client::new(&config)
         .create_secret()
         .name(name)
