@@ -114,31 +114,77 @@ impl HttpClient for Client {
         _components: &RuntimeComponents,
     ) -> SharedHttpConnector {
         let client = self.reqwest((settings.connect_timeout(), settings.read_timeout()));
-        SharedHttpConnector::new(Connector(client))
+        SharedHttpConnector::new(Connector {
+            client,
+            roots: self.roots,
+        })
     }
 }
 
 /// Sends the SDK's requests with one reqwest client (or fails each with why it could
 /// not be built).
 #[derive(Debug)]
-struct Connector(Result<reqwest::Client, String>);
+struct Connector {
+    client: Result<reqwest::Client, String>,
+    roots: Roots,
+}
 
 impl HttpConnector for Connector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-        let client = match &self.0 {
+        let client = match &self.client {
             Ok(c) => c.clone(),
             Err(why) => {
                 let why = why.clone();
                 return HttpConnectorFuture::ready(Err(ConnectorError::other(why.into(), None)));
             }
         };
-        HttpConnectorFuture::new(async move { send(&client, request).await })
+        let roots = self.roots;
+        HttpConnectorFuture::new(async move { send(&client, request, roots).await })
     }
+}
+
+/// A TLS handshake the SDK's client refused, in rotgen's words (never the server's).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the TLS handshake failed: {0}")]
+pub struct TlsRefused(pub &'static str);
+
+/// Why a failed AWS call's TLS handshake was refused, if that is why it failed: for the
+/// one-line messages of the store, RDS, IAM and `rotgen status`.
+pub fn tls_refused(error: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
+    let mut source = Some(error);
+    while let Some(e) = source {
+        if let Some(t) = e.downcast_ref::<TlsRefused>() {
+            return Some(t.0);
+        }
+        source = e.source();
+    }
+    None
+}
+
+fn tls_words(e: &reqwest::Error, roots: Roots) -> Option<&'static str> {
+    let crate::backends::https::Failure::Tls(words) = crate::backends::https::failure(e) else {
+        return None;
+    };
+    Some(
+        if words.starts_with("its certificate is not signed by a trusted CA") {
+            match roots {
+                Roots::Mozilla => {
+                    "its certificate is not signed by a CA among the Mozilla roots the function trusts"
+                }
+                Roots::WithSystem => {
+                    "its certificate is not signed by a CA among the Mozilla roots or the system's store (SSL_CERT_FILE names another bundle)"
+                }
+            }
+        } else {
+            words
+        },
+    )
 }
 
 async fn send(
     client: &reqwest::Client,
     request: HttpRequest,
+    roots: Roots,
 ) -> Result<HttpResponse, ConnectorError> {
     let request = request
         .try_into_http1x()
@@ -153,7 +199,14 @@ async fn send(
     let request = http::Request::from_parts(parts, bytes.to_vec());
     let request =
         reqwest::Request::try_from(request).map_err(|e| ConnectorError::user(e.into()))?;
-    let response = client.execute(request).await.map_err(connector_error)?;
+    let response = client
+        .execute(request)
+        .await
+        .map_err(|e| match tls_words(&e, roots) {
+            // Not retried: another attempt meets the same certificate.
+            Some(words) => ConnectorError::other(Box::new(TlsRefused(words)), None),
+            None => connector_error(e),
+        })?;
     // The body stays a stream the SDK reads: a body in memory would be printed whole by
     // the SDK's trace of the response, and a response can hold a secret's value.
     let response: http::Response<reqwest::Body> = response.into();

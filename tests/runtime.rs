@@ -128,6 +128,87 @@ fn a_rotation_function_without_aws_reports_a_retryable_error() {
     assert_eq!(parsed["level"], "ERROR");
 }
 
+/// The AWS SDK's TLS (src/sdk.rs): in Lambda the function trusts the Mozilla roots
+/// alone; on the command line the system's store joins them. Moto behind a TLS front
+/// whose certificate the test CA signed, named as the system's store by SSL_CERT_FILE:
+/// the command line reaches moto through it, the function refuses it.
+#[test]
+fn the_sdk_trusts_the_systems_store_on_the_command_line_and_not_in_lambda() {
+    let Some(moto) = common::moto() else { return };
+    let moto_port: u16 = moto
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .trim_end_matches('/')
+        .parse()
+        .unwrap();
+    let ca = common::root().join("tests/fixtures/backends/ca.pem");
+    let ca = ca.to_str().unwrap();
+    let rt = common::rt();
+    let front = rt.block_on(common::net::tls_front(moto_port));
+    let endpoint = format!("https://localhost:{front}");
+    let stack = common::unique("nosuch");
+    let status = |cert_file: Option<&str>| {
+        let mut cmd = common::rotgen();
+        cmd.args(["status", "--stack", &stack])
+            .env("AWS_ENDPOINT_URL", &endpoint)
+            .env("AWS_MAX_ATTEMPTS", "1")
+            .env("NO_COLOR", "1");
+        match cert_file {
+            Some(f) => cmd.env("SSL_CERT_FILE", f),
+            None => cmd.env("SSL_CERT_FILE", "/nonexistent"),
+        };
+        let out = rt.block_on(async move {
+            tokio::task::spawn_blocking(move || cmd.output().unwrap())
+                .await
+                .unwrap()
+        });
+        common::stderr(&out) + &common::stdout(&out)
+    };
+    let trusted = status(Some(ca));
+    assert!(
+        trusted.contains("does not exist"),
+        "moto answered through TLS: {trusted}"
+    );
+    let untrusted = status(None);
+    assert!(
+        untrusted.contains("the endpoint was refused: its certificate is not signed by a CA among the Mozilla roots or the system's store"),
+        "{untrusted}"
+    );
+
+    let events = vec![(
+        "a".to_string(),
+        json!({"Step": "createSecret", "SecretId": stack, "ClientRequestToken": "t"}).to_string(),
+    )];
+    let api = RuntimeApi::start(events);
+    let child = lambda(
+        &api,
+        &[
+            ("ROTGEN_SERVICE", "random"),
+            ("AWS_ENDPOINT_URL", &endpoint),
+            ("SSL_CERT_FILE", ca),
+            ("AWS_MAX_ATTEMPTS", "1"),
+        ],
+    );
+    let replies = rt.block_on(async {
+        tokio::task::spawn_blocking(move || api.wait_for(1, Duration::from_secs(60)))
+            .await
+            .unwrap()
+    });
+    let logs = stop(child);
+    assert_eq!(replies.len(), 1, "{replies:?}\n{logs}");
+    let Reply::Error(b) = &replies[0].1 else {
+        panic!("{replies:?}")
+    };
+    let e: Value = serde_json::from_str(b).unwrap();
+    assert_eq!(e["errorType"], "Rotation.SecretsManager", "{e}");
+    let message = e["errorMessage"].as_str().unwrap();
+    assert!(
+        message.contains("Secrets Manager's endpoint was refused: its certificate is not signed by a CA among the Mozilla roots the function trusts"),
+        "{message}"
+    );
+}
+
 #[test]
 fn invoke_runs_an_event_through_the_same_dispatch() {
     // A macro request on standard input: no AWS needed.

@@ -90,6 +90,16 @@ where
             };
             BackendError::new(kind, format!("aws-iam: {call} failed: {code}"))
         }
+        SdkError::DispatchFailure(d)
+            if let Some(why) = d
+                .as_connector_error()
+                .and_then(|c| crate::sdk::tls_refused(c)) =>
+        {
+            BackendError::new(
+                ErrorKind::Unavailable,
+                format!("aws-iam: {call}: the endpoint was refused: {why}"),
+            )
+        }
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => BackendError::new(
             ErrorKind::Unavailable,
             format!("aws-iam: {call} could not reach AWS"),

@@ -148,7 +148,7 @@ impl Https {
 
 /// What a failed request was, from reqwest's error and its causes (read, never shown:
 /// they can hold the URL).
-fn failure(e: &reqwest::Error) -> Failure {
+pub(crate) fn failure(e: &reqwest::Error) -> Failure {
     if e.is_timeout() {
         return Failure::Timeout;
     }

@@ -336,6 +336,7 @@ where
         (Some(c), None) => c.to_string(),
         (None, _) => match &err {
             SdkError::TimeoutError(_) => "timed out".to_string(),
+            SdkError::DispatchFailure(_) if let Some(why) = crate::sdk::tls_refused(&err) => format!("the RDS API's endpoint was refused: {why}"),
             SdkError::DispatchFailure(_) => "could not reach the RDS API (in a VPC: the RDS endpoint rotgen makes, named by ROTGEN_RDS_ENDPOINT, with its security group admitting the function on 443; with [vpc] endpoint = false, a NAT gateway or an RDS interface endpoint with private DNS)".to_string(),
             _ => "unexpected response".to_string(),
         },

@@ -179,9 +179,10 @@ where
         (Some(c), None) => c,
         _ => match &err {
             SdkError::TimeoutError(_) => "timed out".to_string(),
-            SdkError::DispatchFailure(_) => {
-                "could not reach Secrets Manager (in a VPC: is there an interface endpoint or a NAT gateway?)".to_string()
-            }
+            SdkError::DispatchFailure(_) => match crate::sdk::tls_refused(&err) {
+                Some(why) => format!("Secrets Manager's endpoint was refused: {why}"),
+                None => "could not reach Secrets Manager (in a VPC: is there an interface endpoint or a NAT gateway?)".to_string(),
+            },
             _ => "unexpected response".to_string(),
         },
     };

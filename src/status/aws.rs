@@ -40,6 +40,9 @@ where
             _ => "unexpected response".to_string(),
         },
         SdkError::TimeoutError(_) => "timed out".to_string(),
+        SdkError::DispatchFailure(_) if let Some(why) = crate::sdk::tls_refused(err) => {
+            format!("the endpoint was refused: {why}")
+        }
         SdkError::DispatchFailure(_) => {
             "could not reach AWS (check AWS_REGION, AWS_ENDPOINT_URL and the network)".to_string()
         }

@@ -342,15 +342,33 @@ pub async fn postgres_tls_front(upstream: u16) -> u16 {
                 if conn.write_all(b"S").await.is_err() {
                     return;
                 }
-                let Ok(mut tls) = tls_acceptor().accept(conn).await else {
-                    return;
-                };
-                let Ok(mut server) = TcpStream::connect(("127.0.0.1", upstream)).await else {
-                    return;
-                };
-                let _ = tokio::io::copy_bidirectional(&mut tls, &mut server).await;
+                terminate_tls(conn, upstream).await;
             });
         }
     });
     port
+}
+
+/// A TLS front for any TCP service on 127.0.0.1 (moto, for the AWS SDK's client): it
+/// terminates TLS with the test CA's certificate (for 127.0.0.1 and localhost) and
+/// forwards the decrypted stream. Its port.
+pub async fn tls_front(upstream: u16) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((conn, _)) = listener.accept().await {
+            tokio::spawn(terminate_tls(conn, upstream));
+        }
+    });
+    port
+}
+
+async fn terminate_tls(conn: TcpStream, upstream: u16) {
+    let Ok(mut tls) = tls_acceptor().accept(conn).await else {
+        return;
+    };
+    let Ok(mut server) = TcpStream::connect(("127.0.0.1", upstream)).await else {
+        return;
+    };
+    let _ = tokio::io::copy_bidirectional(&mut tls, &mut server).await;
 }
