@@ -165,20 +165,18 @@ fn tls_words(e: &reqwest::Error, roots: Roots) -> Option<&'static str> {
     let crate::backends::https::Failure::Tls(words) = crate::backends::https::failure(e) else {
         return None;
     };
-    Some(
-        if words.starts_with("its certificate is not signed by a trusted CA") {
-            match roots {
-                Roots::Mozilla => {
-                    "its certificate is not signed by a CA among the Mozilla roots the function trusts"
-                }
-                Roots::WithSystem => {
-                    "its certificate is not signed by a CA among the Mozilla roots or the system's store (SSL_CERT_FILE names another bundle)"
-                }
+    Some(if words == crate::backends::UNTRUSTED_ISSUER {
+        match roots {
+            Roots::Mozilla => {
+                "its certificate is not signed by a CA among the Mozilla roots the function trusts"
             }
-        } else {
-            words
-        },
-    )
+            Roots::WithSystem => {
+                "its certificate is not signed by a CA among the Mozilla roots or the system's store (SSL_CERT_FILE names another bundle)"
+            }
+        }
+    } else {
+        words
+    })
 }
 
 async fn send(

@@ -655,6 +655,10 @@ pub(crate) async fn sqlx_login<C: sqlx::Connection>(
     }
 }
 
+/// [`tls_reason`]'s words for a certificate that chains to no trusted root.
+pub(crate) const UNTRUSTED_ISSUER: &str =
+    "its certificate is not signed by a trusted CA (set ROTGEN_CA_FILE to trust a private CA)";
+
 /// A short, safe description of why a TLS handshake failed, from the text of a TLS
 /// library error (which is read, never shown).
 pub(crate) fn tls_reason(error_text: &str) -> &'static str {
@@ -662,7 +666,7 @@ pub(crate) fn tls_reason(error_text: &str) -> &'static str {
     if t.contains("does not support TLS") || t.contains("not support SSL") {
         "the server does not offer TLS"
     } else if t.contains("UnknownIssuer") || t.contains("unknown issuer") {
-        "its certificate is not signed by a trusted CA (set ROTGEN_CA_FILE to trust a private CA)"
+        UNTRUSTED_ISSUER
     } else if t.contains("NotValidForName") || t.contains("not valid for name") {
         "its certificate does not name the host"
     } else if t.contains("Expired") || t.contains("expired") {
