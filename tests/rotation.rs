@@ -949,6 +949,43 @@ fn the_master_acts_only_for_a_user_of_its_own_server_that_logs_in() {
     });
 }
 
+#[test]
+fn a_url_the_secret_shares_with_its_master_does_not_skip_the_host_check() {
+    if services().is_none() {
+        return;
+    }
+    rt().block_on(async {
+        // A `url` the secret shares with its master does not skip the host check
+        // (only the http service is reached by URL): the secret points at another server,
+        // a proxy in front of the real one that accepts the user's own login, and the
+        // master's credentials never go there.
+        let c = case("postgres", Strategy::AlternatingUsers).await;
+        let master_arn = c.master.clone().unwrap();
+        let mut master = json_of(&stage(&master_arn, "AWSCURRENT").await.unwrap());
+        master["url"] = json!("https://db.example/");
+        sm().await
+            .put_secret_value()
+            .secret_id(&master_arn)
+            .secret_string(master.to_string())
+            .version_stages("AWSCURRENT")
+            .send()
+            .await
+            .unwrap();
+        let proxy =
+            common::net::Proxy::start(common::net::Proto::Postgres, port_of("postgres")).await;
+        let mut forged = json_of(&c.old);
+        forged["port"] = json!(proxy.port);
+        forged["url"] = json!("https://db.example/");
+        tamper(&c, None, "AWSCURRENT", &forged).await;
+        let e = rotate(&handler(&c).await, &c.arn, false)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`port`"), "{e}");
+        assert_eq!(proxy.messages(), 0, "nothing was sent to the other server");
+    });
+}
+
 /// After every cut: a pending password that logs in has every privilege it should.
 async fn assert_no_login_without_privileges(c: &Case, when: &str) {
     if let Some(p) = stage(&c.arn, "AWSPENDING").await

@@ -45,7 +45,7 @@
 
 use super::https::{Failure, Https, Method, basic, origin};
 use super::{Trust, check_password, format_error};
-use crate::rotation::backend::{Backend, BackendError, ErrorKind, SetPassword, Strategy};
+use crate::rotation::backend::{Backend, BackendError, ErrorKind, Place, SetPassword, Strategy};
 use crate::rotation::secret::SecretValue;
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -253,6 +253,10 @@ impl Backend for Http {
         } else {
             Err(status_error(&at, "GET", status))
         }
+    }
+
+    fn place(&self) -> Place {
+        Place::Url
     }
 }
 

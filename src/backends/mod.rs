@@ -175,6 +175,10 @@ impl Backend for Shipped {
         delegate!(self, b => b.default_port())
     }
 
+    fn place(&self) -> crate::rotation::backend::Place {
+        delegate!(self, b => b.place())
+    }
+
     fn reruns_set(&self) -> bool {
         delegate!(self, b => b.reruns_set())
     }

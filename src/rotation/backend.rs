@@ -8,6 +8,16 @@ use super::secret::SecretValue;
 use serde_json::{Map, Value};
 use std::future::Future;
 
+/// How a secret names where its service is, for the master check
+/// ([`super::trust::check_master`]): a backend's own fact, never the secret's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    /// `host` and `port` (the port when absent), as databases, Redis, RabbitMQ and LDAP.
+    Host { default_port: u16 },
+    /// `url` (the http service).
+    Url,
+}
+
 /// How users are rotated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Strategy {
@@ -127,6 +137,15 @@ pub trait Backend: Send + Sync {
     /// The port a secret without `port` means (the master check compares ports).
     fn default_port(&self) -> u16 {
         0
+    }
+
+    /// How the secret names the service's place, which the master check compares: its
+    /// `host` and `port` unless the backend reaches the service by `url`. A field of the
+    /// secret never chooses which (a `url` beside `host` must not skip the host check).
+    fn place(&self) -> Place {
+        Place::Host {
+            default_port: self.default_port(),
+        }
     }
 
     /// Whether the credentials that set a password still log in after the change (Redis

@@ -528,7 +528,7 @@ impl<S: SecretStore, B: Backend, R: RdsLookup> Rotator<S, B, R> {
         if let (Some(resource), Some(endpoint)) = (&owner, &endpoint) {
             master = trust::rds_master(default_port, resource, endpoint, current, &master)?;
         }
-        trust::check_master(default_port, current, pending, &master)?;
+        trust::check_master(self.backend.place(), current, pending, &master)?;
         Ok(master)
     }
 

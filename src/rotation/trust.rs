@@ -15,12 +15,12 @@
 //! | --- | --- |
 //! | [`check_pending`] | AWSPENDING differs from AWSCURRENT only in `password` (and, with alternating users, `username` is the other user of the pair) |
 //! | [`Masters::allows`] | a master secret acts only if the function's configuration names it |
-//! | [`check_master`] | the master acts only on its own server (`host`, `port`, `engine`), never on its own user |
+//! | [`check_master`] | the master acts only on its own server (`host`, `port`, `engine`; `url` only where the backend, not the secret, says the service is reached by URL), never on its own user |
 //! | [`rds_master`] | a master RDS manages (no `host`) acts only on the endpoint RDS gives for the instance or cluster the configuration binds it to ([`super::rds::MASTER_RDS_VAR`]) |
 //! | [`check_previous`] | AWSPREVIOUS stands in for AWSCURRENT only for the same user on the same service |
 //! | current login (in `steps`) | the master acts only for a user whose AWSCURRENT credentials log in |
 
-use super::backend::{Strategy, alternate_username};
+use super::backend::{Place, Strategy, alternate_username};
 use super::secret::SecretValue;
 use serde_json::Value;
 
@@ -222,11 +222,13 @@ pub fn check_previous(current: &SecretValue, previous: &SecretValue) -> Result<(
 }
 
 /// The master secret may act only on the server the rotated secret names, and never on
-/// its own user: the same `host` (ignoring case), `port` (`default_port` when absent) and
-/// `engine` (when both name one), and neither the current nor the pending user is the
-/// master's.
+/// its own user: the same place (for a service reached by host, the same `host` (ignoring
+/// case), `port` (`default_port` when absent) and `engine` (when both name one); for one
+/// reached by URL, the same `url`), and neither the current nor the pending user is the
+/// master's. Which of the two is compared is the backend's fact ([`Place`]), never the
+/// secret's: a `url` in a database's secret does not skip the host check.
 pub fn check_master(
-    default_port: u16,
+    place: Place,
     current: &SecretValue,
     pending: &SecretValue,
     master: &SecretValue,
@@ -234,15 +236,18 @@ pub fn check_master(
     let m = master
         .json()
         .map_err(|_| Refusal("the master secret is not a JSON object".into()))?;
-    // A service reached by URL (http): the master must name the same URL.
-    if let Some(url) = current.json().ok().and_then(|c| c.get("url")) {
-        if m.get("url") != Some(url) {
-            return Err(Refusal(
-                "the secret's `url` is not the master secret's `url`; a master acts only on its own service (give the master secret the same `url`)".into(),
-            ));
+    let default_port = match place {
+        Place::Host { default_port } => default_port,
+        Place::Url => {
+            let url = current.json().ok().and_then(|c| c.get("url"));
+            if url.is_none() || m.get("url") != url {
+                return Err(Refusal(
+                    "the secret's `url` is not the master secret's `url`; a master acts only on its own service (give the master secret the same `url`)".into(),
+                ));
+            }
+            return check_not_master_user(m, current, pending);
         }
-        return check_not_master_user(m, current, pending);
-    }
+    };
     let host_of = |v: &SecretValue| v.host().ok().map(str::to_ascii_lowercase);
     let master_host = host_of(master).ok_or_else(|| {
         Refusal("the master secret has no `host`, so rotgen cannot check that it belongs to the secret's server; add `host` and `port` to it".into())
@@ -387,27 +392,37 @@ mod tests {
 
     #[test]
     fn masters_act_on_their_own_server_only() {
+        const PG: Place = Place::Host { default_port: 5432 };
         let master =
             v(r#"{"host":"DB","port":5432,"engine":"postgres","username":"root","password":"m"}"#);
         let c = v(r#"{"host":"db","engine":"postgres","username":"app","password":"a"}"#);
         let p = v(r#"{"host":"db","engine":"postgres","username":"app_clone","password":"b"}"#);
-        assert!(check_master(5432, &c, &p, &master).is_ok());
+        assert!(check_master(PG, &c, &p, &master).is_ok());
         let elsewhere = v(r#"{"host":"evil","username":"app","password":"a"}"#);
-        assert!(check_master(5432, &elsewhere, &p, &master).is_err());
+        assert!(check_master(PG, &elsewhere, &p, &master).is_err());
         let port = v(r#"{"host":"db","port":6000,"username":"app","password":"a"}"#);
-        assert!(check_master(5432, &port, &p, &master).is_err());
+        assert!(check_master(PG, &port, &p, &master).is_err());
         let root = v(r#"{"host":"db","username":"root","password":"b"}"#);
-        assert!(check_master(5432, &c, &root, &master).is_err());
-        assert!(check_master(5432, &root, &p, &master).is_err());
+        assert!(check_master(PG, &c, &root, &master).is_err());
+        assert!(check_master(PG, &root, &p, &master).is_err());
         let hostless = v(r#"{"username":"root","password":"m"}"#);
-        assert!(check_master(5432, &c, &p, &hostless).is_err());
+        assert!(check_master(PG, &c, &p, &hostless).is_err());
         // By URL (http).
         let hc = v(r#"{"url":"https://api/pw","username":"app","password":"a"}"#);
         let hp = v(r#"{"url":"https://api/pw","username":"app","password":"b"}"#);
         let hm = v(r#"{"url":"https://api/pw","username":"admin","password":"m"}"#);
-        assert!(check_master(0, &hc, &hp, &hm).is_ok());
+        assert!(check_master(Place::Url, &hc, &hp, &hm).is_ok());
         let other = v(r#"{"url":"https://evil/pw","username":"admin","password":"m"}"#);
-        assert!(check_master(0, &hc, &hp, &other).is_err());
+        assert!(check_master(Place::Url, &hc, &hp, &other).is_err());
+        let urlless = v(r#"{"host":"api","username":"app","password":"a"}"#);
+        assert!(check_master(Place::Url, &urlless, &hp, &hm).is_err());
+        // A `url` in a database's secret (the master's too) does not skip the host check:
+        // which place is compared is the backend's, not the secret's.
+        let um = v(r#"{"host":"db","url":"u","username":"root","password":"m"}"#);
+        let uc = v(r#"{"host":"evil","url":"u","username":"app","password":"a"}"#);
+        assert!(check_master(PG, &uc, &p, &um).is_err());
+        let uc = v(r#"{"host":"db","url":"u","username":"app","password":"a"}"#);
+        assert!(check_master(PG, &uc, &p, &um).is_ok());
     }
 
     #[test]
@@ -431,7 +446,7 @@ mod tests {
         let bound = rds_master(5432, &res, &ep, &c, &master).unwrap();
         assert_eq!(bound.host().unwrap(), ep.address);
         assert_eq!(bound.port(0).unwrap(), 5432);
-        assert!(check_master(5432, &c, &p, &bound).is_ok());
+        assert!(check_master(Place::Host { default_port: 5432 }, &c, &p, &bound).is_ok());
         let elsewhere = v(r#"{"host":"evil.example","username":"app","password":"a"}"#);
         let e = rds_master(5432, &res, &ep, &elsewhere, &master).unwrap_err();
         assert!(
@@ -450,6 +465,6 @@ mod tests {
             r#"{"host":"orders-db.abc.us-east-1.rds.amazonaws.com","username":"postgres","password":"a"}"#,
         );
         let bound = rds_master(5432, &res, &ep, &own, &master).unwrap();
-        assert!(check_master(5432, &own, &p, &bound).is_err());
+        assert!(check_master(Place::Host { default_port: 5432 }, &own, &p, &bound).is_err());
     }
 }

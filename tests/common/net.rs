@@ -76,6 +76,12 @@ impl Proxy {
         self.fired.store(0, Ordering::SeqCst);
     }
 
+    /// How many client messages reached the proxy since the last [`Proxy::limit`] (or
+    /// since it started).
+    pub fn messages(&self) -> usize {
+        self.count.load(Ordering::SeqCst)
+    }
+
     /// Whether the limit stopped a message since it was set.
     pub fn fired(&self) -> bool {
         self.fired.load(Ordering::SeqCst) > 0
