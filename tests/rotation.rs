@@ -1446,6 +1446,45 @@ fn a_current_value_pointed_elsewhere_never_sends_the_previous_password_there() {
 }
 
 #[test]
+fn a_password_written_into_awscurrent_is_never_installed_unproven() {
+    if services().is_none() {
+        return;
+    }
+    rt().block_on(async {
+        // A Redis user that changes its own password; Redis keeps the password that
+        // changed it beside the new one, for the applications still using it.
+        let user = unique("self");
+        let old = format!("Old-{}-pw", unique("p"));
+        admin::redis(&["ACL", "SETUSER", &user, "on", &format!(">{old}"), "~app:*", "+@read", "+ping", "+acl|setuser", "+acl|getuser", "+acl|save"]).await;
+        let value = json!({"engine": "redis", "host": "127.0.0.1", "port": port_of("redis"), "username": user, "password": old});
+        let c = Case {
+            service: "redis",
+            strategy: Strategy::SingleUser,
+            arn: create_secret(&format!("prod/{user}"), &value).await,
+            old: SecretValue::parse(&value.to_string()),
+            master: None,
+        };
+        // Someone who may write the secret (but not read it) writes a password of their
+        // choosing into AWSCURRENT; the working one moves to AWSPREVIOUS.
+        let mut forged = value.clone();
+        forged["password"] = json!("Chosen-by-the-writer-1");
+        tamper(&c, None, "AWSCURRENT", &forged).await;
+        let forged = SecretValue::parse(&forged.to_string());
+        assert!(!admin::works("redis", &forged).await);
+        rotate(&handler(&c).await, &c.arn, false).await.unwrap();
+        assert!(
+            !admin::works("redis", &forged).await,
+            "the writer's password, which never logged in, does not log in after the rotation"
+        );
+        assert!(admin::works("redis", &stage(&c.arn, "AWSCURRENT").await.unwrap()).await);
+        assert!(
+            admin::works("redis", &c.old).await,
+            "the password that changed it is the one kept beside the new one"
+        );
+    });
+}
+
+#[test]
 fn rotgen_rotate_rotates_a_rabbitmq_user_twice() {
     if services().is_none() {
         return;

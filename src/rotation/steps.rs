@@ -453,7 +453,11 @@ impl<S: SecretStore, B: Backend, R: RdsLookup> Rotator<S, B, R> {
             Err(e) if e.kind == ErrorKind::Auth && d.version_with(PREVIOUS).is_some() => {
                 let previous = self.read(id, None, PREVIOUS, r).await?;
                 trust::check_previous(&current, &previous)?;
-                self.change(&previous, &current, &pending)
+                // AWSCURRENT's password did not log in, so nothing proves it: the
+                // previous credentials that do log in stand in for it in the change too,
+                // or a backend that keeps the current password beside the new one
+                // (Redis) would install a password whoever wrote AWSCURRENT chose.
+                self.change(&previous, &previous, &pending)
                     .await
                     .map_err(|e| {
                         self.admin_rejected(
