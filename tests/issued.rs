@@ -711,6 +711,74 @@ mod tokens {
         });
     }
 
+    /// A rotation Secrets Manager runs and that stalled (a broken AWSCURRENT, the service
+    /// down) resumes more than an hour after it began: a token the owner got in between
+    /// may be a person's, and is not taken for an orphan.
+    #[test]
+    fn a_rotation_resumed_hours_later_deletes_no_token_as_an_orphan() {
+        use rotgen::rotation::steps::Caller;
+        use rotgen::rotation::testing::MemoryStore;
+        use rotgen::rotation::{RotationEvent, Step};
+        let api = TokenApi::start();
+        rt().block_on(async {
+            let first = api.state.lock().unwrap().issue(OWNER);
+            let store = MemoryStore::default();
+            let value = json!({"username": OWNER, "token": first.secret, "token_id": first.id});
+            let arn = store.create("tok", &value.to_string(), true);
+            let rotator = Rotator {
+                store: &store,
+                backend: backend(issuer(&api), OWNER, Previous::Keep),
+                strategy: Strategy::SingleUser,
+                policy: PasswordPolicy::from_vars(&std::collections::HashMap::new(), "http-token")
+                    .unwrap(),
+                masters: Masters::default(),
+                rds: rotgen::rotation::rds::NoRds,
+            };
+            let event = |step, token: &str| RotationEvent {
+                step,
+                secret_id: arn.clone(),
+                token: token.to_string(),
+                rotation_token: None,
+            };
+            store.stage_pending(&arn, "rotation-1");
+            store.backdate(&arn, "rotation-1", 2 * 3600);
+            let person = api.state.lock().unwrap().issue(OWNER).id;
+            let e = rotator
+                .handle(&event(Step::Create, "rotation-1"), Caller::SecretsManager)
+                .await
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("began 120 minutes ago"), "{e}");
+            assert!(e.contains(&person), "{e}");
+            assert!(api.state.lock().unwrap().ids_of(OWNER).contains(&person));
+        });
+    }
+
+    #[test]
+    fn creation_times_in_milliseconds_read_as_such_and_larger_units_delete_nothing() {
+        if !moto() {
+            return;
+        }
+        for (scale, expected) in [
+            (1000, "before this rotation began"),
+            (1_000_000, "later than now"),
+        ] {
+            let api = TokenApi::start();
+            api.state.lock().unwrap().date_scale = Some(scale);
+            rt().block_on(async {
+                // A person's token, made before the rotation: read as seconds, 1,000 or
+                // 1,000,000 times too late, it would pass for this rotation's orphan.
+                let arn = token_secret(&api, OWNER).await;
+                let person = api.state.lock().unwrap().issue(OWNER).id;
+                tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+                let h = handler(&api, OWNER, AwsStore::from_env().await);
+                let e = rotate(&h, &arn, false).await.unwrap_err().to_string();
+                assert!(e.contains(expected), "{scale}: {e}");
+                assert!(api.state.lock().unwrap().ids_of(OWNER).contains(&person));
+            });
+        }
+    }
+
     #[test]
     fn a_creation_time_that_does_not_parse_deletes_nothing() {
         if !moto() {

@@ -244,14 +244,23 @@ fn id_of(v: Option<&Value>) -> Option<String> {
     }
 }
 
-/// Seconds since the epoch: a number, or an RFC 3339 time (`2026-11-30T21:00:00Z`,
-/// with optional fractions and offset). `None` when it is neither.
+/// Numbers from here up are milliseconds: as seconds they would be after the year 5000,
+/// and every millisecond count since 1973 is above it.
+const MILLISECONDS_FROM: i64 = 100_000_000_000;
+
+/// Seconds since the epoch: a number of seconds or (from [`MILLISECONDS_FROM`] up, as
+/// JavaScript's `Date.now()` gives) of milliseconds, or an RFC 3339 time
+/// (`2026-11-30T21:00:00Z`, with optional fractions and offset). `None` when it is
+/// none of these. (A larger unit, microseconds, reads as a time far in the future, which
+/// `crate::rotation::issued` refuses.)
 pub fn epoch_seconds(v: &Value) -> Option<i64> {
-    if let Some(n) = v.as_i64() {
-        return Some(n);
-    }
-    if let Some(f) = v.as_f64() {
-        return Some(f as i64);
+    let n = match (v.as_i64(), v.as_f64()) {
+        (Some(n), _) => Some(n),
+        (None, Some(f)) if f.is_finite() => Some(f as i64),
+        _ => None,
+    };
+    if let Some(n) = n {
+        return Some(if n >= MILLISECONDS_FROM { n / 1000 } else { n });
     }
     let s = v.as_str()?;
     let b = s.as_bytes();
@@ -271,9 +280,13 @@ pub fn epoch_seconds(v: &Value) -> Option<i64> {
     }
     let offset = match rest {
         "Z" | "z" => 0,
-        _ if rest.len() == 6 && matches!(&rest[..1], "+" | "-") && &rest[3..4] == ":" => {
-            let oh: i64 = rest[1..3].parse().ok()?;
-            let om: i64 = rest[4..6].parse().ok()?;
+        _ if rest.len() == 6
+            && matches!(rest.as_bytes()[0], b'+' | b'-')
+            && rest.as_bytes()[3] == b':' =>
+        {
+            // `get`, not indexing: the service's text may hold any character there.
+            let oh: i64 = rest.get(1..3)?.parse().ok()?;
+            let om: i64 = rest.get(4..6)?.parse().ok()?;
             let sign = if rest.starts_with('-') { -1 } else { 1 };
             sign * (oh * 3600 + om * 60)
         }
@@ -668,6 +681,19 @@ mod tests {
             Some(1_709_164_800)
         );
         assert_eq!(epoch_seconds(&json!("yesterday")), None);
+        // Milliseconds, as JavaScript gives them.
+        assert_eq!(
+            epoch_seconds(&json!(1_700_000_000_123_i64)),
+            Some(1_700_000_000)
+        );
+        assert_eq!(
+            epoch_seconds(&json!(1_700_000_000_123.0)),
+            Some(1_700_000_000)
+        );
+        // Any character where the offset goes: no panic, no time.
+        assert_eq!(epoch_seconds(&json!("2023-11-14T22:13:20é1:00")), None);
+        assert_eq!(epoch_seconds(&json!("2023-11-14T22:13:20+0é:00")), None);
+        assert_eq!(epoch_seconds(&json!("2023-11-14T22:13:20+01:é")), None);
         assert_eq!(epoch_seconds(&json!("2023-13-14T22:13:20Z")), None);
     }
 }

@@ -9,10 +9,11 @@
 //! - **createSecret** ([`issue`]): the AWSCURRENT credentials must authenticate as the
 //!   principal they name (so a secret cannot ask for another principal's credential) and
 //!   the principal must be one the function's configuration names. Then the principal's
-//!   credentials are listed. One that no stage of the secret holds and that is newer than
-//!   AWSCURRENT's was issued by an attempt that failed before storing it: it is deleted,
-//!   so orphans never fill the service's limit. One that is older is someone else's, and
-//!   the step stops rather than delete it. When the limit is still reached, the credential
+//!   credentials are listed. One that no stage of the secret holds and that was issued
+//!   since this rotation began (within [`ORPHAN_WINDOW_SECS`] of its start) was issued by
+//!   an attempt that failed before storing it: it is deleted, so orphans never fill the
+//!   service's limit. Any other (older, issued long after the rotation began, or dated in
+//!   the future) may be someone else's, and the step stops rather than delete it. When the limit is still reached, the credential
 //!   of two rotations ago (AWSPREVIOUS's) is deactivated, then deleted (only if AWSPREVIOUS
 //!   proves it holds it, or it is inactive already), and a new one is
 //!   issued and stored as AWSPENDING. A crash after the issue and before the store leaves
@@ -29,6 +30,22 @@ use super::secret::SecretValue;
 use serde_json::{Map, Value};
 use std::future::Future;
 use std::time::Duration;
+
+/// How long after a rotation began a credential no stage holds may still be taken for
+/// an orphan of one of its tries: an hour, four times the longest a Lambda invocation
+/// lasts. A rotation resumed later (stalled by a broken AWSCURRENT, say) deletes
+/// nothing: what the principal got in between may be a person's.
+pub const ORPHAN_WINDOW_SECS: i64 = 3600;
+
+/// How far ahead of the function's clock a service's may be: a creation time later than
+/// that is not read as a time at all (a unit rotgen does not know).
+const CLOCK_SKEW_SECS: i64 = 300;
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
 
 /// A credential a principal holds on the service.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -190,12 +207,29 @@ pub async fn issue<I: Issuer>(
         .filter(|id| *id != current_id)
         .and_then(|id| held.iter().find(|c| c.id == id));
     let mut kept = 0;
+    let now = now_secs();
     for c in &held {
         if c.id == current_id || previous_held.is_some_and(|p| p.id == c.id) {
             kept += 1;
             continue;
         }
         match (c.created, began) {
+            (Some(created), _) if created > now + CLOCK_SKEW_SECS => {
+                return Err(config(format!(
+                    "{principal} holds credential {}, which no stage of this secret holds and whose creation time the service gives as later than now ({created} s since the epoch: a unit rotgen does not read), so it cannot tell whether this rotation issued it: rotgen deletes only what it issued; delete it by hand, or make it AWSPREVIOUS, then rotate again",
+                    c.id
+                )));
+            }
+            (Some(created), Some(began))
+                if created >= began && now - began > ORPHAN_WINDOW_SECS =>
+            {
+                return Err(config(format!(
+                    "{principal} holds credential {}, which no stage of this secret holds, issued since this rotation began {} minutes ago: rotgen takes a credential for an orphan of an earlier try only within {} minutes of the rotation's start, as a later one may be a person's; delete it by hand if it is not in use, or make it AWSPREVIOUS, then rotate again",
+                    c.id,
+                    (now - began) / 60,
+                    ORPHAN_WINDOW_SECS / 60
+                )));
+            }
             (Some(created), Some(began)) if created >= began => {
                 // Issued since this attempt began, and held by no stage: this attempt's,
                 // from a try that died before storing it.

@@ -86,6 +86,19 @@ impl MemoryStore {
         });
     }
 
+    /// Moves the date of `version` (ListSecretVersionIds's `CreatedDate`) `secs` seconds
+    /// back, as if it had been made that much earlier.
+    pub fn backdate(&self, id: &str, version: &str, secs: i64) {
+        let mut secrets = self.secrets.lock().unwrap();
+        let s = find(&mut secrets, id).expect("secret exists");
+        let v = s
+            .versions
+            .iter_mut()
+            .find(|v| v.id == version)
+            .expect("version exists");
+        v.created -= secs;
+    }
+
     /// The value of the version holding `stage`.
     pub fn value(&self, id: &str, stage: &str) -> Option<String> {
         let mut secrets = self.secrets.lock().unwrap();

@@ -39,6 +39,9 @@ pub struct State {
     pub admin: Option<String>,
     /// `created_at` as a calendar date (`4 Dec 2026`) instead of seconds.
     pub calendar_dates: bool,
+    /// `created_at` in this many parts of a second (1,000: milliseconds) instead of
+    /// seconds.
+    pub date_scale: Option<i64>,
 }
 
 /// Seconds since the epoch, now.
@@ -86,7 +89,7 @@ impl State {
         if self.calendar_dates {
             json!("4 Dec 2026")
         } else {
-            json!(t.created)
+            json!(t.created * self.date_scale.unwrap_or(1))
         }
     }
 }
