@@ -94,7 +94,7 @@ mod admin {
     }
 
     /// Runs `sql` on a fresh connection to `url`; whether it worked.
-    async fn run<C>(url: &str, sql: &str) -> bool
+    pub async fn run<C>(url: &str, sql: &str) -> bool
     where
         C: Connection,
         for<'c> &'c mut C: sqlx::Executor<'c, Database = C::Database>,
@@ -946,6 +946,68 @@ fn the_master_acts_only_for_a_user_of_its_own_server_that_logs_in() {
         let e = rotate(&h, &c.arn, false).await.unwrap_err().to_string();
         assert!(e.contains("ROTGEN_MASTER_SECRETS"), "{e}");
         assert!(admin::works("postgres", &stage(&c.arn, "AWSCURRENT").await.unwrap()).await);
+    });
+}
+
+#[test]
+fn a_login_that_proves_nothing_never_lets_the_master_act() {
+    if services().is_none() {
+        return;
+    }
+    rt().block_on(async {
+        // Redis: a `nopass` user takes any password. The secret names it with a password
+        // its writer made up; the master would otherwise set a password on it (ending
+        // `nopass`, so its own clients fail) and hand the writer a working login.
+        let c = case("redis", Strategy::SingleUser).await;
+        let open = unique("open");
+        admin::redis(&["ACL", "SETUSER", &open, "on", "nopass", "~app:*", "+@read", "+ping"]).await;
+        let mut forged = json_of(&c.old);
+        forged["username"] = json!(open);
+        forged["password"] = json!("Made-up-by-the-writer-1");
+        tamper(&c, None, "AWSCURRENT", &forged).await;
+        let e = rotate(&handler(&c).await, &c.arn, false).await.unwrap_err().to_string();
+        assert!(e.contains("made-up password too"), "{e}");
+        let any = SecretValue::parse(&json!({"username": open, "password": "Any-other-1"}).to_string());
+        assert!(admin::works("redis", &any).await, "the user is left as it was");
+
+        // MariaDB: an anonymous account for the client's host (127.0.0.2, through a
+        // proxy) matches before `victim@'%'`, whatever the user name. The secret names the
+        // victim with the anonymous account's password (which a made-up one does not
+        // pass); alternating users would otherwise clone the victim's privileges into a
+        // login the secret holds.
+        let proxy = common::net::Proxy::start_from(
+            common::net::Proto::Mysql,
+            port_of("mariadb"),
+            std::net::Ipv4Addr::new(127, 0, 0, 2),
+        )
+        .await;
+        let c = case_at("mariadb", Strategy::AlternatingUsers, proxy.port).await;
+        let victim = unique("victim");
+        let table = json_of(&c.old)["table"].as_str().unwrap().to_string();
+        admin::mysql(&format!(
+            "CREATE USER IF NOT EXISTS ''@'127.0.0.2' IDENTIFIED BY 'Anonymous-pw-1'; CREATE USER '{victim}'@'%' IDENTIFIED BY 'Victim-pw-3'; GRANT SELECT ON {table} TO '{victim}'@'%';"
+        ))
+        .await;
+        let mut forged = json_of(&c.old);
+        forged["username"] = json!(victim);
+        forged["password"] = json!("Anonymous-pw-1");
+        tamper(&c, None, "AWSCURRENT", &forged).await;
+        let e = rotate(&handler(&c).await, &c.arn, false).await.unwrap_err().to_string();
+        admin::mysql("DROP USER IF EXISTS ''@'127.0.0.2'").await;
+        assert!(e.contains("proves nothing"), "{e}");
+        let admin_url = admin::mysql_url(
+            &env("MYSQL_ADMIN_USER").unwrap(),
+            &env("MYSQL_ADMIN_PASSWORD").unwrap(),
+        );
+        assert!(
+            !admin::run::<sqlx::MySqlConnection>(
+                &admin_url,
+                &format!("SHOW GRANTS FOR '{victim}_clone'@'%'")
+            )
+            .await,
+            "no clone of the victim was made"
+        );
+        assert!(admin::mysql_login(&victim, "Victim-pw-3").await);
     });
 }
 

@@ -175,6 +175,10 @@ impl Backend for Shipped {
         delegate!(self, b => b.default_port())
     }
 
+    fn may_accept_any_password(&self) -> bool {
+        delegate!(self, b => b.may_accept_any_password())
+    }
+
     fn place(&self) -> crate::rotation::backend::Place {
         delegate!(self, b => b.place())
     }

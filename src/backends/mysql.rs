@@ -32,7 +32,7 @@
 
 use super::{
     Endpoint, Link, Retry, Trust, call, check_password, connect_tls, format_error, sqlx_connect,
-    sqlx_login, sqlx_transport_error,
+    sqlx_transport_error,
 };
 use crate::rotation::backend::{Backend, BackendError, ErrorKind, SetPassword, Strategy};
 use crate::rotation::secret::{SecretValue, Tls};
@@ -320,11 +320,50 @@ impl Mysql {
         })
     }
 
+    /// The server logged `conn` in as `user`'s own account: an anonymous account
+    /// (`''@host`) whose host matches the client better than `user`'s takes any user name
+    /// (and, without a password of its own, any password), so such a login proves
+    /// nothing about `user`.
+    async fn check_account(
+        &self,
+        conn: &mut MySqlConnection,
+        at: &Endpoint,
+        user: &str,
+    ) -> Result<(), BackendError> {
+        let what = "SELECT CURRENT_USER()";
+        let row = sqlx::raw_sql(what)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(|e| self.db_error(at, &e, what))?;
+        let account = text(&row, 0).map_err(|e| self.db_error(at, &e, what))?;
+        let name = account
+            .rsplit_once('@')
+            .map_or(account.as_str(), |(u, _)| u);
+        if name == user {
+            return Ok(());
+        }
+        Err(BackendError::new(
+            ErrorKind::Config,
+            format!(
+                "{} at {at}: the server logged {user} in as the account {account}, not as {user} (an anonymous account that matches the client's host first takes any user name), so the login proves nothing about {user}; drop that account (DROP USER), then rotate again",
+                self.service()
+            ),
+        ))
+    }
+
     async fn login_inner(&self, creds: &SecretValue) -> Result<bool, BackendError> {
         let t = Target::of(creds)?;
         let user = creds.username().map_err(format_error)?;
         let password = creds.password().map_err(format_error)?;
-        sqlx_login(self.connect(&t, user, password).await).await
+        match self.connect(&t, user, password).await {
+            Ok(mut conn) => {
+                let checked = self.check_account(&mut conn, &t.at, user).await;
+                let _ = conn.close().await;
+                checked.map(|()| true)
+            }
+            Err(e) if e.kind == ErrorKind::Auth => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     async fn test_inner(&self, creds: &SecretValue) -> Result<(), BackendError> {
@@ -332,12 +371,9 @@ impl Mysql {
         let user = creds.username().map_err(format_error)?;
         let password = creds.password().map_err(format_error)?;
         let mut conn = self.connect(&t, user, password).await?;
-        sqlx::raw_sql("SELECT 1")
-            .fetch_one(&mut conn)
-            .await
-            .map_err(|e| self.db_error(&t.at, &e, "SELECT 1"))?;
+        let checked = self.check_account(&mut conn, &t.at, user).await;
         let _ = conn.close().await;
-        Ok(())
+        checked
     }
 
     async fn set_password_inner(&self, req: SetPassword<'_>) -> Result<(), BackendError> {

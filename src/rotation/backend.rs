@@ -148,6 +148,16 @@ pub trait Backend: Send + Sync {
         }
     }
 
+    /// Whether the service can be set to let a user in with any password (PostgreSQL's
+    /// `trust`, a Redis `nopass` user, a MySQL anonymous account). Then, before a master
+    /// acts for a user, a made-up password for that user must be refused too: a login
+    /// such a server grants proves nothing. LDAP answers `false`: a simple bind with a
+    /// wrong password always fails there, so the probe would only count toward the
+    /// directory's lockout.
+    fn may_accept_any_password(&self) -> bool {
+        true
+    }
+
     /// Whether the credentials that set a password still log in after the change (Redis
     /// keeps the current password beside the pending one). Then setSecret runs
     /// `set_password` on every retry, so a retry also finishes whatever else the call

@@ -551,6 +551,13 @@ impl<I: Issuer> Backend for Issued<I> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A time `t` seconds after a base a quarter of an hour ago: the tests' clock starts
+    /// there, so a rotation that began at `at(50)` began within the orphan window.
+    fn at(t: i64) -> i64 {
+        static BASE: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+        *BASE.get_or_init(|| now_secs() - 900) + t
+    }
     use std::sync::Mutex;
 
     /// (principal, id, secret, created, active)
@@ -577,7 +584,7 @@ mod tests {
 
     impl Memory {
         fn add(&self, principal: &str, id: &str, secret: &str, created: i64) {
-            self.add_at(principal, id, secret, Some(created));
+            self.add_at(principal, id, secret, Some(at(created)));
         }
         fn add_at(&self, principal: &str, id: &str, secret: &str, created: Option<i64>) {
             let c = (principal.into(), id.into(), secret.into(), created, true);
@@ -632,7 +639,7 @@ mod tests {
         ) -> Result<Map<String, Value>, BackendError> {
             let n = self.creds.lock().unwrap().len();
             let (id, secret) = (format!("new{n}"), format!("s{n}"));
-            self.add(principal, &id, &secret, self.now + n as i64);
+            self.add_at(principal, &id, &secret, Some(at(self.now + n as i64)));
             let mut m = Map::new();
             m.insert("Id".into(), id.into());
             m.insert("Secret".into(), secret.into());
@@ -700,7 +707,7 @@ mod tests {
             &v("C", "c-secret"),
             previous,
             None,
-            Some(50),
+            Some(at(50)),
         ))
     }
 
@@ -805,6 +812,30 @@ mod tests {
         let e = run(issue(&m, &allowed(), &v("C", "c-secret"), None, None, None)).unwrap_err();
         assert!(e.message.contains("unknown"), "{}", e.message);
         assert_eq!(m.ids().len(), 2);
+        // A rotation that began two hours ago (stalled, then resumed): what the principal
+        // got since may be a person's.
+        let began = now_secs() - 7200;
+        let m = Memory::default();
+        m.add("app", "C", "c-secret", 2);
+        m.add_at("app", "P", "p-secret", Some(now_secs() - 60));
+        let e = run(issue(
+            &m,
+            &allowed(),
+            &v("C", "c-secret"),
+            None,
+            None,
+            Some(began),
+        ))
+        .unwrap_err();
+        assert!(e.message.contains("began 120 minutes ago"), "{}", e.message);
+        assert_eq!(m.ids().len(), 2);
+        // A creation time in the future (a unit rotgen does not read) is no time.
+        let m = Memory::default();
+        m.add("app", "C", "c-secret", 2);
+        m.add_at("app", "F", "f-secret", Some(now_secs() * 1000));
+        let e = rotate(&m, None).unwrap_err();
+        assert!(e.message.contains("later than now"), "{}", e.message);
+        assert_eq!(m.ids().len(), 2);
     }
 
     #[test]
@@ -836,7 +867,7 @@ mod tests {
             &v("X", "c-secret"),
             None,
             None,
-            Some(50),
+            Some(at(50)),
         ))
         .unwrap_err();
         assert!(

@@ -444,6 +444,21 @@ impl<S: SecretStore, B: Backend, R: RdsLookup> Rotator<S, B, R> {
                     "the AWSCURRENT credentials do not log in, so the master secret will not act for them; put the user's working password in AWSCURRENT, delete the AWSPENDING version, then rotate again",
                 ));
             }
+            // ... and the login proves it: a server that also lets the user in with a
+            // made-up password would let any secret naming that user through.
+            if self.backend.may_accept_any_password() {
+                let made_up = format!("rotgen-made-up-{}", uuid::Uuid::new_v4().simple());
+                if self
+                    .backend
+                    .login(&current.with_credentials(None, &made_up))
+                    .await?
+                {
+                    return Err(fail(
+                        "OpenLogin",
+                        "the service lets AWSCURRENT's user in with a made-up password too (PostgreSQL `trust`, a Redis `nopass` user, a MySQL anonymous account), so a login proves nothing and the master secret will not act for it; require the user's password on the service, then rotate again",
+                    ));
+                }
+            }
             return self
                 .change(&master, &current, &pending)
                 .await

@@ -18,7 +18,7 @@
 //! | [`check_master`] | the master acts only on its own server (`host`, `port`, `engine`; `url` only where the backend, not the secret, says the service is reached by URL), never on its own user |
 //! | [`rds_master`] | a master RDS manages (no `host`) acts only on the endpoint RDS gives for the instance or cluster the configuration binds it to ([`super::rds::MASTER_RDS_VAR`]) |
 //! | [`check_previous`] | AWSPREVIOUS stands in for AWSCURRENT only for the same user on the same service |
-//! | current login (in `steps`) | the master acts only for a user whose AWSCURRENT credentials log in |
+//! | current login (in `steps`) | the master acts only for a user whose AWSCURRENT credentials log in, and whose made-up password does not (a server that lets anyone in proves nothing) |
 
 use super::backend::{Place, Strategy, alternate_username};
 use super::secret::SecretValue;

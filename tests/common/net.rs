@@ -47,6 +47,12 @@ pub struct Proxy {
 impl Proxy {
     /// Starts a proxy to `127.0.0.1:upstream` on the current runtime.
     pub async fn start(proto: Proto, upstream: u16) -> Proxy {
+        Proxy::start_from(proto, upstream, std::net::Ipv4Addr::LOCALHOST).await
+    }
+
+    /// The same, its connections to the service made from `source` (another address of
+    /// the loopback network, 127.0.0.2: the service then sees another client host).
+    pub async fn start_from(proto: Proto, upstream: u16, source: std::net::Ipv4Addr) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let limit = Arc::new(Mutex::new(Limit::None));
@@ -55,7 +61,12 @@ impl Proxy {
         let (l, c, f) = (limit.clone(), count.clone(), fired.clone());
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)).await else {
+                let socket = tokio::net::TcpSocket::new_v4().unwrap();
+                socket.bind((source, 0).into()).unwrap();
+                let Ok(server) = socket
+                    .connect((std::net::Ipv4Addr::LOCALHOST, upstream).into())
+                    .await
+                else {
                     continue;
                 };
                 tokio::spawn(pipe(proto, client, server, l.clone(), c.clone(), f.clone()));
