@@ -991,6 +991,42 @@ mod tokens {
     }
 
     #[test]
+    fn an_administrator_token_never_calls_a_url_that_does_not_name_the_owner() {
+        if !moto() {
+            return;
+        }
+        let api = TokenApi::start();
+        let admin_token = "admin-token-for-the-scope-test";
+        api.state.lock().unwrap().admin = Some(admin_token.into());
+        rt().block_on(async {
+            // The contract's URLs do not name the owner (`/tokens`: the caller's own
+            // tokens). The secret keeps the owner's working token but names one of the
+            // administrator's tokens as its id; with a master, every call is the
+            // administrator's, so its own tokens would be listed and a new one issued
+            // into AWSPENDING.
+            let owner = "scope-bot";
+            let t = api.state.lock().unwrap().issue(owner);
+            let admins = api.state.lock().unwrap().issue(common::token_api::ADMIN);
+            let master = secret(&json!({"token": admin_token})).await;
+            let arn = secret(&json!({"username": owner, "token": t.secret, "token_id": admins.id, "masterarn": master})).await;
+            let h = handler_of(
+                api.contract_without_id(),
+                owner,
+                AwsStore::from_env().await,
+                Masters::of([master.as_str()]),
+            );
+            let e = rotate(&h, &arn, false).await.unwrap_err().to_string();
+            assert!(e.contains("has no {user}"), "{e}");
+            assert_eq!(
+                api.state.lock().unwrap().ids_of(common::token_api::ADMIN),
+                [admins.id.clone()],
+                "no token was issued for the administrator"
+            );
+            assert!(stage(&arn, "AWSPENDING").await.is_none());
+        });
+    }
+
+    #[test]
     fn an_administrator_token_manages_the_owners_tokens() {
         if !moto() {
             return;

@@ -418,7 +418,36 @@ fn status_error(what: &str, status: u16) -> BackendError {
     BackendError::new(kind, format!("{SERVICE}: {what} answered {status}{why}"))
 }
 
+/// The URLs an administrator's token calls for an owner: each must name the owner
+/// (`{user}`), or the administrator would list, issue and revoke its own tokens.
+pub const ADMIN_URL_FIELDS: &[&str] = &["issue_url", "list_url", "revoke_url"];
+
+/// Why a URL an administrator's token calls must hold `{user}`.
+pub const ADMIN_URL_REASON: &str = "with a master secret (an administrator's token) every call acts on whichever owner the URL names; without {user} it would list, issue and revoke the administrator's own tokens";
+
+impl Contract {
+    /// The fields of [`ADMIN_URL_FIELDS`] that do not name the owner.
+    pub fn unscoped_admin_urls(&self) -> Vec<&'static str> {
+        ADMIN_URL_FIELDS
+            .iter()
+            .zip([&self.issue_url, &self.list_url, &self.revoke_url])
+            .filter(|(_, url)| !url.contains("{user}"))
+            .map(|(field, _)| *field)
+            .collect()
+    }
+}
+
 impl Issuer for HttpTokens {
+    fn admin_scoped(&self) -> Result<(), BackendError> {
+        match self.contract.unscoped_admin_urls().as_slice() {
+            [] => Ok(()),
+            fields => Err(config(format!(
+                "{SERVICE}: {} has no {{user}}: {ADMIN_URL_REASON}; put {{user}} where the owner goes in the spec's token_api, rebuild and deploy, then rotate again",
+                fields.join(", ")
+            ))),
+        }
+    }
+
     fn principal_key(&self) -> &'static str {
         "username"
     }

@@ -536,7 +536,26 @@ impl Cx {
         // as the function will read it.
         let text = Value::Object(contract).to_string();
         match http_token::Contract::parse(&text) {
-            Ok(_) => (user, Some(text)),
+            Ok(parsed) => {
+                if secret.master_secret_arn.is_some() {
+                    let unscoped = parsed.unscoped_admin_urls();
+                    for (name, v) in t.fields.iter().filter(|(n, _)| unscoped.contains(n)) {
+                        self.err(
+                            &v.loc,
+                            format!("{name} has no {{user}}: {}", http_token::ADMIN_URL_REASON),
+                            if *name == "revoke_url" {
+                                "put {user} where the owner goes: https://api.example/users/{user}/tokens/{id}"
+                            } else {
+                                "put {user} where the owner goes: https://api.example/users/{user}/tokens"
+                            },
+                        );
+                    }
+                    if !unscoped.is_empty() {
+                        return (user, None);
+                    }
+                }
+                (user, Some(text))
+            }
             Err(_) => (user, None),
         }
     }

@@ -118,6 +118,12 @@ pub trait Issuer: Send + Sync {
     fn unproven_hint(&self) -> Option<&'static str> {
         None
     }
+    /// Whether calls made with an administrator's credential (a master secret) act on the
+    /// principal's credentials and nobody else's: a call that does not name the principal
+    /// would list, issue or revoke the administrator's own. `Err` says what to change.
+    fn admin_scoped(&self) -> Result<(), BackendError> {
+        Ok(())
+    }
 }
 
 fn config(message: impl Into<String>) -> BackendError {
@@ -188,6 +194,9 @@ pub async fn issue<I: Issuer>(
     admin: Option<&SecretValue>,
     began: Option<i64>,
 ) -> Result<Map<String, Value>, BackendError> {
+    if admin.is_some() {
+        issuer.admin_scoped()?;
+    }
     let auth = admin.unwrap_or(current);
     let principal = field(current, issuer.principal_key())?;
     allowed.check(principal)?;
@@ -363,6 +372,9 @@ pub async fn confirm<I: Issuer>(
     pending: &SecretValue,
     admin: Option<&SecretValue>,
 ) -> Result<(), BackendError> {
+    if admin.is_some() {
+        issuer.admin_scoped()?;
+    }
     let principal = field(pending, issuer.principal_key())?;
     let id = field(pending, issuer.id_key())?;
     if issuer
