@@ -1019,7 +1019,7 @@ mod tokens {
             assert!(e.contains("has no {user}"), "{e}");
             assert_eq!(
                 api.state.lock().unwrap().ids_of(common::token_api::ADMIN),
-                [admins.id.clone()],
+                std::slice::from_ref(&admins.id),
                 "no token was issued for the administrator"
             );
             assert!(stage(&arn, "AWSPENDING").await.is_none());
