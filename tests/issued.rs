@@ -240,7 +240,7 @@ fn two_rotations_keep_the_previous_key_working() {
 
 /// The four steps of one rotation with a fault plan over every call (Secrets Manager,
 /// IAM, STS), each failed step retried up to three times as Secrets Manager would.
-async fn rotate_with_faults(c: &Case, faults: &Faults) -> Result<(), String> {
+async fn rotate_with_faults(c: &Case, faults: &Faults, previous: Previous) -> Result<(), String> {
     // A version 7 token, as `rotgen rotate` makes: it says when the rotation began.
     let token = uuid::Uuid::now_v7().to_string();
     let rotator = Rotator {
@@ -254,7 +254,7 @@ async fn rotate_with_faults(c: &Case, faults: &Faults) -> Result<(), String> {
                 faults,
             },
             &c.user,
-            Previous::Keep,
+            previous,
         ),
         strategy: Strategy::SingleUser,
         policy: PasswordPolicy::from_vars(&std::collections::HashMap::new(), "aws-iam").unwrap(),
@@ -271,27 +271,32 @@ fn a_failure_at_any_call_leaves_working_keys_and_no_orphan() {
     }
     rt().block_on(async {
         // A user that already holds two keys (after one rotation), so the rotation also
-        // revokes one: every kind of call is on the path.
-        let base = |c: Case| async move {
-            rotate(&handler(&c.user, Previous::Keep).await, &c.arn, false)
-                .await
-                .unwrap();
-            c
-        };
-        let counter = Faults::default();
-        let c = base(case().await).await;
-        rotate_with_faults(&c, &counter).await.unwrap();
-        let total = counter.calls();
-        assert!(total > 10, "{total} calls");
-        for n in 0..total {
-            for after in [false, true] {
-                let c = base(case().await).await;
-                let faults = Faults::at(n, after);
-                rotate_with_faults(&c, &faults)
+        // revokes one: every kind of call is on the path. With `Deactivate`, finishSecret
+        // deactivates AWSPREVIOUS's key too, and a retry after a failure there still does.
+        for previous in [Previous::Keep, Previous::Deactivate] {
+            let base = |c: Case| async move {
+                rotate(&handler(&c.user, previous).await, &c.arn, false)
                     .await
-                    .unwrap_or_else(|e| panic!("failure at call {n} (after: {after}): {e}"));
-                assert!(faults.fired.load(Ordering::SeqCst));
-                check_rotated(&c, Previous::Keep).await;
+                    .unwrap();
+                c
+            };
+            let counter = Faults::default();
+            let c = base(case().await).await;
+            rotate_with_faults(&c, &counter, previous).await.unwrap();
+            let total = counter.calls();
+            assert!(total > 10, "{total} calls");
+            for n in 0..total {
+                for after in [false, true] {
+                    let c = base(case().await).await;
+                    let faults = Faults::at(n, after);
+                    rotate_with_faults(&c, &faults, previous)
+                        .await
+                        .unwrap_or_else(|e| {
+                            panic!("{previous:?}: failure at call {n} (after: {after}): {e}")
+                        });
+                    assert!(faults.fired.load(Ordering::SeqCst));
+                    check_rotated(&c, previous).await;
+                }
             }
         }
     });

@@ -119,8 +119,9 @@ pub trait Backend: Send + Sync {
         false
     }
 
-    /// After `finishSecret` moved AWSCURRENT to the new version: optional clean-up. Not
-    /// called again when a retry finds the rotation already finished.
+    /// After `finishSecret` moved AWSCURRENT to the new version: optional clean-up. A
+    /// retried finishSecret that finds AWSCURRENT already moved calls it again (the first
+    /// call may have failed), so it must be safe to repeat.
     fn finish(
         &self,
         _current: &SecretValue,

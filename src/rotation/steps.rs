@@ -224,6 +224,12 @@ impl<S: SecretStore, B: Backend, R: RdsLookup> Rotator<S, B, R> {
             ));
         }
         if d.has_stage(token, CURRENT) {
+            // finishSecret retried after AWSCURRENT moved: the clean-up after the move may
+            // have failed (or never run), and it is safe to repeat.
+            if e.step == Step::Finish && self.backend.cleans_up() {
+                self.clean_up(id, token, d.version_with(PREVIOUS), r)
+                    .await?;
+            }
             return Ok(Outcome::AlreadyCurrent);
         }
         // `rotgen rotate` starts a rotation without Secrets Manager's lock: never beside
@@ -251,11 +257,14 @@ impl<S: SecretStore, B: Backend, R: RdsLookup> Rotator<S, B, R> {
                 ),
             ));
         }
+        // Each step's future is boxed: held inline, the largest (setSecret's) makes every
+        // caller's future that large, more than a 2 MiB thread's stack holds in a debug
+        // build.
         match e.step {
-            Step::Create => self.create(e, staged, r).await,
-            Step::Set => self.set(id, token, &d, r).await,
-            Step::Test => self.test(id, token, r).await,
-            Step::Finish => self.finish(id, token, &d, r).await,
+            Step::Create => Box::pin(self.create(e, staged, r)).await,
+            Step::Set => Box::pin(self.set(id, token, &d, r)).await,
+            Step::Test => Box::pin(self.test(id, token, r)).await,
+            Step::Finish => Box::pin(self.finish(id, token, &d, r)).await,
         }
     }
 
@@ -617,13 +626,27 @@ impl<S: SecretStore, B: Backend, R: RdsLookup> Rotator<S, B, R> {
         let from = d.version_with(CURRENT);
         self.store.move_current(id, token, from).await?;
         if self.backend.cleans_up() {
-            let current = self.read(id, Some(token), CURRENT, r).await?;
-            let previous = match from {
-                Some(v) => self.read(id, Some(v), PREVIOUS, r).await.ok(),
-                None => None,
-            };
-            self.backend.finish(&current, previous.as_ref()).await?;
+            self.clean_up(id, token, from, r).await?;
         }
         Ok(Outcome::Done)
+    }
+
+    /// After AWSCURRENT moved to `token`: the backend's clean-up of `previous`, the version
+    /// AWSPREVIOUS now holds. A value that cannot be read fails the step (which Secrets
+    /// Manager retries, and the retry cleans up again) rather than skip the clean-up.
+    async fn clean_up(
+        &self,
+        id: &str,
+        token: &str,
+        previous: Option<&str>,
+        r: &mut Redactor,
+    ) -> Result<(), Fail> {
+        let current = self.read(id, Some(token), CURRENT, r).await?;
+        let previous = match previous {
+            Some(v) => Some(self.read(id, Some(v), PREVIOUS, r).await?),
+            None => None,
+        };
+        self.backend.finish(&current, previous.as_ref()).await?;
+        Ok(())
     }
 }
