@@ -42,10 +42,19 @@ pub enum Failure {
 }
 
 /// An answer: its status and body (at most [`MAX_BODY`] bytes).
-#[derive(Debug)]
 pub struct Answer {
     pub status: u16,
     pub body: Bytes,
+}
+
+/// The body may hold a credential (an issued token): `Debug` shows only its length.
+impl std::fmt::Debug for Answer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Answer")
+            .field("status", &self.status)
+            .field("body", &format_args!("<{} bytes>", self.body.len()))
+            .finish()
+    }
 }
 
 impl Answer {
@@ -253,4 +262,23 @@ pub fn basic(user: &str, password: &str) -> String {
 /// `scheme://host:port`: where a request went, without path, query or user info.
 pub fn origin(url: &Url) -> String {
     url.origin().ascii_serialization()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answers_debug_holds_no_body() {
+        let a = Answer {
+            status: 201,
+            body: Bytes::from_static(br#"{"secret":"tok-issued-hunter2"}"#),
+        };
+        let shown = format!("{a:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(
+            shown.contains("201") && shown.contains("31 bytes"),
+            "{shown}"
+        );
+    }
 }

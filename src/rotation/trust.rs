@@ -205,7 +205,13 @@ pub fn check_pending(
 /// there.)
 pub fn check_previous(current: &SecretValue, previous: &SecretValue) -> Result<(), Refusal> {
     let (Ok(c), Ok(p)) = (current.json(), previous.json()) else {
-        return Ok(());
+        // Two plain strings name no user or place; one of each is not the same secret.
+        return match (current, previous) {
+            (SecretValue::Plain(_), SecretValue::Plain(_)) => Ok(()),
+            _ => Err(Refusal(
+                "the AWSCURRENT credentials do not log in, and AWSPREVIOUS is not of the same shape (JSON and plain text), so it cannot stand in for them; put the user's working password in AWSCURRENT, then rotate again".into(),
+            )),
+        };
     };
     let differs = c
         .keys()
@@ -388,6 +394,10 @@ mod tests {
         assert!(check_previous(&c, &p).is_err());
         let c = v(r#"{"host":"db","username":"app","password":"x"}"#);
         assert!(check_previous(&c, &p).is_ok());
+        // A plain-text AWSPREVIOUS names no user or place: it stands in for no JSON value.
+        assert!(check_previous(&c, &v("old-password")).is_err());
+        assert!(check_previous(&v("x"), &p).is_err());
+        assert!(check_previous(&v("x"), &v("old-password")).is_ok());
     }
 
     #[test]
