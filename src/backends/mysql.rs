@@ -19,11 +19,12 @@
 //! - alternating-users: for each host the current (template) user has an account on, the
 //!   master creates the pending user's account there if missing (`CREATE USER IF NOT
 //!   EXISTS`, MySQL: with the template's authentication plugin), then on every rotation
-//!   makes its grants those of the template: each line of `SHOW GRANTS FOR` the pending
-//!   account that the template's lacks is revoked (GRANT → REVOKE, `WITH GRANT OPTION` →
-//!   `REVOKE GRANT OPTION`, MariaDB's `SET DEFAULT ROLE` → `… NONE`), then each of the
-//!   template's lines the pending account lacks is replayed onto it (with the template's
-//!   `IDENTIFIED …` part dropped). Then the password is set.
+//!   gives it every grant of the template: each line of `SHOW GRANTS FOR` the template's
+//!   account that the pending account lacks is replayed onto it (with the template's
+//!   `IDENTIFIED …` part dropped). Nothing is revoked: what someone granted the pending
+//!   user stays, and a partial revoke of the template's (or its default role, where the
+//!   pending user has its own) is not copied, as it would take something away. Then the
+//!   password is set.
 //!   Not copied: MySQL 8 default roles, account attributes outside the grants (MySQL 8
 //!   `REQUIRE` / resource limits live in `CREATE USER`).
 //!
