@@ -422,6 +422,9 @@ mod tokens {
     use common::token_api::{LIMIT, TokenApi};
     use rotgen::backends::Trust;
     use rotgen::backends::http_token::{Contract, HttpTokens, USERS_VAR as TOKEN_USERS};
+    use rotgen::rotation::steps::Caller;
+    use rotgen::rotation::testing::MemoryStore;
+    use rotgen::rotation::{RotationEvent, Step};
 
     const OWNER: &str = "ci-bot";
 
@@ -448,6 +451,41 @@ mod tokens {
 
     fn issuer(api: &TokenApi) -> HttpTokens {
         issuer_of(api.contract())
+    }
+
+    /// The owner's first token, and a secret holding it in `store` (a store whose versions
+    /// the test stages as RotateSecret does).
+    fn staged_secret(api: &TokenApi, store: &MemoryStore) -> (common::token_api::Token, String) {
+        let first = api.state.lock().unwrap().issue(OWNER);
+        let value = json!({"username": OWNER, "token": first.secret, "token_id": first.id});
+        let arn = store.create("tok", &value.to_string(), true);
+        (first, arn)
+    }
+
+    /// The function over `store` and this API, as Secrets Manager invokes it.
+    fn staged_rotator<'a>(
+        api: &TokenApi,
+        store: &'a MemoryStore,
+    ) -> Rotator<&'a MemoryStore, Issued<HttpTokens>> {
+        Rotator {
+            store,
+            backend: backend(issuer(api), OWNER, Previous::Keep),
+            strategy: Strategy::SingleUser,
+            policy: PasswordPolicy::from_vars(&std::collections::HashMap::new(), "http-token")
+                .unwrap(),
+            masters: Masters::default(),
+            rds: rotgen::rotation::rds::NoRds,
+        }
+    }
+
+    /// The event of `step` of the rotation `token` of `arn`.
+    fn event_of(arn: &str, step: Step, token: &str) -> RotationEvent {
+        RotationEvent {
+            step,
+            secret_id: arn.to_string(),
+            token: token.to_string(),
+            rotation_token: None,
+        }
     }
 
     /// A secret in moto holding `value`.
@@ -658,30 +696,12 @@ mod tokens {
     /// before storing it) is deleted by the retry.
     #[test]
     fn in_a_rotation_secrets_manager_runs_the_versions_date_tells_orphans() {
-        use rotgen::rotation::steps::Caller;
-        use rotgen::rotation::testing::MemoryStore;
-        use rotgen::rotation::{RotationEvent, Step};
         let api = TokenApi::start();
         rt().block_on(async {
-            let first = api.state.lock().unwrap().issue(OWNER);
             let store = MemoryStore::default();
-            let value = json!({"username": OWNER, "token": first.secret, "token_id": first.id});
-            let arn = store.create("tok", &value.to_string(), true);
-            let rotator = Rotator {
-                store: &store,
-                backend: backend(issuer(&api), OWNER, Previous::Keep),
-                strategy: Strategy::SingleUser,
-                policy: PasswordPolicy::from_vars(&std::collections::HashMap::new(), "http-token")
-                    .unwrap(),
-                masters: Masters::default(),
-                rds: rotgen::rotation::rds::NoRds,
-            };
-            let event = |step, token: &str| RotationEvent {
-                step,
-                secret_id: arn.clone(),
-                token: token.to_string(),
-                rotation_token: None,
-            };
+            let (first, arn) = staged_secret(&api, &store);
+            let rotator = staged_rotator(&api, &store);
+            let event = |step, token: &str| event_of(&arn, step, token);
             // A person's token, then (a second later) the rotation begins.
             let person = api.state.lock().unwrap().issue(OWNER).id;
             tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
@@ -721,30 +741,12 @@ mod tokens {
     /// may be a person's, and is not taken for an orphan.
     #[test]
     fn a_rotation_resumed_hours_later_deletes_no_token_as_an_orphan() {
-        use rotgen::rotation::steps::Caller;
-        use rotgen::rotation::testing::MemoryStore;
-        use rotgen::rotation::{RotationEvent, Step};
         let api = TokenApi::start();
         rt().block_on(async {
-            let first = api.state.lock().unwrap().issue(OWNER);
             let store = MemoryStore::default();
-            let value = json!({"username": OWNER, "token": first.secret, "token_id": first.id});
-            let arn = store.create("tok", &value.to_string(), true);
-            let rotator = Rotator {
-                store: &store,
-                backend: backend(issuer(&api), OWNER, Previous::Keep),
-                strategy: Strategy::SingleUser,
-                policy: PasswordPolicy::from_vars(&std::collections::HashMap::new(), "http-token")
-                    .unwrap(),
-                masters: Masters::default(),
-                rds: rotgen::rotation::rds::NoRds,
-            };
-            let event = |step, token: &str| RotationEvent {
-                step,
-                secret_id: arn.clone(),
-                token: token.to_string(),
-                rotation_token: None,
-            };
+            let (_, arn) = staged_secret(&api, &store);
+            let rotator = staged_rotator(&api, &store);
+            let event = |step, token: &str| event_of(&arn, step, token);
             store.stage_pending(&arn, "rotation-1");
             store.backdate(&arn, "rotation-1", 2 * 3600);
             let person = api.state.lock().unwrap().issue(OWNER).id;

@@ -1471,6 +1471,34 @@ fn a_secret_without_masterarn_uses_the_one_master_the_function_names() {
     });
 }
 
+/// A Redis user that changes its own password (no master), and its secret.
+async fn redis_self_case() -> Case {
+    let user = unique("self");
+    let old = format!("Old-{}-pw", unique("p"));
+    admin::redis(&[
+        "ACL",
+        "SETUSER",
+        &user,
+        "on",
+        &format!(">{old}"),
+        "~app:*",
+        "+@read",
+        "+ping",
+        "+acl|setuser",
+        "+acl|getuser",
+        "+acl|save",
+    ])
+    .await;
+    let value = json!({"engine": "redis", "host": "127.0.0.1", "port": port_of("redis"), "username": user, "password": old});
+    Case {
+        service: "redis",
+        strategy: Strategy::SingleUser,
+        arn: create_secret(&format!("prod/{user}"), &value).await,
+        old: SecretValue::parse(&value.to_string()),
+        master: None,
+    }
+}
+
 #[test]
 fn a_current_value_pointed_elsewhere_never_sends_the_previous_password_there() {
     if services().is_none() {
@@ -1479,25 +1507,27 @@ fn a_current_value_pointed_elsewhere_never_sends_the_previous_password_there() {
     rt().block_on(async {
         // A Redis user that changes its own password, with a working password in
         // AWSPREVIOUS (as after a rotation, in Redis's two-password window).
-        let user = unique("self");
-        let old = format!("Old-{}-pw", unique("p"));
-        admin::redis(&["ACL", "SETUSER", &user, "on", &format!(">{old}"), "~app:*", "+@read", "+ping", "+acl|setuser", "+acl|getuser", "+acl|save"]).await;
-        let value = json!({"engine": "redis", "host": "127.0.0.1", "port": port_of("redis"), "username": user, "password": old});
-        let c = Case {
-            service: "redis",
-            strategy: Strategy::SingleUser,
-            arn: create_secret(&format!("prod/{user}"), &value).await,
-            old: SecretValue::parse(&value.to_string()),
-            master: None,
-        };
+        let c = redis_self_case().await;
+        let value = json_of(&c.old);
+        let old = c.old.password().unwrap().to_string();
         // Someone who may write the secret points AWSCURRENT at their own server.
         let (port, seen) = common::net::fake(common::net::Fake::RedisPlaintext).await;
         let mut forged = value.clone();
         forged["port"] = json!(port);
         forged["password"] = json!("made-up");
         tamper(&c, None, "AWSCURRENT", &forged).await;
-        assert_eq!(stage(&c.arn, "AWSPREVIOUS").await.unwrap().password().unwrap(), old);
-        let e = rotate(&handler(&c).await, &c.arn, false).await.unwrap_err().to_string();
+        assert_eq!(
+            stage(&c.arn, "AWSPREVIOUS")
+                .await
+                .unwrap()
+                .password()
+                .unwrap(),
+            old
+        );
+        let e = rotate(&handler(&c).await, &c.arn, false)
+            .await
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("AWSPREVIOUS has another `port`"), "{e}");
         assert!(
             !common::net::Seen::of(&seen).contains(&old),
@@ -1515,17 +1545,8 @@ fn a_password_written_into_awscurrent_is_never_installed_unproven() {
     rt().block_on(async {
         // A Redis user that changes its own password; Redis keeps the password that
         // changed it beside the new one, for the applications still using it.
-        let user = unique("self");
-        let old = format!("Old-{}-pw", unique("p"));
-        admin::redis(&["ACL", "SETUSER", &user, "on", &format!(">{old}"), "~app:*", "+@read", "+ping", "+acl|setuser", "+acl|getuser", "+acl|save"]).await;
-        let value = json!({"engine": "redis", "host": "127.0.0.1", "port": port_of("redis"), "username": user, "password": old});
-        let c = Case {
-            service: "redis",
-            strategy: Strategy::SingleUser,
-            arn: create_secret(&format!("prod/{user}"), &value).await,
-            old: SecretValue::parse(&value.to_string()),
-            master: None,
-        };
+        let c = redis_self_case().await;
+        let value = json_of(&c.old);
         // Someone who may write the secret (but not read it) writes a password of their
         // choosing into AWSCURRENT; the working one moves to AWSPREVIOUS.
         let mut forged = value.clone();
