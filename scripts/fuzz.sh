@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes rotgen's parsers of untrusted input (src/fuzz.rs) with cargo-fuzz and libFuzzer:
-# the LDAP answer reader, the YAML template reader, the spec compiler and the macro.
+# the LDAP answer reader, the YAML template reader, the spec compiler, the macro and the
+# token API's answers.
 # Each target's corpus starts from the fixtures and examples (and fuzz/seeds/) and is
 # kept in target/fuzz-corpus/, so later runs start where earlier ones stopped.
 #
@@ -20,7 +21,7 @@ seconds=${1:-20}
 shift || true
 targets=("$@")
 if [[ ${#targets[@]} -eq 0 ]]; then
-    targets=(ldap_answer yaml spec macro_request)
+    targets=(ldap_answer yaml spec macro_request token_answer)
 fi
 
 if ! rustup run nightly rustc --version >/dev/null 2>&1; then
@@ -51,7 +52,8 @@ seed() {
         yaml) add "$dir" tests/fixtures/macro/*.yaml tests/fixtures/macro-invalid/*.yaml ;;
         spec) add "$dir" examples/*.toml tests/fixtures/invalid/*.toml ;;
         macro_request) add "$dir" tests/fixtures/macro-events/*.json ;;
-        *) echo "scripts/fuzz.sh: no target $target (ldap_answer, yaml, spec, macro_request)" >&2; exit 2 ;;
+        token_answer) add "$dir" fuzz/seeds/token_answer/* ;;
+        *) echo "scripts/fuzz.sh: no target $target (ldap_answer, yaml, spec, macro_request, token_answer)" >&2; exit 2 ;;
     esac
 }
 

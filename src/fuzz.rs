@@ -9,7 +9,10 @@
 //! - [`yaml`]: a template a user hands `rotgen expand` (the YAML reader);
 //! - [`spec`]: a spec `rotgen build` compiles (TOML, then the model and the templates);
 //! - [`macro_request`]: the JSON event CloudFormation sends the macro, with the template
-//!   a stack's author wrote.
+//!   a stack's author wrote;
+//! - [`token_answer`]: what a token API answers the `http-token` backend (its list,
+//!   issue and who-am-i answers, creation times included), which a service the
+//!   function does not control writes.
 
 /// An LDAP server's answer: framed as the connection reads it, then parsed, then (as an
 /// extended operation's value) checked as a WhoAmI answer.
@@ -42,5 +45,31 @@ pub fn macro_request(data: &[u8]) {
             crate::cfn_macro::handle_request(&request, &crate::cfn_macro::ExpandOptions::default());
         // The answer is always well formed: a status, and the request's id.
         assert!(answer["status"] == "success" || answer["status"] == "failure");
+    }
+}
+
+/// A token API's answer, read as a list_url, an issue_url and a whoami_url answer, under
+/// a contract with pointers into nested objects and one whose list is the whole answer.
+pub fn token_answer(data: &[u8]) {
+    use crate::backends::http_token::Contract;
+    use std::sync::OnceLock;
+    static CONTRACTS: OnceLock<[Contract; 2]> = OnceLock::new();
+    let contracts = CONTRACTS.get_or_init(|| {
+        let base = r#""issue_url": "https://api.example/users/{user}/tokens", "list_url": "https://api.example/users/{user}/tokens", "revoke_url": "https://api.example/users/{user}/tokens/{id}", "whoami_url": "https://api.example/me""#;
+        let parse = |extra: &str| {
+            Contract::parse(&format!("{{{base}{extra}}}")).expect("the fuzz contracts parse")
+        };
+        [
+            parse(r#", "list_pointer": "/data", "created_pointer": "/created_at", "whoami_id_pointer": "/token/id", "token_pointer": "/secret""#),
+            parse(""),
+        ]
+    });
+    let Ok(answer) = serde_json::from_slice::<serde_json::Value>(data) else {
+        return;
+    };
+    for c in contracts {
+        let _ = c.listed(&answer);
+        let _ = c.issued(&answer);
+        let _ = c.identity(&answer);
     }
 }

@@ -136,3 +136,10 @@ fn macro_requests() {
     );
     replay("macro_request", &corpus, rotgen::fuzz::macro_request);
 }
+
+#[test]
+fn token_answers() {
+    let mut corpus = Vec::new();
+    files(&root().join("fuzz/seeds/token_answer"), &[], &mut corpus);
+    replay("token_answer", &corpus, rotgen::fuzz::token_answer);
+}

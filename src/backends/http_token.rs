@@ -426,6 +426,98 @@ pub const ADMIN_URL_FIELDS: &[&str] = &["issue_url", "list_url", "revoke_url"];
 pub const ADMIN_URL_REASON: &str = "with a master secret (an administrator's token) every call acts on whichever owner the URL names; without {user} it would list, issue and revoke the administrator's own tokens";
 
 impl Contract {
+    /// The tokens a list_url answer holds. A creation time that does not parse is
+    /// unknown, never 0: the state machine then deletes nothing on its account.
+    pub fn listed(&self, answer: &Value) -> Result<Vec<Credential>, BackendError> {
+        let items = if self.list_pointer.is_empty() {
+            Some(answer)
+        } else {
+            answer.pointer(&self.list_pointer)
+        };
+        let Some(Value::Array(items)) = items else {
+            return Err(BackendError::new(
+                ErrorKind::Service,
+                format!(
+                    "{SERVICE}: the list_url answer has no array at `{}` (list_pointer)",
+                    self.list_pointer
+                ),
+            ));
+        };
+        items
+            .iter()
+            .map(|item| {
+                let id = id_of(item.pointer(&self.id_pointer)).ok_or_else(|| {
+                    BackendError::new(
+                        ErrorKind::Service,
+                        format!(
+                            "{SERVICE}: a token of the list_url answer has no id at `{}` (id_pointer)",
+                            self.id_pointer
+                        ),
+                    )
+                })?;
+                Ok(Credential {
+                    id,
+                    created: item.pointer(&self.created_pointer).and_then(epoch_seconds),
+                    active: true,
+                })
+            })
+            .collect()
+    }
+
+    /// The secret's fields an issue_url answer fills (`token`, `token_id`).
+    pub fn issued(&self, answer: &Value) -> Result<Map<String, Value>, BackendError> {
+        let token = answer.pointer(&self.token_pointer).and_then(Value::as_str);
+        let id = id_of(answer.pointer(&self.id_pointer));
+        let (Some(token), Some(id)) = (token, id) else {
+            // Issued, maybe, but unusable: the next attempt's clean-up finds it in the
+            // list (issued since the rotation began, held by no stage) and revokes it.
+            return Err(BackendError::new(
+                ErrorKind::Service,
+                format!(
+                    "{SERVICE}: the issue_url answer has no token at `{}` or no id at `{}` (token_pointer, id_pointer)",
+                    self.token_pointer, self.id_pointer
+                ),
+            ));
+        };
+        let mut fields = Map::new();
+        fields.insert("token".into(), token.into());
+        fields.insert("token_id".into(), id.into());
+        Ok(fields)
+    }
+
+    /// Who a whoami_url answer (`2xx`) says the asking token is.
+    pub fn identity(&self, answer: &Value) -> Result<Identity, BackendError> {
+        let missing = |what: &str, pointer: &str, field: &str| {
+            BackendError::new(
+                ErrorKind::Service,
+                format!("{SERVICE}: the whoami_url answer has no {what} at `{pointer}` ({field})"),
+            )
+        };
+        let Some(who) = answer
+            .pointer(&self.principal_pointer)
+            .and_then(Value::as_str)
+        else {
+            return Err(missing(
+                "owner",
+                &self.principal_pointer,
+                "principal_pointer",
+            ));
+        };
+        let credential = if self.whoami_id_pointer.is_empty() {
+            None
+        } else {
+            Some(
+                id_of(answer.pointer(&self.whoami_id_pointer)).ok_or_else(|| {
+                    missing("token id", &self.whoami_id_pointer, "whoami_id_pointer")
+                })?,
+            )
+        };
+        Ok(Identity {
+            principal: who.to_string(),
+            credential,
+        })
+    }
+
     /// The fields of [`ADMIN_URL_FIELDS`] that do not name the owner.
     pub fn unscoped_admin_urls(&self) -> Vec<&'static str> {
         ADMIN_URL_FIELDS
@@ -470,41 +562,7 @@ impl Issuer for HttpTokens {
         let answer = self
             .ok(Method::GET, &url, "GET list_url", auth, None)
             .await?;
-        let items = if c.list_pointer.is_empty() {
-            Some(&answer)
-        } else {
-            answer.pointer(&c.list_pointer)
-        };
-        let Some(Value::Array(items)) = items else {
-            return Err(BackendError::new(
-                ErrorKind::Service,
-                format!(
-                    "{SERVICE}: the list_url answer has no array at `{}` (list_pointer)",
-                    c.list_pointer
-                ),
-            ));
-        };
-        items
-            .iter()
-            .map(|item| {
-                let id = id_of(item.pointer(&c.id_pointer)).ok_or_else(|| {
-                    BackendError::new(
-                        ErrorKind::Service,
-                        format!(
-                            "{SERVICE}: a token of the list_url answer has no id at `{}` (id_pointer)",
-                            c.id_pointer
-                        ),
-                    )
-                })?;
-                Ok(Credential {
-                    id,
-                    // A time that does not parse is unknown, never 0: the state machine
-                    // then deletes nothing on its account.
-                    created: item.pointer(&c.created_pointer).and_then(epoch_seconds),
-                    active: true,
-                })
-            })
-            .collect()
+        c.listed(&answer)
     }
 
     async fn create(
@@ -522,23 +580,7 @@ impl Issuer for HttpTokens {
                 Some(json!({"name": "rotgen"})),
             )
             .await?;
-        let token = answer.pointer(&c.token_pointer).and_then(Value::as_str);
-        let id = id_of(answer.pointer(&c.id_pointer));
-        let (Some(token), Some(id)) = (token, id) else {
-            // Issued, maybe, but unusable: the next attempt's clean-up finds it in the
-            // list (newer than AWSCURRENT's, held by no stage) and revokes it.
-            return Err(BackendError::new(
-                ErrorKind::Service,
-                format!(
-                    "{SERVICE}: the issue_url answer has no token at `{}` or no id at `{}` (token_pointer, id_pointer)",
-                    c.token_pointer, c.id_pointer
-                ),
-            ));
-        };
-        let mut fields = Map::new();
-        fields.insert("token".into(), token.into());
-        fields.insert("token_id".into(), id.into());
-        Ok(fields)
+        c.issued(&answer)
     }
 
     async fn deactivate(&self, _: &SecretValue, _: &str, _: &str) -> Result<(), BackendError> {
@@ -569,29 +611,8 @@ impl Issuer for HttpTokens {
         let (status, answer) = self
             .call(Method::GET, &c.whoami_url, "GET whoami_url", creds, None)
             .await?;
-        let missing = |what: &str, pointer: &str, field: &str| {
-            BackendError::new(
-                ErrorKind::Service,
-                format!("{SERVICE}: the whoami_url answer has no {what} at `{pointer}` ({field})"),
-            )
-        };
         match status {
-            200..=299 => {
-                let Some(who) = answer.pointer(&c.principal_pointer).and_then(Value::as_str) else {
-                    return Err(missing("owner", &c.principal_pointer, "principal_pointer"));
-                };
-                let credential = if c.whoami_id_pointer.is_empty() {
-                    None
-                } else {
-                    Some(id_of(answer.pointer(&c.whoami_id_pointer)).ok_or_else(|| {
-                        missing("token id", &c.whoami_id_pointer, "whoami_id_pointer")
-                    })?)
-                };
-                Ok(Some(Identity {
-                    principal: who.to_string(),
-                    credential,
-                }))
-            }
+            200..=299 => c.identity(&answer).map(Some),
             401 | 403 => Ok(None),
             other => Err(status_error("GET whoami_url", other)),
         }
