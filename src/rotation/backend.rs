@@ -261,6 +261,12 @@ impl<T: Backend + ?Sized> Backend for &T {
     fn default_port(&self) -> u16 {
         (**self).default_port()
     }
+    fn place(&self) -> Place {
+        (**self).place()
+    }
+    fn may_accept_any_password(&self) -> bool {
+        (**self).may_accept_any_password()
+    }
     fn reruns_set(&self) -> bool {
         (**self).reruns_set()
     }
@@ -304,5 +310,37 @@ mod tests {
             alternate_username("tenchars10", 16).as_deref(),
             Some("tenchars10_clone")
         );
+    }
+}
+
+#[cfg(test)]
+mod forwarding {
+    use super::*;
+
+    struct ByUrl;
+
+    impl Backend for ByUrl {
+        async fn login(&self, _: &SecretValue) -> Result<bool, BackendError> {
+            Ok(true)
+        }
+        async fn set_password(&self, _: SetPassword<'_>) -> Result<(), BackendError> {
+            Ok(())
+        }
+        async fn test(&self, _: &SecretValue) -> Result<(), BackendError> {
+            Ok(())
+        }
+        fn place(&self) -> Place {
+            Place::Url
+        }
+        fn may_accept_any_password(&self) -> bool {
+            false
+        }
+    }
+
+    #[test]
+    fn a_borrowed_backend_keeps_its_place_and_its_probe() {
+        let b = &ByUrl;
+        assert_eq!(Backend::place(&b), Place::Url);
+        assert!(!Backend::may_accept_any_password(&b));
     }
 }

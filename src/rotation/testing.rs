@@ -540,6 +540,12 @@ impl<B: Backend> Backend for FaultyBackend<'_, B> {
     fn default_port(&self) -> u16 {
         self.inner.default_port()
     }
+    fn place(&self) -> crate::rotation::backend::Place {
+        self.inner.place()
+    }
+    fn may_accept_any_password(&self) -> bool {
+        self.inner.may_accept_any_password()
+    }
     fn reruns_set(&self) -> bool {
         self.inner.reruns_set()
     }
