@@ -17,7 +17,7 @@
 //! | `whoami_url` | (required) | `GET` here answers who the token is. |
 //! | `token_pointer` | `/token` | where the issue answer holds the new token (JSON Pointer) |
 //! | `id_pointer` | `/id` | where the issue answer, and each listed token, hold the id |
-//! | `created_pointer` | `/created` | where a listed token holds when it was issued (seconds since the epoch, or RFC 3339) |
+//! | `created_pointer` | `/created` | where a listed token holds when it was issued (seconds or, from 10^11 up, milliseconds since the epoch, or RFC 3339) |
 //! | `list_pointer` | `` | where the list answer holds the array (empty: the answer is the array) |
 //! | `principal_pointer` | `/name` | where the who-am-i answer holds the token's owner |
 //! | `whoami_id_pointer` | `` | where the who-am-i answer holds the id of the token that asked (empty: it does not say) |

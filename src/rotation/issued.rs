@@ -10,10 +10,11 @@
 //!   principal they name (so a secret cannot ask for another principal's credential) and
 //!   the principal must be one the function's configuration names. Then the principal's
 //!   credentials are listed. One that no stage of the secret holds and that was issued
-//!   since this rotation began (within [`ORPHAN_WINDOW_SECS`] of its start) was issued by
-//!   an attempt that failed before storing it: it is deleted, so orphans never fill the
-//!   service's limit. Any other (older, issued long after the rotation began, or dated in
-//!   the future) may be someone else's, and the step stops rather than delete it. When the limit is still reached, the credential
+//!   since this rotation began, while the rotation is at most [`ORPHAN_WINDOW_SECS`] old,
+//!   was issued by an attempt that failed before storing it: it is deleted, so orphans
+//!   never fill the service's limit. Any other (older, dated in the future, or found by a
+//!   rotation resumed more than an hour after it began) may be someone else's, and the
+//!   step stops rather than delete it. When the limit is still reached, the credential
 //!   of two rotations ago (AWSPREVIOUS's) is deactivated, then deleted (only if AWSPREVIOUS
 //!   proves it holds it, or it is inactive already), and a new one is
 //!   issued and stored as AWSPENDING. A crash after the issue and before the store leaves
